@@ -1,0 +1,96 @@
+"""The ReconModel base class and the registry, checked with a minimal subclass."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.models import zoo_contract
+from tfmri_zoo import models
+from tfmri_zoo.models.base import ReconModel
+
+
+@keras.saving.register_keras_serializable(package="tfmri_zoo_tests")
+class ResidualCNN(ReconModel):
+    def __init__(self, filters=8, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.hidden = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")
+        self.out = keras.layers.Conv2D(2, 3, padding="same")
+
+    def reconstruct(self, kspace, mask, sensitivities, training=None):
+        x = self.operator(mask, sensitivities).adjoint(kspace)
+        h = self.out(self.hidden(tf.stack([tf.math.real(x), tf.math.imag(x)], -1)))
+        return x + tf.complex(h[..., 0], h[..., 1])
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters}
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return zoo_contract.toy_problem()
+
+
+def test_contract_on_minimal_model(problem):
+    inputs, target = problem
+    model = ResidualCNN()
+    zoo_contract.check_output(model, inputs, target)
+    zoo_contract.check_keras_round_trip(model, inputs)
+    zoo_contract.check_saved_model_round_trip(model, inputs)
+    zoo_contract.check_scale_equivariance(model, inputs)
+
+
+def test_zero_filled_base_output_is_adjoint(problem):
+    inputs, _ = problem
+
+    class ZeroFilled(ReconModel):
+        def reconstruct(self, kspace, mask, sensitivities, training=None):
+            return self.operator(mask, sensitivities).adjoint(kspace)
+
+    out = ZeroFilled()(inputs).numpy()
+    s, k = inputs["sensitivities"], inputs["kspace"]
+    ref = np.sum(np.conj(s) * np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k * inputs["mask"], axes=(-2, -1)),
+                                                             norm="ortho"), axes=(-2, -1)), axis=1)
+    np.testing.assert_allclose(out, ref, atol=1e-5 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("bad, error, word", [
+    ({"mask": 1}, ValueError, "kspace"),
+    ({"kspace": "real"}, TypeError, "kspace"),
+    ({"kspace": "rank3"}, ValueError, "kspace"),
+    ({"sensitivities": "coils"}, ValueError, "sensitivities"),
+    ({"sensitivities": None}, ValueError, "sensitivities"),
+    ({"kspace": "nan"}, ValueError, "kspace"),
+])
+def test_bad_inputs_name_the_argument(problem, bad, error, word):
+    inputs, _ = problem
+    inputs = dict(inputs)
+    key, value = next(iter(bad.items()))
+    if key == "mask":
+        inputs.pop("kspace")
+    elif value == "real":
+        inputs["kspace"] = np.abs(inputs["kspace"])
+    elif value == "rank3":
+        inputs["kspace"] = inputs["kspace"][:, 0]
+    elif value == "coils":
+        inputs["sensitivities"] = inputs["sensitivities"][:, :2]
+    elif value is None:
+        inputs.pop("sensitivities")
+    elif value == "nan":
+        k = inputs["kspace"].copy()
+        k[0, 0, 0, 0] = np.nan
+        inputs["kspace"] = k
+    with pytest.raises(error, match=word):
+        ResidualCNN()(inputs)
+
+
+def test_registry_rejects_unknown_names():
+    with pytest.raises(ValueError, match="name"):
+        models.get("no-such-model")
+    assert models.list() == sorted(models.list())
+
+
+def test_training_lowers_loss(problem):
+    inputs, target = problem
+    zoo_contract.check_training_lowers_loss(ResidualCNN(filters=16), inputs, target, steps=80, factor=3.0,
+                                            learning_rate=3e-3)

@@ -1,0 +1,151 @@
+"""``ReconModel``: the base class of every zoo model.
+
+Every zoo model is called as ``model({"kspace": k, "mask": m, "sensitivities": s})`` and returns the complex image.
+
+  kspace         complex64 ``[B, C, *extra, H, W]`` (``extra`` = () for 2D models, (T,) for 2D+t)
+  mask           float32/bool, broadcastable to kspace, e.g. ``[B, 1, 1, W]`` (2D) or ``[B, 1, T, 1, W]`` (2D+t)
+  sensitivities  complex64, kspace's layout (``extra`` axes may be 1); absent or ``None`` for single-coil data
+  → image        complex64 ``[B, *extra, H, W]``
+
+Scale normalisation lives inside the model: the k-space is divided by ``scale = max |Eᴴ y|`` per example before
+``reconstruct`` and the image multiplied back after it, so ``f(c·y) = c·f(y)`` for any ``c > 0`` and raw scanner data
+of any scale can be sent (the Keras model, its ``.keras`` file and its SavedModel behave the same). Subclasses
+implement ``reconstruct(kspace, mask, sensitivities, training)`` on normalised data and list their constructor
+arguments in ``get_config``.
+"""
+import keras
+import tensorflow as tf
+
+from tfmri_zoo import validation
+from tfmri_zoo.physics.sense import SenseOperator
+
+
+class ReconModel(keras.Model):
+    """Base class: input parsing/validation, per-example scale normalisation, operator construction.
+
+    Args:
+      normalize: divide k-space by ``max |Eᴴy|`` per example (and multiply the output back). Keep ``True`` except for
+        data that is already normalised.
+      extra_dims: number of axes between the coil axis and the spatial axes (0 for 2D, 1 for 2D+t).
+      spatial_rank: number of spatial (FFT) axes, 2 or 3.
+    """
+
+    def __init__(self, normalize=True, extra_dims=0, spatial_rank=2, **kwargs):
+        super().__init__(**kwargs)
+        self.normalize = bool(normalize)
+        self.extra_dims = int(extra_dims)
+        self.spatial_rank = int(spatial_rank)
+
+    @property
+    def kspace_rank(self):
+        """Rank of the k-space input ``[B, C, *extra, *spatial]``."""
+        return 2 + self.extra_dims + self.spatial_rank
+
+    def operator(self, mask, sensitivities, dtype=tf.complex64):
+        """The encoding operator E = M F C for this call's mask and sensitivities."""
+        return SenseOperator(sensitivities, mask, spatial_rank=self.spatial_rank, dtype=dtype)
+
+    def parse_inputs(self, inputs):
+        """Validates the input dict; returns ``(kspace, mask, sensitivities)`` with sensitivities possibly None."""
+        if not isinstance(inputs, dict):
+            raise TypeError("inputs: expected a dict with keys 'kspace', 'mask' and optionally 'sensitivities', "
+                            f"got {type(inputs).__name__}.")
+        for key in ("kspace", "mask"):
+            if key not in inputs:
+                raise ValueError(f"inputs: missing key '{key}' (expected 'kspace', 'mask', 'sensitivities').")
+        layout = "[B, C, " + "T, " * self.extra_dims + ("D, " if self.spatial_rank == 3 else "") + "H, W]"
+        kspace = validation.as_complex(inputs["kspace"], "kspace")
+        validation.check_rank(kspace, "kspace", self.kspace_rank, layout)
+        mask = tf.convert_to_tensor(inputs["mask"])
+        if mask.dtype.is_complex:
+            raise TypeError(f"mask: expected float32 or bool, got {mask.dtype.name}.")
+        mask = tf.cast(mask, tf.float32)
+        validation.check_rank(mask, "mask", self.kspace_rank, layout + " (broadcastable)")
+        validation.check_broadcastable(mask, kspace.shape, "mask", "kspace")
+        sensitivities = inputs.get("sensitivities")
+        if sensitivities is not None:
+            sensitivities = validation.as_complex(sensitivities, "sensitivities")
+            validation.check_rank(sensitivities, "sensitivities", self.kspace_rank, layout)
+            kc, sc = kspace.shape[1], sensitivities.shape[1]
+            if kc is not None and sc is not None and kc != sc:
+                raise ValueError(f"sensitivities: {sc} coils on axis 1, but kspace has {kc}.")
+        elif kspace.shape[1] is not None and kspace.shape[1] != 1:
+            raise ValueError(f"sensitivities: required for multi-coil kspace ({kspace.shape[1]} coils); "
+                             "omit only for single-coil data [B, 1, ...].")
+        validation.check_finite(kspace, "kspace")
+        return kspace, mask, sensitivities
+
+    def input_scale(self, kspace, mask, sensitivities):
+        """Per-example scale ``max |Eᴴy|`` as complex64 ``[B, 1, ..., 1]`` (image rank), 1 where it is zero."""
+        image = self.operator(mask, sensitivities).adjoint(kspace)
+        axes = list(range(1, image.shape.rank))
+        scale = tf.reduce_max(tf.abs(image), axis=axes, keepdims=True)
+        scale = tf.where(scale > 0, scale, tf.ones_like(scale))
+        return tf.cast(tf.stop_gradient(scale), kspace.dtype)
+
+    def call(self, inputs, training=None):
+        kspace, mask, sensitivities = self.parse_inputs(inputs)
+        if not self.normalize:
+            return self.reconstruct(kspace, mask, sensitivities, training=training)
+        scale = self.input_scale(kspace, mask, sensitivities)
+        image = self.reconstruct(kspace / tf.expand_dims(scale, 1), mask, sensitivities, training=training)
+        return image * scale
+
+    def reconstruct(self, kspace, mask, sensitivities, training=None):
+        """Subclasses: normalised k-space → complex image ``[B, *extra, *spatial]``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement reconstruct().")
+
+    # -- building and saving --------------------------------------------------------------------------------------
+    # Sub-layers create their variables on the first call. To reload a saved model, the shapes of that first call are
+    # stored in the build config, and ``build_from_config`` calls the model once on zeros of those shapes.
+    def __call__(self, inputs, *args, **kwargs):
+        if getattr(self, "_example_shapes", None) is None and isinstance(inputs, dict):
+            self._example_shapes = {key: [None if d is None else int(d) for d in tf.TensorShape(value.shape)]
+                                    for key, value in inputs.items() if value is not None}
+        return super().__call__(inputs, *args, **kwargs)
+
+    def build(self, input_shape=None):
+        self.built = True
+
+    def input_signature(self, dynamic_batch=True):
+        """``{key: tf.TensorSpec}`` of the first call's inputs (complex64 k-space/sensitivities, float32 mask)."""
+        shapes = getattr(self, "_example_shapes", None)
+        if shapes is None:
+            return None
+        return {key: tf.TensorSpec([None if (i == 0 and dynamic_batch) else d for i, d in enumerate(shape)],
+                                   tf.float32 if key == "mask" else tf.complex64, name=key)
+                for key, shape in shapes.items()}
+
+    @property
+    def _default_save_signature(self):
+        # Keras' default traces with float32 inputs, which a complex model rejects; use the recorded complex specs.
+        signature = self.input_signature()
+        if signature is None:
+            return None
+
+        @tf.function(input_signature=[signature])
+        def serving_default(inputs):
+            return self(inputs)
+
+        return serving_default
+
+    def get_build_config(self):
+        shapes = getattr(self, "_example_shapes", None)
+        return None if shapes is None else {"example_shapes": shapes}
+
+    def build_from_config(self, config):
+        shapes = (config or {}).get("example_shapes")
+        if not shapes:
+            return
+        fill = 32  # unknown spatial sizes (a model first called on symbolic shapes)
+        example = {}
+        for key, shape in shapes.items():
+            shape = [1 if i == 0 and d is None else (fill if d is None else d) for i, d in enumerate(shape)]
+            example[key] = tf.zeros(shape, tf.float32 if key == "mask" else tf.complex64)
+        example["mask"] = tf.ones_like(example["mask"])
+        self(example)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(normalize=self.normalize, extra_dims=self.extra_dims, spatial_rank=self.spatial_rank)
+        return config
