@@ -1,0 +1,255 @@
+"""Non-uniform FFT (NUFFT) by Kaiser-Bessel gridding, in pure TensorFlow.
+
+Convention (the one of tensorflow-mri, and of :func:`tfmri_zoo.physics.fftnc`):
+
+* ``points`` are k-space locations in **radians per pixel**, one column per image axis in the image's axis order
+  (``points[..., 0]`` pairs with the first spatial axis, e.g. H), shape ``[..., M, ndim]``. The Nyquist range is
+  ``[-π, π)``; values outside are taken modulo 2π (the transform is periodic).
+* Image pixel ``i`` along an axis of length ``N`` sits at the centred coordinate ``n = i - N // 2``.
+* Forward (type 2, image → non-uniform samples)::
+
+      y_j = 1/sqrt(prod N) · Σ_n x_n · exp(-i ⟨k_j, n⟩)
+
+  so on a Cartesian trajectory ``k = 2π (i - N//2) / N`` it reproduces ``fftnc`` (centred, orthonormal).
+* Adjoint (type 1, samples → image): ``x_n = 1/sqrt(prod N) · Σ_j y_j · exp(+i ⟨k_j, n⟩)``, computed as the exact
+  adjoint of the approximate forward (same indices and weights), so ⟨A x, y⟩ = ⟨x, Aᴴ y⟩ to rounding.
+
+Algorithm (Beatty, Nishimura, Pauly, IEEE TMI 2005): divide the image by the Fourier transform of the gridding
+kernel (deapodisation / roll-off correction), zero-pad to an oversampled grid ``G = σN`` (rounded up to even),
+``fftnc`` on that grid, then interpolate to each sample with a separable Kaiser-Bessel kernel of ``kernel_width``
+grid cells, ``φ(t) = I0(β sqrt(1 - (2t/W)²))``, ``β = π sqrt((W/σ)² (σ - 1/2)² - 0.8)``. Interpolation is a
+precomputed sparse matrix applied with ``tf.gather`` (forward) and ``tf.math.unsorted_segment_sum`` (adjoint) on
+rows of a ``[grid points, batch·coils]`` matrix: no Python loop over samples, the same graph on CPU and GPU.
+
+Accuracy against an exact non-uniform DFT (σ = 2, measured in ``tests/physics/test_nufft.py``): relative error
+about 7e-4 for W = 4, 7e-5 for W = 5 (the default), 7e-6 for W = 6 (float64, 2D and 3D).
+"""
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from tfmri_zoo import validation
+from tfmri_zoo.physics.fft import fftnc, ifftnc
+
+DEFAULT_OVERSAMPLING = 2.0
+DEFAULT_KERNEL_WIDTH = 5
+
+
+def kaiser_bessel_beta(kernel_width, oversampling):
+    """Beatty et al. (2005) Eq. 5: the Kaiser-Bessel shape ``β`` minimising aliasing for width ``W`` and ratio ``σ``."""
+    value = (kernel_width / oversampling) ** 2 * (oversampling - 0.5) ** 2 - 0.8
+    if value <= 0:
+        raise ValueError(f"kernel_width: {kernel_width} is too narrow for oversampling {oversampling} "
+                         f"(Beatty's β would be imaginary); use a wider kernel.")
+    return math.pi * math.sqrt(value)
+
+
+def oversampled_size(n, oversampling):
+    """Length of the oversampled grid for an image axis of length ``n``: ``ceil(σ n)`` rounded up to even."""
+    g = int(math.ceil(oversampling * n - 1e-9))
+    return g + (g % 2)
+
+
+def kaiser_bessel_transform(nu, kernel_width, beta):
+    """Continuous Fourier transform ``∫ φ(t) exp(2πi ν t) dt`` of the Kaiser-Bessel kernel (numpy, float64).
+
+    ``= W sinh(sqrt(β² - (πWν)²)) / sqrt(β² - (πWν)²)``, continued with ``sin`` where the root is imaginary.
+    """
+    arg = beta ** 2 - (np.pi * kernel_width * np.asarray(nu, np.float64)) ** 2
+    root = np.sqrt(np.abs(arg))
+    safe = np.where(root == 0, 1.0, root)
+    ratio = np.where(arg >= 0, np.sinh(safe), np.sin(safe)) / safe
+    return kernel_width * np.where(root == 0, 1.0, ratio)
+
+
+class NUFFT:
+    """A planned NUFFT: interpolation indices, weights and deapodisation computed once for a trajectory.
+
+    Args:
+      points: real ``[*P, M, ndim]`` k-space locations in radians (see module docstring). The leading axes ``P``
+        broadcast, aligned to the right, against the leading axes of the image (e.g. ``[T, M, 2]`` for a per-frame
+        trajectory with images ``[B, C, T, H, W]``); ``[M, ndim]`` is shared by all leading axes.
+      image_shape: the ``ndim`` spatial sizes, e.g. ``(H, W)`` or ``(D, H, W)``; ``ndim`` is 1, 2 or 3.
+      oversampling: grid oversampling ratio ``σ`` (> 1).
+      kernel_width: Kaiser-Bessel kernel width ``W`` in oversampled grid cells (an int ≥ 2).
+      dtype: complex dtype of the data (``complex64`` default, ``complex128`` for precise checks).
+    """
+
+    def __init__(self, points, image_shape, oversampling=DEFAULT_OVERSAMPLING, kernel_width=DEFAULT_KERNEL_WIDTH,
+                 dtype=tf.complex64):
+        self.dtype = tf.as_dtype(dtype)
+        if not self.dtype.is_complex:
+            raise TypeError(f"dtype: expected complex64 or complex128, got {self.dtype.name}.")
+        real = self.dtype.real_dtype
+        self.image_shape = tuple(int(n) for n in image_shape)
+        self.ndim = len(self.image_shape)
+        if not 1 <= self.ndim <= 3 or min(self.image_shape) < 1:
+            raise ValueError(f"image_shape: expected 1 to 3 positive sizes, got {image_shape}.")
+        if not isinstance(kernel_width, (int, np.integer)) or kernel_width < 2:
+            raise ValueError(f"kernel_width: expected an int >= 2, got {kernel_width!r}.")
+        if not oversampling > 1.0:
+            raise ValueError(f"oversampling: expected a ratio > 1, got {oversampling!r}.")
+        self.kernel_width = int(kernel_width)
+        self.oversampling = float(oversampling)
+        self.beta = kaiser_bessel_beta(self.kernel_width, self.oversampling)
+        self.grid_shape = tuple(oversampled_size(n, self.oversampling) for n in self.image_shape)
+        self.points = _check_points(points, self.ndim, real)
+        self.points_lead_rank = self.points.shape.rank - 2
+        self.num_points = tf.shape(self.points)[-2]
+        self.indices, self.weights = self._interpolation()
+        self.deapodisation = tf.constant(self._deapodisation(), dtype=self.dtype)
+
+    # -- plan -----------------------------------------------------------------------------------------------------
+    def _deapodisation(self):
+        """Real ``image_shape`` array ``sqrt(prod G / prod N) / prod_d Φ(n_d / G_d)`` (roll-off correction × FFT scale)."""
+        out = np.ones((), np.float64)
+        for n, g in zip(self.image_shape, self.grid_shape):
+            centred = np.arange(n) - n // 2
+            correction = np.sqrt(g / n) / kaiser_bessel_transform(centred / g, self.kernel_width, self.beta)
+            out = out[..., None] * correction
+        return out
+
+    def _interpolation(self):
+        """Flat grid indices ``int32 [*P, M, W^ndim]`` and real kernel weights of the same shape."""
+        width = self.kernel_width
+        real = self.points.dtype
+        offsets = tf.range(width, dtype=real)
+        indices, weights = None, None
+        for axis, g in enumerate(self.grid_shape):
+            u = self.points[..., axis] * (g / (2.0 * math.pi))                # grid units, [*P, M]
+            start = tf.floor(u - width / 2.0) + 1.0
+            cells = start[..., None] + offsets                                  # [*P, M, W]
+            distance = 2.0 * (u[..., None] - cells) / width
+            weight = tf.math.bessel_i0(self.beta * tf.sqrt(tf.maximum(1.0 - distance ** 2, 0.0)))
+            index = tf.math.floormod(tf.cast(cells, tf.int32) + g // 2, g)
+            if indices is None:
+                indices, weights = index, weight
+            else:
+                indices = (indices[..., :, None] * g + index[..., None, :])
+                weights = weights[..., :, None] * weight[..., None, :]
+                merged = tf.concat([tf.shape(indices)[:-2], [-1]], 0)
+                indices, weights = tf.reshape(indices, merged), tf.reshape(weights, merged)
+        return indices, weights
+
+    # -- helpers --------------------------------------------------------------------------------------------------
+    def _split_leading(self, lead_shape):
+        """Leading shape ``L`` → (outer size ``A``, trajectory shape ``L[-p:]``, its size ``Pn``)."""
+        p = self.points_lead_rank
+        cut = tf.size(lead_shape) - p
+        outer, traj = lead_shape[:cut], lead_shape[cut:]
+        return tf.reduce_prod(outer), traj, tf.reduce_prod(traj)
+
+    def _row_indices(self, traj_shape, traj_size):
+        """Indices into the ``[Pn·G, A]`` row-stacked grid and weights, shapes ``[Pn, M, K]``."""
+        k = self.kernel_width ** self.ndim
+        full = tf.concat([traj_shape, [self.num_points, k]], 0)
+        indices = tf.reshape(tf.broadcast_to(self.indices, full), [traj_size, self.num_points, k])
+        weights = tf.reshape(tf.broadcast_to(self.weights, full), [traj_size, self.num_points, k])
+        grid_size = int(np.prod(self.grid_shape))
+        indices = indices + tf.range(traj_size)[:, None, None] * grid_size
+        return indices, weights
+
+    def _check_lead_rank(self, rank, name):
+        if rank < self.points_lead_rank:
+            raise ValueError(f"{name}: has {rank} leading axes but points have {self.points_lead_rank} "
+                             f"(points' leading axes align with the trailing leading axes of {name}).")
+
+    # -- the transforms -------------------------------------------------------------------------------------------
+    def forward(self, image):
+        """Type-2 NUFFT: complex image ``[*L, *image_shape]`` → samples ``[*L, M]``."""
+        image = validation.as_complex(image, "image", self.dtype)
+        d = self.ndim
+        if image.shape.rank is None or image.shape.rank < d or tuple(image.shape[-d:]) != self.image_shape:
+            raise ValueError(f"image: expected trailing spatial shape {self.image_shape}, got shape {image.shape}.")
+        self._check_lead_rank(image.shape.rank - d, "image")
+        lead = tf.shape(image)[:-d]
+        pad_before = [g // 2 - n // 2 for n, g in zip(self.image_shape, self.grid_shape)]
+        paddings = [[0, 0]] * (image.shape.rank - d) + [
+            [b, g - n - b] for b, n, g in zip(pad_before, self.image_shape, self.grid_shape)]
+        grid = fftnc(tf.pad(image * self.deapodisation, paddings), axes=tuple(range(-d, 0)))
+        outer, traj_shape, traj_size = self._split_leading(lead)
+        # rows = (trajectory index, grid point), columns = outer batch (batch·coils): one gather moves A values.
+        rows = tf.transpose(tf.reshape(grid, [outer, -1]))                    # [Pn·G, A]
+        indices, weights = self._row_indices(traj_shape, traj_size)
+        values = tf.gather(rows, indices)                                       # [Pn, M, K, A]
+        samples = tf.reduce_sum(values * tf.cast(weights, self.dtype)[..., None], axis=2)   # [Pn, M, A]
+        samples = tf.transpose(samples, [2, 0, 1])                               # [A, Pn, M]
+        return tf.reshape(samples, tf.concat([lead, [self.num_points]], 0))
+
+    def adjoint(self, kspace):
+        """Type-1 NUFFT (adjoint of :meth:`forward`): samples ``[*L, M]`` → complex image ``[*L, *image_shape]``."""
+        kspace = validation.as_complex(kspace, "kspace", self.dtype)
+        if kspace.shape.rank is None or kspace.shape.rank < 1:
+            raise ValueError(f"kspace: expected shape [..., M], got {kspace.shape}.")
+        m = kspace.shape[-1]
+        if m is not None and self.points.shape[-2] is not None and m != self.points.shape[-2]:
+            raise ValueError(f"kspace: last axis has {m} samples but points have {self.points.shape[-2]}.")
+        self._check_lead_rank(kspace.shape.rank - 1, "kspace")
+        d = self.ndim
+        lead = tf.shape(kspace)[:-1]
+        outer, traj_shape, traj_size = self._split_leading(lead)
+        samples = tf.transpose(tf.reshape(kspace, [outer, traj_size, -1]), [1, 2, 0])   # [Pn, M, A]
+        indices, weights = self._row_indices(traj_shape, traj_size)
+        values = samples[:, :, None, :] * tf.cast(weights, self.dtype)[..., None]        # [Pn, M, K, A]
+        grid_size = int(np.prod(self.grid_shape))
+        rows = tf.math.unsorted_segment_sum(values, indices, traj_size * grid_size)   # [Pn·G, A]
+        grid = tf.reshape(tf.transpose(rows), tf.concat([lead, self.grid_shape], 0))
+        grid = ifftnc(grid, axes=tuple(range(-d, 0)))
+        begin = [0] * (kspace.shape.rank - 1) + [g // 2 - n // 2 for n, g in zip(self.image_shape, self.grid_shape)]
+        size = [-1] * (kspace.shape.rank - 1) + list(self.image_shape)
+        return tf.slice(grid, begin, size) * self.deapodisation
+
+    def __call__(self, image):
+        return self.forward(image)
+
+
+def _check_points(points, ndim, real_dtype):
+    points = tf.convert_to_tensor(points)
+    if points.dtype.is_complex or not (points.dtype.is_floating or points.dtype.is_integer):
+        raise TypeError(f"points: expected a real float tensor [..., M, ndim] in radians, got {points.dtype.name}.")
+    points = tf.cast(points, real_dtype)
+    if points.shape.rank is None or points.shape.rank < 2 or points.shape[-1] != ndim:
+        raise ValueError(f"points: expected shape [..., M, {ndim}] (ndim = len(image_shape)), got {points.shape}.")
+    validation.check_finite(points, "points")
+    return points
+
+
+def nufft(image, points, oversampling=DEFAULT_OVERSAMPLING, kernel_width=DEFAULT_KERNEL_WIDTH):
+    """Forward (type-2) NUFFT: uniform image → non-uniform k-space samples.
+
+    Args:
+      image: complex ``[*L, *spatial]`` image; ``spatial`` has ``ndim = points.shape[-1]`` axes (1, 2 or 3).
+      points: real ``[*P, M, ndim]`` k-space locations in radians, ``[-π, π)`` per axis; ``P`` broadcasts against
+        the trailing axes of ``L``.
+      oversampling: grid oversampling ratio.
+      kernel_width: Kaiser-Bessel width in oversampled grid cells.
+
+    Returns:
+      complex ``[*L, M]`` samples ``1/sqrt(N) Σ_n x_n exp(-i⟨k, n⟩)`` (same dtype as ``image``).
+    """
+    image = validation.as_complex(image, "image")
+    points = tf.convert_to_tensor(points)
+    ndim = points.shape[-1] if points.shape.rank else None
+    if ndim is None or image.shape.rank is None or image.shape.rank < ndim:
+        raise ValueError(f"points: expected shape [..., M, ndim] with ndim <= rank of image {image.shape}, "
+                         f"got {points.shape}.")
+    return NUFFT(points, image.shape[-ndim:], oversampling, kernel_width, image.dtype).forward(image)
+
+
+def nufft_adjoint(kspace, points, image_shape, oversampling=DEFAULT_OVERSAMPLING,
+                  kernel_width=DEFAULT_KERNEL_WIDTH):
+    """Adjoint (type-1) NUFFT: non-uniform samples → uniform image.
+
+    Args:
+      kspace: complex ``[*L, M]`` samples.
+      points: real ``[*P, M, ndim]`` k-space locations in radians.
+      image_shape: the ``ndim`` spatial sizes of the output image.
+      oversampling: grid oversampling ratio.
+      kernel_width: Kaiser-Bessel width in oversampled grid cells.
+
+    Returns:
+      complex ``[*L, *image_shape]`` image, the exact adjoint of :func:`nufft` with the same settings.
+    """
+    kspace = validation.as_complex(kspace, "kspace")
+    return NUFFT(points, image_shape, oversampling, kernel_width, kspace.dtype).adjoint(kspace)
