@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.conftest import crandn
+from tfmri_zoo.physics import SenseOperator
+
+# (image shape, sensitivity shape, mask shape, spatial_rank): 2D, 3D, 2D+t, 3D+t, single-coil, broadcast time.
+CASES = {
+    "2d": ((2, 12, 10), (2, 4, 12, 10), (2, 1, 1, 10), 2),
+    "3d": ((2, 6, 8, 10), (2, 3, 6, 8, 10), (2, 1, 6, 1, 10), 3),
+    "2d+t": ((2, 5, 8, 10), (2, 3, 1, 8, 10), (2, 1, 5, 1, 10), 2),
+    "3d+t": ((1, 3, 4, 6, 8), (1, 2, 3, 4, 6, 8), (1, 1, 3, 4, 6, 1), 3),
+    "single-coil": ((2, 12, 10), None, (2, 1, 1, 10), 2),
+}
+
+
+def make(rng, case, dtype=np.complex128):
+    image_shape, sens_shape, mask_shape, rank = CASES[case]
+    sens = None if sens_shape is None else crandn(rng, *sens_shape, dtype=dtype)
+    mask = (rng.uniform(size=mask_shape) < 0.5).astype(np.float32)
+    op = SenseOperator(sens, mask, spatial_rank=rank, dtype=tf.as_dtype(dtype))
+    return op, sens, mask, crandn(rng, *image_shape, dtype=dtype)
+
+
+def numpy_forward(x, sens, mask, rank):
+    axes = tuple(range(-rank, 0))
+    coil = x[:, None] if sens is None else x[:, None] * sens
+    k = np.fft.fftshift(np.fft.fftn(np.fft.ifftshift(coil, axes=axes), axes=axes, norm="ortho"), axes=axes)
+    return k * mask
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_adjoint_identity(rng, case):
+    op, sens, mask, x = make(rng, case, np.complex64)
+    y = crandn(rng, *op.forward(x).shape)
+    lhs = np.vdot(op.forward(x).numpy(), y)
+    rhs = np.vdot(x, op.adjoint(y).numpy())
+    assert abs(lhs - rhs) <= 1e-5 * abs(lhs)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_forward_equals_numpy_and_normal_composes(rng, case):
+    op, sens, mask, x = make(rng, case)
+    rank = CASES[case][3]
+    np.testing.assert_allclose(op.forward(x).numpy(), numpy_forward(x, sens, mask, rank), atol=1e-12)
+    np.testing.assert_allclose(op.normal(x).numpy(), op.adjoint(op.forward(x)).numpy(), atol=1e-12)
+
+
+def test_full_sampling_normalised_maps_is_identity(rng):
+    sens = crandn(rng, 2, 4, 8, 8)
+    sens /= np.sqrt(np.sum(np.abs(sens) ** 2, axis=1, keepdims=True))
+    x = crandn(rng, 2, 8, 8)
+    np.testing.assert_allclose(SenseOperator(sens, None).normal(x).numpy(), x, atol=1e-5)
+
+
+def test_bool_mask_and_graph_mode(rng):
+    op, sens, mask, x = make(rng, "2d", np.complex64)
+    bool_op = SenseOperator(sens, mask.astype(bool))
+    f = tf.function(lambda v: bool_op.normal(v), jit_compile=True)
+    np.testing.assert_allclose(f(x).numpy(), op.normal(x).numpy(), atol=1e-4)
+
+
+@pytest.mark.parametrize("call, error, word", [
+    (lambda s, m, x, k: SenseOperator(np.abs(s), m), TypeError, "sensitivities"),
+    (lambda s, m, x, k: SenseOperator(s[0], m), ValueError, "sensitivities"),
+    (lambda s, m, x, k: SenseOperator(s, m.astype(np.complex64)), TypeError, "mask"),
+    (lambda s, m, x, k: SenseOperator(s, m).forward(np.abs(x)), TypeError, "image"),
+    (lambda s, m, x, k: SenseOperator(s, m).forward(x[0]), ValueError, "image"),
+    (lambda s, m, x, k: SenseOperator(s, m).adjoint(k[:, :2]), ValueError, "coils"),
+    (lambda s, m, x, k: SenseOperator(s, m[..., :3]).adjoint(k), ValueError, "mask"),
+    (lambda s, m, x, k: SenseOperator(np.where(s == s[0, 0, 0, 0], np.nan, s), m), ValueError, "sensitivities"),
+    (lambda s, m, x, k: SenseOperator(s, m, spatial_rank=4), ValueError, "spatial_rank"),
+])
+def test_bad_input_names_argument(rng, call, error, word):
+    op, sens, mask, x = make(rng, "2d", np.complex64)
+    k = op.forward(x).numpy()
+    with pytest.raises(error, match=word):
+        call(sens, mask, x, k)
