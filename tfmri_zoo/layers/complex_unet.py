@@ -1,0 +1,174 @@
+"""A small complex U-Net block, buildable in complex mode or in real 2-channel mode.
+
+Used as the CNN regulariser of unrolled networks (VN, MoDL, CINENet ...).  Inputs and outputs are always complex;
+``complex_mode`` only chooses how the convolutions compute:
+
+* ``complex_mode=True``: complex convolutions (Eq. 26) on complex features; activations, normalisation and pooling are
+  the complex layers of this package.
+* ``complex_mode=False`` (real 2-channel network): the input is converted to ``[Re, Im]`` channels and every
+  convolution is the *same layer class* with ``real_2ch=True`` (an unconstrained real kernel on ``2C -> 2F``
+  channels).  The non-convolution blocks are applied to the complex view of the same tensor (for a separable
+  activation such as ``"crelu"`` this is exactly the real activation on every channel), so both networks differ
+  only in whether the kernels are complex-structured.
+
+Layout per level ``l`` (features ``filters·2^l``): ``convs_per_level × (conv -> [norm] -> activation)``; max-magnitude
+pooling between encoder levels; a stride-2 transposed convolution, skip concatenation and convs in the decoder;
+a final 1x1 convolution to ``out_features`` (default: input features), plus the input if ``residual``.
+"""
+import keras
+
+from tfmri_zoo.layers import complex_conv, complex_norm, complex_pooling
+from tfmri_zoo.layers.complex_activations import get_complex_activation
+from tfmri_zoo.layers.complex_misc import ChannelsToComplex, ComplexToChannels
+
+_CONVS = {
+    # conv kind: (conv class, transpose class, pooling class, pool/up factor, spatial rank of the tensor)
+    "2d": (complex_conv.ComplexConv2D, complex_conv.ComplexConv2DTranspose, complex_pooling.ComplexMaxPooling2D,
+           (2, 2), 2),
+    "2dt": (complex_conv.ComplexConv2Dt, complex_conv.ComplexConv3DTranspose, complex_pooling.ComplexMaxPooling2Dt,
+            (1, 2, 2), 3),
+    "3d": (complex_conv.ComplexConv3D, complex_conv.ComplexConv3DTranspose, complex_pooling.ComplexMaxPooling3D,
+           (2, 2, 2), 3),
+}
+_NORMS = {
+    "batch": complex_norm.ComplexBatchNormalization,
+    "instance": complex_norm.ComplexInstanceNormalization,
+    "layer": complex_norm.ComplexLayerNormalization,
+}
+
+
+@keras.saving.register_keras_serializable(package="tfmri_zoo")
+class ComplexUNet(keras.layers.Layer):
+    """Complex U-Net.
+
+    Args:
+        filters: features of the first level (doubled per level).
+        depth: number of poolings (levels = depth + 1).
+        convs_per_level: convolutions per level.
+        kernel_size: spatial kernel size.
+        activation: complex activation name (``"crelu"``, ``"modrelu"``, ``"cardioid"``, ...).
+        conv: ``"2d"`` for ``[B, H, W, F]``; ``"2dt"`` (split spatio-temporal, pooling H and W only) or ``"3d"``
+            (full 3D kernels, pooling all three axes) for ``[B, T, H, W, F]``.
+        normalization: ``None``, ``"batch"``, ``"instance"`` or ``"layer"``.
+        complex_mode: ``True`` complex network, ``False`` real 2-channel network (module docstring).
+        out_features: output features (default: the input's).
+        residual: add the input to the output (needs ``out_features`` equal to the input's).
+
+    Call args:
+        inputs: complex ``[B, H, W, F]`` (``"2d"``) or ``[B, T, H, W, F]``; the pooled axes must be divisible by
+            ``2**depth``.
+        training: forwarded to batch normalisation.
+
+    Returns:
+        complex ``[B, ..., out_features]`` of the input's spatial shape.
+    """
+
+    def __init__(self, filters=16, depth=2, convs_per_level=2, kernel_size=3, activation="crelu", conv="2d",
+                 normalization=None, complex_mode=True, out_features=None, residual=False, **kwargs):
+        super().__init__(**kwargs)
+        if conv not in _CONVS:
+            raise ValueError(f"conv: expected one of {sorted(_CONVS)}, got {conv!r}.")
+        if normalization is not None and normalization not in _NORMS:
+            raise ValueError(f"normalization: expected None or one of {sorted(_NORMS)}, got {normalization!r}.")
+        if int(depth) < 0 or int(filters) < 1 or int(convs_per_level) < 1:
+            raise ValueError(f"depth/filters/convs_per_level: expected depth >= 0, filters >= 1, "
+                             f"convs_per_level >= 1, got {depth}, {filters}, {convs_per_level}.")
+        self.filters, self.depth, self.convs_per_level = int(filters), int(depth), int(convs_per_level)
+        self.kernel_size, self.activation, self.conv = kernel_size, activation, conv
+        self.normalization, self.complex_mode = normalization, bool(complex_mode)
+        self.out_features, self.residual = out_features, bool(residual)
+        get_complex_activation(activation)  # validates the name early
+        self._rank = _CONVS[conv][4]
+
+    # -- construction ---------------------------------------------------------------------------------------------
+    def _conv(self, features, name, kernel_size=None):
+        conv_cls = _CONVS[self.conv][0]
+        kwargs = dict(real_2ch=not self.complex_mode, dtype=self.dtype_policy, name=name)
+        if kernel_size == 1:
+            conv_cls = (complex_conv.ComplexConv2D if self.conv == "2d" else complex_conv.ComplexConv3D)
+        elif self.conv == "2dt":
+            kwargs["temporal_kernel_size"] = self.kernel_size
+        return conv_cls(features, kernel_size or self.kernel_size, **kwargs)
+
+    def _stage(self, features, name):
+        layers = []
+        for i in range(self.convs_per_level):
+            layers.append(self._conv(features, f"{name}_conv{i}"))
+            if self.normalization:
+                layers.append(_NORMS[self.normalization](dtype=self.dtype_policy, name=f"{name}_norm{i}"))
+            activation = get_complex_activation(self.activation)
+            if activation is not None:
+                layers.append(activation)
+        return layers
+
+    def build(self, input_shape):
+        if len(input_shape) != self._rank + 2 or input_shape[-1] is None:
+            raise ValueError(f"inputs: conv={self.conv!r} expects rank {self._rank + 2} [batch, *spatial, features] "
+                             f"with a known feature axis, got shape {input_shape}.")
+        factor = _CONVS[self.conv][3]
+        for axis, f in enumerate(factor):
+            size = input_shape[1 + axis]
+            if size is not None and f > 1 and size % (f ** self.depth):
+                raise ValueError(f"inputs: axis {1 + axis} (size {size}) must be divisible by {f ** self.depth} "
+                                 f"for depth {self.depth}; got shape {input_shape}.")
+        in_features = input_shape[-1]
+        out_features = self.out_features or in_features
+        if self.residual and out_features != in_features:
+            raise ValueError(f"residual: needs out_features == input features ({in_features}), got {out_features}.")
+        _, transpose_cls, pool_cls, factor, _ = _CONVS[self.conv]
+        self.encoder = [self._stage(self.filters * 2 ** level, f"enc{level}") for level in range(self.depth + 1)]
+        self.pools = [pool_cls(dtype=self.dtype_policy, name=f"pool{level}") for level in range(self.depth)]
+        self.ups = [transpose_cls(self.filters * 2 ** level, factor, strides=factor, real_2ch=not self.complex_mode,
+                                  dtype=self.dtype_policy, name=f"up{level}") for level in range(self.depth)]
+        self.decoder = [self._stage(self.filters * 2 ** level, f"dec{level}") for level in range(self.depth)]
+        self.head = self._conv(out_features, "head", kernel_size=1)
+        self.to_channels = ComplexToChannels(dtype=self.dtype_policy, name="to_channels")
+        self.to_complex = ChannelsToComplex(dtype=self.dtype_policy, name="to_complex")
+        dtype = "complex128" if self.compute_dtype == "float64" else "complex64"
+        self._forward(keras.KerasTensor(tuple(input_shape), dtype=dtype))  # builds all sub-layers symbolically
+
+    # -- forward --------------------------------------------------------------------------------------------------
+    def _apply(self, layer, x, training):
+        """Applies a non-convolution ``layer``; in real 2-channel mode on the complex view of ``x``."""
+        kwargs = {"training": training} if isinstance(layer, complex_norm.ComplexBatchNormalization) else {}
+        if self.complex_mode:
+            return layer(x, **kwargs)
+        return self.to_channels(layer(self.to_complex(x), **kwargs))
+
+    def _run_stage(self, layers, x, training):
+        for layer in layers:
+            if isinstance(layer, (complex_conv._ComplexConvBase, complex_conv._ComplexConvSpatioTemporal)):
+                x = layer(x)
+            else:
+                x = self._apply(layer, x, training)
+        return x
+
+    def _concat(self, a, b):
+        if self.complex_mode:
+            return keras.ops.concatenate([a, b], axis=-1)
+        return self.to_channels(keras.ops.concatenate([self.to_complex(a), self.to_complex(b)], axis=-1))
+
+    def _forward(self, inputs, training=None):
+        x = inputs if self.complex_mode else self.to_channels(inputs)
+        skips = []
+        for level in range(self.depth + 1):
+            x = self._run_stage(self.encoder[level], x, training)
+            if level < self.depth:
+                skips.append(x)
+                x = self._apply(self.pools[level], x, training)
+        for level in reversed(range(self.depth)):
+            x = self._concat(skips[level], self.ups[level](x))
+            x = self._run_stage(self.decoder[level], x, training)
+        x = self.head(x)
+        if not self.complex_mode:
+            x = self.to_complex(x)
+        return x + keras.ops.cast(inputs, x.dtype) if self.residual else x
+
+    def call(self, inputs, training=None):
+        return self._forward(inputs, training)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "depth": self.depth,
+                "convs_per_level": self.convs_per_level, "kernel_size": self.kernel_size,
+                "activation": self.activation, "conv": self.conv, "normalization": self.normalization,
+                "complex_mode": self.complex_mode, "out_features": self.out_features, "residual": self.residual}
