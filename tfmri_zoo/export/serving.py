@@ -1,0 +1,178 @@
+"""SavedModel export for TF-Serving: float32 real/imag signatures, complex signature, warm-up records, atomic writes.
+
+Layout written by :func:`export_saved_model`::
+
+    <base_dir>/<model_name>/<version>/saved_model.pb, variables/, assets.extra/tf_serving_warmup_requests
+
+Signatures (``B``, ``H``, ``W`` and the coil count ``C`` are dynamic; ``*extra`` = () for 2D models, (T,) for 2D+t):
+
+``serving_default`` (REST-friendly, TF-Serving's JSON has no complex type)
+    kspace         float32 ``[B, C, *extra, H, W, 2]``  (real, imag)
+    mask           float32 ``[B, *extra, H, W]``        (a 1D line mask is broadcast over rows by the client)
+    sensitivities  float32 ``[B, C, *extra, H, W, 2]``  (``*extra`` axes may be 1)
+    → image        float32 ``[B, *extra, H, W, 2]``,  magnitude float32 ``[B, *extra, H, W]``
+``complex`` (for gRPC users)
+    the same with complex64 ``kspace``/``sensitivities`` and a complex64 ``image``.
+
+Scale normalisation is inside every zoo model, so raw scanner data of any scale can be sent.
+"""
+import os
+import shutil
+import tempfile
+import time
+
+import tensorflow as tf
+
+_WARMUP_FILE = "tf_serving_warmup_requests"
+
+
+def _layout(model):
+    extra = int(getattr(model, "extra_dims", 0))
+    spatial = int(getattr(model, "spatial_rank", 2))
+    return extra, spatial
+
+
+def _to_complex(x):
+    return tf.complex(x[..., 0], x[..., 1])
+
+
+def _to_real(x):
+    return tf.stack([tf.math.real(x), tf.math.imag(x)], axis=-1)
+
+
+class ServingModule(tf.Module):
+    """Wraps a zoo model (called as ``model({"kspace", "mask", "sensitivities"})``) with serving signatures."""
+
+    def __init__(self, model, jit_compile=False):
+        super().__init__(name="tfmri_zoo_serving")
+        self.model = model
+        extra, spatial = _layout(model)
+        dims = extra + spatial
+        self._data_rank = 2 + dims  # [B, C, *extra, *spatial]
+        real_k = tf.TensorSpec([None] * (2 + dims) + [2], tf.float32, name="kspace")
+        real_s = tf.TensorSpec([None] * (2 + dims) + [2], tf.float32, name="sensitivities")
+        cplx_k = tf.TensorSpec([None] * (2 + dims), tf.complex64, name="kspace")
+        cplx_s = tf.TensorSpec([None] * (2 + dims), tf.complex64, name="sensitivities")
+        mask = tf.TensorSpec([None] * (1 + dims), tf.float32, name="mask")
+
+        def run(kspace, mask, sensitivities):
+            image = self.model({"kspace": kspace, "mask": tf.expand_dims(mask, 1), "sensitivities": sensitivities},
+                               training=False)
+            return image
+
+        def serve_real(kspace, mask, sensitivities):
+            image = run(_to_complex(kspace), mask, _to_complex(sensitivities))
+            return {"image": _to_real(image), "magnitude": tf.abs(image)}
+
+        def serve_complex(kspace, mask, sensitivities):
+            image = run(kspace, mask, sensitivities)
+            return {"image": image, "magnitude": tf.abs(image)}
+
+        self.serve_real = tf.function(serve_real, input_signature=[real_k, mask, real_s], jit_compile=jit_compile)
+        self.serve_complex = tf.function(serve_complex, input_signature=[cplx_k, mask, cplx_s],
+                                         jit_compile=jit_compile)
+
+    def signatures(self):
+        return {"serving_default": self.serve_real.get_concrete_function(),
+                "complex": self.serve_complex.get_concrete_function()}
+
+
+def example_request(model, batch=1, coils=None, shape=None):
+    """Float32 numpy inputs of ``serving_default`` built from the model's first-call shapes (used for warm-up)."""
+    import numpy as np
+
+    shapes = model.input_signature() if hasattr(model, "input_signature") else None
+    if not shapes:
+        raise ValueError("model: call the model once on example inputs before exporting (shapes are unknown).")
+    kshape = [d for d in shapes["kspace"].shape]
+    kshape = [batch] + [1 if d is None else d for d in kshape[1:]]
+    if coils is not None:
+        kshape[1] = coils
+    if shape is not None:
+        kshape[-len(shape):] = list(shape)
+    rng = np.random.default_rng(0)
+    k = rng.standard_normal(kshape + [2]).astype(np.float32)
+    s = rng.standard_normal(kshape + [2]).astype(np.float32)
+    m = np.ones([batch] + kshape[2:], np.float32)
+    return {"kspace": k, "mask": m, "sensitivities": s}
+
+
+def _write_warmup(path, inputs, model_name, num_records=1):
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=model_name,
+                                                                         signature_name="serving_default"))
+    for key, value in inputs.items():
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+    log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+    with tf.io.TFRecordWriter(path) as writer:
+        for _ in range(num_records):
+            writer.write(log.SerializeToString())
+
+
+def export_saved_model(model, base_dir, model_name=None, version=None, warmup=True, jit_compile=False):
+    """Exports ``model`` as a TF-Serving SavedModel under ``<base_dir>/<model_name>/<version>/``, atomically.
+
+    The SavedModel is written to a temporary folder beside the target and renamed into place only when complete, so
+    an interrupted export leaves no version folder behind (TF-Serving would otherwise load a half-written one).
+
+    Args:
+      model: a zoo ``ReconModel`` that has been called once (its input shapes define the warm-up request).
+      base_dir: the TF-Serving base folder.
+      model_name: the served name (default: the model's registry name or class name, lower case).
+      version: positive int (default: seconds since the epoch, as TF-Serving versions are ordered integers).
+      warmup: write ``assets.extra/tf_serving_warmup_requests`` (needs ``tensorflow-serving-api``).
+      jit_compile: compile the signatures with XLA.
+
+    Returns:
+      the path of the version folder.
+    """
+    model_name = model_name or getattr(model, "registry_name", None) or type(model).__name__.lower()
+    version = int(time.time()) if version is None else version
+    if not isinstance(version, int) or version <= 0:
+        raise ValueError(f"version: expected a positive int, got {version!r}.")
+    model_dir = os.path.join(base_dir, model_name)
+    target = os.path.join(model_dir, str(version))
+    if os.path.exists(target):
+        raise ValueError(f"version: {target} exists already; TF-Serving versions are immutable.")
+    os.makedirs(model_dir, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir)
+    try:
+        module = ServingModule(model, jit_compile=jit_compile)
+        tf.saved_model.save(module, staging, signatures=module.signatures())
+        if warmup:
+            os.makedirs(os.path.join(staging, "assets.extra"), exist_ok=True)
+            _write_warmup(os.path.join(staging, "assets.extra", _WARMUP_FILE), example_request(model), model_name)
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def write_models_config(base_dir, model_names, container_base="/models"):
+    """Writes ``<base_dir>/models.config`` (TF-Serving ``--model_config_file``) serving each of ``model_names``
+    from ``<container_base>/<name>``. Returns its path."""
+    entries = "".join(f"  config {{\n    name: '{name}'\n    base_path: '{container_base}/{name}'\n"
+                      f"    model_platform: 'tensorflow'\n  }}\n" for name in model_names)
+    path = os.path.join(base_dir, "models.config")
+    with open(path + ".tmp", "w") as f:
+        f.write("model_config_list {\n" + entries + "}\n")
+    os.replace(path + ".tmp", path)
+    return path
+
+
+def graph_op_types(saved_model_dir):
+    """The set of op types in every function and graph of a SavedModel (to check for PyFunc, which TF-Serving
+    cannot run)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    ops = set()
+    for meta in proto.meta_graphs:
+        ops.update(node.op for node in meta.graph_def.node)
+        for function in meta.graph_def.library.function:
+            ops.update(node.op for node in function.node_def)
+    return ops
