@@ -155,6 +155,31 @@ class NUFFT:
             raise ValueError(f"{name}: has {rank} leading axes but points have {self.points_lead_rank} "
                              f"(points' leading axes align with the trailing leading axes of {name}).")
 
+    # -- gridding (the sparse interpolation matrix S and its adjoint) ---------------------------------------------
+    def interpolate(self, grid):
+        """S: oversampled k-space grid ``[*L, *grid_shape]`` (centred) → samples ``[*L, M]`` by kernel-weighted gather."""
+        d = self.ndim
+        lead = tf.shape(grid)[:-d]
+        outer, traj_shape, traj_size = self._split_leading(lead)
+        # rows = (trajectory index, grid point), columns = outer batch (batch·coils): one gather moves A values.
+        rows = tf.transpose(tf.reshape(grid, [outer, -1]))                    # [Pn·G, A]
+        indices, weights = self._row_indices(traj_shape, traj_size)
+        values = tf.gather(rows, indices)                                       # [Pn, M, K, A]
+        samples = tf.reduce_sum(values * tf.cast(weights, grid.dtype)[..., None], axis=2)   # [Pn, M, A]
+        samples = tf.transpose(samples, [2, 0, 1])                               # [A, Pn, M]
+        return tf.reshape(samples, tf.concat([lead, [self.num_points]], 0))
+
+    def spread(self, samples):
+        """Sᴴ (gridding): samples ``[*L, M]`` → oversampled grid ``[*L, *grid_shape]`` by kernel-weighted scatter-add."""
+        lead = tf.shape(samples)[:-1]
+        outer, traj_shape, traj_size = self._split_leading(lead)
+        samples = tf.transpose(tf.reshape(samples, [outer, traj_size, -1]), [1, 2, 0])   # [Pn, M, A]
+        indices, weights = self._row_indices(traj_shape, traj_size)
+        values = samples[:, :, None, :] * tf.cast(weights, samples.dtype)[..., None]     # [Pn, M, K, A]
+        grid_size = int(np.prod(self.grid_shape))
+        rows = tf.math.unsorted_segment_sum(values, indices, traj_size * grid_size)   # [Pn·G, A]
+        return tf.reshape(tf.transpose(rows), tf.concat([lead, self.grid_shape], 0))
+
     # -- the transforms -------------------------------------------------------------------------------------------
     def forward(self, image):
         """Type-2 NUFFT: complex image ``[*L, *image_shape]`` → samples ``[*L, M]``."""
@@ -168,14 +193,7 @@ class NUFFT:
         paddings = [[0, 0]] * (image.shape.rank - d) + [
             [b, g - n - b] for b, n, g in zip(pad_before, self.image_shape, self.grid_shape)]
         grid = fftnc(tf.pad(image * self.deapodisation, paddings), axes=tuple(range(-d, 0)))
-        outer, traj_shape, traj_size = self._split_leading(lead)
-        # rows = (trajectory index, grid point), columns = outer batch (batch·coils): one gather moves A values.
-        rows = tf.transpose(tf.reshape(grid, [outer, -1]))                    # [Pn·G, A]
-        indices, weights = self._row_indices(traj_shape, traj_size)
-        values = tf.gather(rows, indices)                                       # [Pn, M, K, A]
-        samples = tf.reduce_sum(values * tf.cast(weights, self.dtype)[..., None], axis=2)   # [Pn, M, A]
-        samples = tf.transpose(samples, [2, 0, 1])                               # [A, Pn, M]
-        return tf.reshape(samples, tf.concat([lead, [self.num_points]], 0))
+        return self.interpolate(grid)
 
     def adjoint(self, kspace):
         """Type-1 NUFFT (adjoint of :meth:`forward`): samples ``[*L, M]`` → complex image ``[*L, *image_shape]``."""
@@ -187,14 +205,7 @@ class NUFFT:
             raise ValueError(f"kspace: last axis has {m} samples but points have {self.points.shape[-2]}.")
         self._check_lead_rank(kspace.shape.rank - 1, "kspace")
         d = self.ndim
-        lead = tf.shape(kspace)[:-1]
-        outer, traj_shape, traj_size = self._split_leading(lead)
-        samples = tf.transpose(tf.reshape(kspace, [outer, traj_size, -1]), [1, 2, 0])   # [Pn, M, A]
-        indices, weights = self._row_indices(traj_shape, traj_size)
-        values = samples[:, :, None, :] * tf.cast(weights, self.dtype)[..., None]        # [Pn, M, K, A]
-        grid_size = int(np.prod(self.grid_shape))
-        rows = tf.math.unsorted_segment_sum(values, indices, traj_size * grid_size)   # [Pn·G, A]
-        grid = tf.reshape(tf.transpose(rows), tf.concat([lead, self.grid_shape], 0))
+        grid = self.spread(kspace)
         grid = ifftnc(grid, axes=tuple(range(-d, 0)))
         begin = [0] * (kspace.shape.rank - 1) + [g // 2 - n // 2 for n, g in zip(self.image_shape, self.grid_shape)]
         size = [-1] * (kspace.shape.rank - 1) + list(self.image_shape)
