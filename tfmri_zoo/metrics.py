@@ -79,11 +79,11 @@ def psnr(target, prediction, data_range=None):
         return float(10.0 * np.log10(_data_range(target, data_range) ** 2 / mse))
 
 
-def _ssim_slice(x, y, data_range):
-    """Mean SSIM of two ``[H, W]`` float64 images (uniform 7x7 window, valid region only)."""
-    def box(image):
-        return scipy.ndimage.uniform_filter(image, size=WIN_SIZE)
+def _ssim_map(box, x, y, data_range):
+    """SSIM map from window means; ``box`` is a 7x7 uniform filter (numpy or TF: plain arithmetic only).
 
+    Sample (co)variances ``N/(N-1) (E[xy] - E[x]E[y])``, ``N = 49``; ``data_range`` broadcasts against the map.
+    """
     n = WIN_SIZE * WIN_SIZE
     cov_norm = n / (n - 1.0)
     mx, my = box(x), box(y)
@@ -91,7 +91,12 @@ def _ssim_slice(x, y, data_range):
     vy = cov_norm * (box(y * y) - my * my)
     cxy = cov_norm * (box(x * y) - mx * my)
     c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
-    ssim_map = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+
+
+def _ssim_slice(x, y, data_range):
+    """Mean SSIM of two ``[H, W]`` float64 images (uniform 7x7 window, valid region only)."""
+    ssim_map = _ssim_map(lambda image: scipy.ndimage.uniform_filter(image, size=WIN_SIZE), x, y, data_range)
     pad = (WIN_SIZE - 1) // 2
     return ssim_map[pad:-pad, pad:-pad].mean()
 
@@ -159,18 +164,9 @@ def ssim_tf(target, prediction, data_range=None):
     """
     target, prediction = _as_batch(target, prediction)
     r = _per_example_range(target, data_range)[:, None, None, None]
-
-    def box(image):
-        return tf.nn.avg_pool2d(image, ksize=WIN_SIZE, strides=1, padding="VALID")
-
-    n = WIN_SIZE * WIN_SIZE
-    cov_norm = n / (n - 1.0)
-    mx, my = box(target), box(prediction)
-    vx = cov_norm * (box(target * target) - mx * mx)
-    vy = cov_norm * (box(prediction * prediction) - my * my)
-    cxy = cov_norm * (box(target * prediction) - mx * my)
-    c1, c2 = (K1 * r) ** 2, (K2 * r) ** 2
-    ssim_map = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    # a VALID 7x7 average equals skimage's filtered map with its 3-pixel border cropped
+    ssim_map = _ssim_map(lambda image: tf.nn.avg_pool2d(image, ksize=WIN_SIZE, strides=1, padding="VALID"),
+                         target, prediction, r)
     return tf.reduce_mean(ssim_map, axis=[1, 2, 3])
 
 
