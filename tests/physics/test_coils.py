@@ -117,8 +117,10 @@ def test_coil_compression_keeps_subspace_energy_and_is_lossless_at_full_rank(rng
     mixing = crandn(rng, 2, 6, 3)
     kspace = np.einsum("bcv,bvhw->bchw", mixing, virtual) + 1e-3 * crandn(rng, 2, 6, 16, 16)
     compressed, matrix = coil_compress(kspace, 3)
+    np.testing.assert_allclose(coil_compress(kspace, 3, calib_size=8)[1].numpy().shape, (2, 3, 6))
     assert compressed.shape == (2, 3, 16, 16) and matrix.shape == (2, 3, 6)
-    np.testing.assert_allclose(matrix.numpy() @ np.conj(np.swapaxes(matrix.numpy(), 1, 2)), np.broadcast_to(np.eye(3), (2, 3, 3)),
+    rows = matrix.numpy()
+    np.testing.assert_allclose(rows @ np.conj(np.swapaxes(rows, 1, 2)), np.broadcast_to(np.eye(3), (2, 3, 3)),
                                atol=1e-5)
     # Kept energy equals the sum of the 3 largest eigenvalues of the coil covariance, per batch item.
     samples = kspace.reshape(2, 6, -1).astype(np.complex128)

@@ -9,7 +9,7 @@ pixel grid as ``bart ecalib`` maps of the same k-space.
 """
 import tensorflow as tf
 
-from tfmri_zoo.physics.espirit import coil_principal_components, espirit_maps, rotate_phase
+from tfmri_zoo.physics.espirit import calibration_region, coil_principal_components, espirit_maps, rotate_phase
 from tfmri_zoo.physics.fft import ifft2c
 from tfmri_zoo.validation import as_complex, check_finite, check_rank
 
@@ -162,9 +162,7 @@ def coil_compress(kspace, num_virtual_coils, calib_size=None):
         raise ValueError(f"num_virtual_coils: expected an int in [1, {c}], got {num_virtual_coils!r}.")
     data = kspace
     if calib_size is not None:
-        ch, cw = _pair(calib_size, "calib_size", (h, w))
-        top, left = h // 2 - ch // 2, w // 2 - cw // 2
-        data = kspace[..., top:top + ch, left:left + cw]
+        data = calibration_region(kspace, _pair(calib_size, "calib_size", (h, w)))
     kept = coil_principal_components(data)[..., :num_virtual_coils]  # [B, C, V]
     matrix = tf.cast(tf.linalg.adjoint(kept), tf.complex64)  # [B, V, C]
     compressed = tf.einsum("bvc,bchw->bvhw", matrix, kspace)

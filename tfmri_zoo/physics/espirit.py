@@ -10,7 +10,8 @@ Steps, with the paper's notation:
 3. Averaging ``p = P p`` over the ``K = k²`` patches that contain one k-space sample gives a k-space convolution;
    in image space it is a point-wise ``C×C`` matrix
 
-       G(r)_{c,c'} = 1/K · Σ_Δ g_{c,c'}(Δ) · exp(+2πi Δ·r / N),   g_{c,c'}(Δ) = Σ_{d − d' = Δ} P[(c,d), (c',d')],
+       G(r)_{c,c'} = 1/K · Σ_Δ g_{c,c'}(Δ) · exp(+2πi Δ·r / N),
+       g_{c,c'}(Δ) = Σ_{d − d' = Δ} P[(c,d), (c',d')],
 
    (``d, d'`` kernel offsets). ``G(r)`` is Hermitian with eigenvalues in ``[0, 1]``; the coil sensitivities at
    ``r`` are its eigenvectors with eigenvalue ≈ 1 (``G(r) s(r) = s(r)``).
@@ -21,9 +22,9 @@ one per kernel; all shapes are static, so the function runs in graph mode (the k
 weight per singular vector rather than by slicing).
 
 Threshold: BART's ``ecalib -t`` compares *squared* singular values (the eigenvalues of ``AᴴA``) with ``t`` times the
-largest one; measured on ``bart phantom -k -s 8 -x 64`` with ``-t 0.02`` (BART v0.8): BART keeps the 32 vectors
-with ``σ²/σ²_max > 0.02``, not the 51 with ``σ/σ_max > 0.02``, and only the former reproduces BART's eigenvalue maps
-(to 3e-3). This module uses the same rule, so ``threshold=t`` here means ``ecalib -t t``.
+largest one; measured on ``bart phantom -k -s 8 -x 64`` with ``-t 0.02`` (BART v0.8): BART keeps the 32
+vectors with ``σ²/σ²_max > 0.02``, not the 51 with ``σ/σ_max > 0.02``, and only the former reproduces BART's
+eigenvalue maps (to 3e-3). This module uses the same rule, so ``threshold=t`` here means ``ecalib -t t``.
 
 Phase: an eigenvector is defined up to a per-pixel phase. BART's default (``ecalib`` without ``-P``) "rotates the
 phase with respect to the first principal component"; measured, BART's maps ``s(r)`` have a constant phase of
