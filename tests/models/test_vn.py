@@ -1,0 +1,135 @@
+"""Variational Network (Eq. 6 + 19): the zoo contract, exact regulariser gradient, filter/λ constraints."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.models import zoo_contract
+from tfmri_zoo import models
+from tfmri_zoo.layers.rbf import rbf_nodes
+from tfmri_zoo.models.vn import VariationalNetwork, ZeroMeanNormBall
+
+DEFAULT_PARAMETERS = 65530  # 10 stages × (24·11·11·2 filter weights + 24·31 RBF weights + 1 λ); in the model card
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return zoo_contract.toy_problem()
+
+
+@pytest.fixture(scope="module")
+def small(problem):
+    inputs, _ = problem
+    model = models.get("vn", preset="small")
+    model(inputs)
+    return model
+
+
+def _assert_constraints_hold(model, tol=1e-5):
+    for stage in model.stages:
+        k = stage.kernel.numpy()
+        assert np.abs(k.mean(axis=(0, 1))).max() < tol  # zero mean per filter and channel
+        assert np.sqrt((k ** 2).sum(axis=(0, 1, 2))).max() <= 1 + tol  # ‖k‖₂ ≤ 1
+    assert np.all(model.dc_weights.numpy() >= 0)
+
+
+def test_small_preset_builds_with_paper_structure(small, problem):
+    inputs, target = problem
+    assert isinstance(small, VariationalNetwork)
+    assert len(small.stages) == 3 and small.stages[0].kernel.shape == (5, 5, 2, 8)
+    assert small.stages[0].activation.rbf_weights.shape == (8, 31)
+    np.testing.assert_allclose(small.dc_weights.numpy(), 1.0)
+    _assert_constraints_hold(small)
+    out = zoo_contract.check_output(small, inputs, target)
+    zero_filled = models.get("vn", preset="small", num_stages=0)(inputs).numpy()
+    assert np.linalg.norm(out - target) < np.linalg.norm(zero_filled - target)  # stages improve on Eᴴy at init
+
+
+def test_default_parameter_count():
+    model = models.get("vn", preset="default")
+    inputs, _ = zoo_contract.toy_problem(batch=1, coils=2, height=16, width=16)
+    model(inputs)
+    assert model.count_params() == DEFAULT_PARAMETERS
+    free = models.get("vn", preset="default", energy_free=True)
+    free(inputs)
+    assert free.count_params() == DEFAULT_PARAMETERS + 10 * 24 * 11 * 11 * 2
+
+
+def test_regulariser_is_the_exact_gradient_of_the_energy(small, rng):
+    """Kᵀ φ'(K x) equals ∇ₓ Σ_j Φ_j(K_j x) with Φ_j the integral of the RBF expansion (an erf sum)."""
+    stage = small.stages[1]
+    weights = rng.standard_normal(stage.activation.rbf_weights.shape).astype(np.float32)
+    stage.activation.rbf_weights.assign(weights)
+    mu, sigma = rbf_nodes(31, 1.0)
+    x = tf.constant(rng.standard_normal((2, 16, 16, 2)).astype(np.float32) * 0.3)
+
+    def energy(x_channels):
+        z = tf.nn.conv2d(x_channels, stage.kernel, 1, "SAME")[..., None]
+        phi = np.sqrt(np.pi / 2) * sigma * tf.math.erf((z - mu.astype(np.float32)) / (np.sqrt(2) * sigma))
+        return tf.reduce_sum(phi * weights)
+
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        e = energy(x)
+    expected = tape.gradient(e, x).numpy()
+    got = stage.regularizer_gradient(tf.complex(x[..., 0], x[..., 1])).numpy()
+    got = np.stack([got.real, got.imag], -1)
+    np.testing.assert_allclose(got, expected, atol=1e-4 * np.abs(expected).max())
+
+
+def test_constraint_is_a_projection(rng):
+    w = tf.constant(rng.standard_normal((5, 5, 2, 6)).astype(np.float32) * 3)
+    p = ZeroMeanNormBall(1.0)(w).numpy()
+    assert np.abs(p.mean(axis=(0, 1))).max() < 1e-6
+    np.testing.assert_allclose(np.sqrt((p ** 2).sum(axis=(0, 1, 2))), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(ZeroMeanNormBall(1.0)(p).numpy(), p, atol=1e-6)  # idempotent
+    inside = p * 0.5
+    np.testing.assert_allclose(ZeroMeanNormBall(1.0)(inside).numpy(), inside, atol=1e-6)  # feasible points stay
+
+
+def test_optimizer_step_applies_filter_and_lambda_constraints(problem):
+    inputs, _ = problem
+    model = models.get("vn", preset="small")
+    model(inputs)
+    variables = model.trainable_variables
+    optimizer = keras.optimizers.SGD(learning_rate=10.0)
+    optimizer.apply([tf.ones_like(v) for v in variables], variables)  # a huge step: λ → 1 − 10, kernels off the ball
+    _assert_constraints_hold(model)
+    np.testing.assert_array_equal(model.dc_weights.numpy(), 0.0)
+
+
+def test_keras_and_saved_model_round_trips_and_scale_equivariance(small, problem):
+    inputs, _ = problem
+    zoo_contract.check_keras_round_trip(small, inputs)
+    zoo_contract.check_saved_model_round_trip(small, inputs)
+    zoo_contract.check_scale_equivariance(small, inputs)
+
+
+def test_training_lowers_loss_and_keeps_constraints(problem):
+    inputs, target = problem
+    model = models.get("vn", preset="small")
+    model(inputs)
+    initial = [s.kernel.numpy() for s in model.stages]
+    first, last = zoo_contract.check_training_lowers_loss(model, inputs, target, steps=60, learning_rate=1e-2)
+    print(f"vn small tiny run: loss {first:.3e} -> {last:.3e}")
+    _assert_constraints_hold(model)
+    moved = max(np.abs(s.kernel.numpy() - k0).max() for s, k0 in zip(model.stages, initial))
+    assert moved > 1e-2  # the filters did train, and stayed feasible
+
+
+def test_energy_free_variant_runs(problem):
+    inputs, target = problem
+    model = models.get("vn", preset="small", energy_free=True)
+    zoo_contract.check_output(model, inputs, target)
+    assert model.stages[0].kernel_out.shape == model.stages[0].kernel.shape
+    assert VariationalNetwork.from_config(model.get_config()).energy_free
+
+
+def test_bad_inputs_name_the_argument(small, problem):
+    inputs, _ = problem
+    with pytest.raises(TypeError, match="kspace"):
+        small({**inputs, "kspace": np.abs(inputs["kspace"])})
+    with pytest.raises(ValueError, match="mask"):
+        small({**inputs, "mask": inputs["mask"][:, :, :, :5]})
+    with pytest.raises(ValueError, match="sensitivities"):
+        small({"kspace": inputs["kspace"], "mask": inputs["mask"]})

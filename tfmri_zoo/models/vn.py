@@ -1,0 +1,198 @@
+"""Variational Network (Hammernik et al., MRM 2018) — Eq. 6 + Eq. 19 of the review.
+
+One stage is a gradient step on ``½‖Ex − y‖² + Σ_j ⟨φ_j(K_j x), 1⟩`` with stage-dependent parameters:
+
+    x_{t+1} = x_t − Σ_j K_{t,j}ᵀ φ'_{t,j}(K_{t,j} x_t) − λ_t Eᴴ(E x_t − y),      x_0 = Eᴴ y
+
+* ``K_{t,j}``: ``num_filters`` filters ``kernel_size × kernel_size`` acting on the complex image as two real channels
+  (real, imaginary): a real 2 → F convolution. ``K_{t,j}ᵀ`` is the transposed convolution with the *same* kernel, so
+  the regulariser term is the exact gradient of ``Σ_j φ_j(K_j x)`` (zero padding; its adjoint is exact too).
+* Each filter ``k_{t,j}`` (both channels) is zero-mean per channel and has ``‖k‖₂ ≤ 1``, enforced by
+  :class:`ZeroMeanNormBall`, a Keras constraint that the optimiser applies after every step.
+* ``φ'_{t,j}``: a 31-node Gaussian RBF expansion per filter (:class:`tfmri_zoo.layers.rbf.RBFActivation`), linear at
+  initialisation.
+* ``λ_t ≥ 0`` (non-negativity constraint), initialised to 1.
+* Data are normalised by ``max |Eᴴ y|`` in :class:`~tfmri_zoo.models.base.ReconModel`, the paper's normalisation by
+  the maximum of the zero-filled image.
+
+``energy_free=True`` gives the variant of Eq. 20: the regulariser gradient becomes a small CNN
+``conv(2→F) → RBF → conv(F→2)`` whose second convolution has its own unconstrained kernel (no weight tying, so no
+energy is being minimised).
+"""
+import keras
+import tensorflow as tf
+
+from tfmri_zoo.layers.rbf import RBFActivation
+from tfmri_zoo.models.base import ReconModel
+from tfmri_zoo.models.registry import register
+
+
+@keras.saving.register_keras_serializable(package="tfmri_zoo")
+class ZeroMeanNormBall(keras.constraints.Constraint):
+    """Projects a conv kernel ``[kh, kw, in, out]`` so that each filter ``[:, :, :, j]`` has zero mean over the spatial
+    axes (per input channel) and Euclidean norm ``≤ max_norm`` over ``(kh, kw, in)``.
+
+    The zero-mean subspace contains the origin, so projecting onto it and then scaling into the ball is the exact
+    Euclidean projection onto the intersection.
+    """
+
+    def __init__(self, max_norm=1.0):
+        self.max_norm = float(max_norm)
+
+    def __call__(self, w):
+        w = w - tf.reduce_mean(w, axis=[0, 1], keepdims=True)
+        norm = tf.sqrt(tf.reduce_sum(tf.square(w), axis=[0, 1, 2], keepdims=True))
+        return w * tf.minimum(1.0, self.max_norm / tf.maximum(norm, 1e-12))
+
+    def get_config(self):
+        return {"max_norm": self.max_norm}
+
+
+def _complex_to_channels(x):
+    """complex ``[B, H, W]`` → real ``[B, H, W, 2]``."""
+    return tf.stack([tf.math.real(x), tf.math.imag(x)], axis=-1)
+
+
+def _channels_to_complex(x):
+    """real ``[B, H, W, 2]`` → complex ``[B, H, W]``."""
+    return tf.complex(x[..., 0], x[..., 1])
+
+
+@keras.saving.register_keras_serializable(package="tfmri_zoo")
+class VariationalStage(keras.layers.Layer):
+    """One VN stage: ``x − Kᵀ φ'(K x) − λ · grad_dc``.
+
+    Args:
+      num_filters: number of filters F.
+      kernel_size: filter size (square).
+      num_nodes, value_range, activation_scale: the RBF activation (see ``RBFActivation``).
+      energy_free: untie the second convolution (Eq. 20 variant).
+      seed: seed of the filter initialisation.
+
+    Call args:
+      image: complex64 ``[B, H, W]``, the current estimate ``x_t``.
+      dc_gradient: complex64 ``[B, H, W]``, ``Eᴴ(E x_t − y)``.
+
+    Returns:
+      complex64 ``[B, H, W]``, ``x_{t+1}``.
+    """
+
+    def __init__(self, num_filters=24, kernel_size=11, num_nodes=31, value_range=1.0, activation_scale=0.01,
+                 energy_free=False, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.num_filters = int(num_filters)
+        self.kernel_size = int(kernel_size)
+        self.num_nodes = int(num_nodes)
+        self.value_range = float(value_range)
+        self.activation_scale = float(activation_scale)
+        self.energy_free = bool(energy_free)
+        self.seed = seed
+        self.activation = RBFActivation(num_nodes, value_range, activation_scale, name="rbf")
+
+    def _filter_initializer(self, offset):
+        constraint = ZeroMeanNormBall(1.0)
+        seed = None if self.seed is None else int(self.seed) + offset
+
+        def initialize(shape, dtype=None):
+            w = keras.random.normal(shape, seed=seed)
+            w = w - tf.reduce_mean(w, axis=[0, 1], keepdims=True)  # zero mean, then unit norm (on the sphere)
+            w = w / tf.sqrt(tf.reduce_sum(tf.square(w), axis=[0, 1, 2], keepdims=True))
+            return tf.cast(constraint(w), dtype or "float32")
+
+        return initialize
+
+    def build(self, input_shape):
+        shape = (self.kernel_size, self.kernel_size, 2, self.num_filters)
+        self.kernel = self.add_weight(name="kernel", shape=shape, initializer=self._filter_initializer(0),
+                                      constraint=ZeroMeanNormBall(1.0))
+        if self.energy_free:
+            self.kernel_out = self.add_weight(name="kernel_out", shape=shape, initializer=self._filter_initializer(1))
+        self.dc_weight = self.add_weight(name="dc_weight", shape=(), initializer=keras.initializers.Constant(1.0),
+                                         constraint=keras.constraints.NonNeg())
+        self.activation.build((None, None, None, self.num_filters))
+
+    def regularizer_gradient(self, image):
+        """``Σ_j K_jᵀ φ'_j(K_j x)`` for complex64 ``image [B, H, W]`` → complex64 ``[B, H, W]``."""
+        x = _complex_to_channels(image)
+        z = tf.nn.conv2d(x, self.kernel, strides=1, padding="SAME")
+        a = self.activation(z)
+        kernel_out = self.kernel_out if self.energy_free else self.kernel
+        r = tf.nn.conv2d_transpose(a, kernel_out, output_shape=tf.shape(x), strides=1, padding="SAME")
+        return _channels_to_complex(r)
+
+    def call(self, image, dc_gradient):
+        lam = tf.cast(tf.complex(self.dc_weight, 0.0), image.dtype)
+        return image - self.regularizer_gradient(image) - lam * dc_gradient
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_filters=self.num_filters, kernel_size=self.kernel_size, num_nodes=self.num_nodes,
+                      value_range=self.value_range, activation_scale=self.activation_scale,
+                      energy_free=self.energy_free, seed=self.seed)
+        return config
+
+
+@register("vn", presets={
+    "small": {"num_stages": 3, "num_filters": 8, "kernel_size": 5},
+    "default": {"num_stages": 10, "num_filters": 24, "kernel_size": 11, "num_nodes": 31},
+})
+@keras.saving.register_keras_serializable(package="tfmri_zoo")
+class VariationalNetwork(ReconModel):
+    """Variational Network, Eq. 6 + 19 (Hammernik et al. 2018), 2D multi- or single-coil.
+
+    Args:
+      num_stages: number of unrolled gradient steps T (no parameter sharing between stages).
+      num_filters: filters per stage.
+      kernel_size: filter size.
+      num_nodes: RBF nodes per activation.
+      value_range: the RBF nodes span ``[−value_range, value_range]``.
+      activation_scale: slope of the linear initialisation of every activation.
+      energy_free: Eq. 20 variant (untied second convolution).
+      seed: seed of the filter initialisation (stage ``t`` uses ``seed + 2t``).
+      **kwargs: :class:`ReconModel` arguments (``normalize``), Keras ``name``.
+
+    Called as ``model({"kspace": [B, C, H, W] complex64, "mask": [B, 1, 1, W] float32,
+    "sensitivities": [B, C, H, W] complex64})`` → complex64 image ``[B, H, W]``.
+    """
+
+    def __init__(self, num_stages=10, num_filters=24, kernel_size=11, num_nodes=31, value_range=1.0,
+                 activation_scale=0.01, energy_free=False, seed=0, **kwargs):
+        kwargs.pop("extra_dims", None)
+        kwargs.pop("spatial_rank", None)
+        super().__init__(extra_dims=0, spatial_rank=2, **kwargs)
+        self.num_stages = int(num_stages)
+        self.num_filters = int(num_filters)
+        self.kernel_size = int(kernel_size)
+        self.num_nodes = int(num_nodes)
+        self.value_range = float(value_range)
+        self.activation_scale = float(activation_scale)
+        self.energy_free = bool(energy_free)
+        self.seed = seed
+        self.stages = [
+            VariationalStage(self.num_filters, self.kernel_size, self.num_nodes, self.value_range,
+                             self.activation_scale, self.energy_free,
+                             seed=None if seed is None else int(seed) + 2 * t, name=f"stage_{t}")
+            for t in range(self.num_stages)]
+
+    def reconstruct(self, kspace, mask, sensitivities, training=None):
+        """Normalised k-space complex64 ``[B, C, H, W]`` → complex64 image ``[B, H, W]``."""
+        op = self.operator(mask, sensitivities)
+        x = op.adjoint(kspace)
+        for stage in self.stages:
+            x = stage(x, op.adjoint(op.forward(x) - kspace))
+        return x
+
+    @property
+    def dc_weights(self):
+        """The ``λ_t`` of all stages, float32 ``[num_stages]`` (after the model is built)."""
+        return tf.stack([tf.convert_to_tensor(stage.dc_weight) for stage in self.stages])
+
+    def get_config(self):
+        config = super().get_config()
+        for key in ("extra_dims", "spatial_rank"):
+            config.pop(key, None)
+        config.update(num_stages=self.num_stages, num_filters=self.num_filters, kernel_size=self.kernel_size,
+                      num_nodes=self.num_nodes, value_range=self.value_range,
+                      activation_scale=self.activation_scale, energy_free=self.energy_free, seed=self.seed)
+        return config
+
