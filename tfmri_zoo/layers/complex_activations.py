@@ -189,12 +189,13 @@ _NAMED = {
 }
 
 
-def get_complex_activation(identifier):
+def get_complex_activation(identifier, **kwargs):
     """Builds a fresh complex activation layer.
 
     Args:
         identifier: ``None`` (identity), a name in ``crelu, modrelu, cardioid, siglog, complex_sigmoid, zrelu``,
             ``"separable_<keras activation>"`` (e.g. ``"separable_tanh"``), a Keras layer config dict, or a layer.
+        **kwargs: layer keyword arguments for a new layer from a name (e.g. ``dtype``, ``name``).
 
     Returns:
         A Keras layer, or ``None`` for ``None``/``"linear"``.
@@ -208,8 +209,8 @@ def get_complex_activation(identifier):
     if isinstance(identifier, str):
         key = identifier.lower()
         if key in _NAMED:
-            return _NAMED[key]()
+            return _NAMED[key](**kwargs)
         if key.startswith("separable_"):
-            return ComplexSeparable(key[len("separable_"):])
+            return ComplexSeparable(key[len("separable_"):], **kwargs)
     raise ValueError(f"activation: unknown complex activation {identifier!r}; expected one of {sorted(_NAMED)}, "
                      f"'separable_<keras activation>', a layer config or a layer.")

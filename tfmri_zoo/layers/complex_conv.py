@@ -231,7 +231,7 @@ class _ComplexConvSpatioTemporal(keras.layers.Layer):
             self.activation = (keras.layers.Activation(self.intermediate_activation, dtype=self.dtype_policy)
                                if self.intermediate_activation else None)
         else:
-            self.activation = get_complex_activation(self.intermediate_activation)
+            self.activation = get_complex_activation(self.intermediate_activation, dtype=self.dtype_policy)
         frame_shape = (None,) + tuple(input_shape[2:])
         self.spatial.build(frame_shape)
         channels = 2 * middle if self.real_2ch else middle

@@ -9,6 +9,7 @@
 All take complex ``[B, *spatial, F]`` and return complex ``[B, *spatial', F]``.
 """
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfmri_zoo.layers.complex_ops import (channels_to_complex, complex_to_channels, safe_abs,
@@ -57,6 +58,28 @@ def max_magnitude_pool(z, pool_size, padding="valid"):
     return tf.reduce_sum(z * tf.cast(winner, z.dtype), axis=-1)
 
 
+def average_pool(z, pool_size, strides, padding="valid"):
+    """Average pooling of complex ``z [B, *spatial, F]`` (real and imaginary parts alike).
+
+    Computed as a convolution of every channel with a box kernel (which, unlike ``AvgPool3D``, also runs in
+    float64 on CPU); with ``padding="same"`` the border windows average their valid elements only, as Keras does.
+    """
+    rank = len(pool_size)
+    x = complex_to_channels(z)                                   # [B, *S, 2F]
+    shape = tf.shape(x)
+    x = tf.transpose(x, [0, rank + 1] + list(range(1, rank + 1)))
+    x = tf.reshape(x, tf.concat([[-1], shape[1:rank + 1], [1]], axis=0))  # [B·2F, *S, 1]
+    box = tf.ones(tuple(pool_size) + (1, 1), dtype=x.dtype)
+    sums = keras.ops.conv(x, box, strides=strides, padding=padding)
+    if padding == "same":
+        sums = sums / keras.ops.conv(tf.ones_like(x[:1]), box, strides=strides, padding=padding)
+    else:
+        sums = sums / float(np.prod(pool_size))
+    out = tf.shape(sums)
+    sums = tf.reshape(sums, tf.concat([shape[:1], shape[-1:], out[1:rank + 1]], axis=0))
+    return channels_to_complex(tf.transpose(sums, [0] + list(range(2, rank + 2)) + [1]))
+
+
 class _ComplexPool(keras.layers.Layer):
     rank = 2
 
@@ -86,8 +109,7 @@ class _ComplexAveragePool(_ComplexPool):
     def call(self, inputs):
         z = to_layer_complex(self, inputs)
         _check_rank(z, self.rank)
-        pooled = keras.ops.average_pool(complex_to_channels(z), self.pool_size, self.strides, self.padding)
-        return channels_to_complex(pooled)
+        return average_pool(z, self.pool_size, self.strides, self.padding)
 
     def get_config(self):
         return {**super().get_config(), "strides": self.strides}

@@ -96,7 +96,7 @@ class ComplexUNet(keras.layers.Layer):
             layers.append(self._conv(features, f"{name}_conv{i}"))
             if self.normalization:
                 layers.append(_NORMS[self.normalization](dtype=self.dtype_policy, name=f"{name}_norm{i}"))
-            activation = get_complex_activation(self.activation)
+            activation = get_complex_activation(self.activation, dtype=self.dtype_policy, name=f"{name}_act{i}")
             if activation is not None:
                 layers.append(activation)
         return layers
