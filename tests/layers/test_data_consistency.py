@@ -1,0 +1,217 @@
+"""Data-consistency layers against numpy references, noiseless fully-sampled invariance and float64 gradient checks."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.models.zoo_contract import toy_problem
+from tfmri_zoo.layers import data_consistency as dc
+
+
+def _fft2c(x):
+    return np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(x, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+
+
+def _ifft2c(k):
+    return np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+
+
+def _forward(x, sens, mask):
+    return mask * _fft2c(sens * x[:, None])
+
+
+def _adjoint(k, sens, mask):
+    return np.sum(np.conj(sens) * _ifft2c(mask * k), axis=1)
+
+
+@pytest.fixture(scope="module")
+def problem():
+    inputs, target = toy_problem(batch=2, coils=4, height=32, width=32)
+    return inputs["kspace"], inputs["mask"], inputs["sensitivities"], target
+
+
+@pytest.fixture(scope="module")
+def full_problem(problem):
+    _, mask, sens, target = problem
+    full = np.ones_like(mask)
+    return _forward(target, sens, full).astype(np.complex64), full, sens, target
+
+
+def _perturbed(target, rng, scale=0.3):
+    return (target + scale * (rng.standard_normal(target.shape) + 1j * rng.standard_normal(target.shape))
+            ).astype(np.complex64)
+
+
+@pytest.mark.parametrize("layer", [dc.KSpaceReplacement(), dc.SoftKSpaceReplacement(noise_weight=2.0),
+                                   dc.GradientDC(step_size=0.7), dc.ProximalL2DC(lam=0.05, cg_iterations=4)],
+                         ids=lambda layer: type(layer).__name__)
+def test_noiseless_fully_sampled_data_is_unchanged(full_problem, layer):
+    y, mask, sens, target = full_problem
+    out = layer(target, y, mask, sens).numpy()
+    np.testing.assert_allclose(out, target, atol=2e-5 * np.abs(target).max())
+
+
+def test_admm_and_single_coil_leave_fully_sampled_data_unchanged(full_problem):
+    y, mask, sens, target = full_problem
+    x, u = dc.ADMMStep(lam=0.1, cg_iterations=3)(target, np.zeros_like(target), y, mask, sens)
+    np.testing.assert_allclose(x.numpy(), target, atol=2e-5)
+    np.testing.assert_allclose(u.numpy(), 0, atol=2e-5)
+    single = _fft2c(target)[:, None].astype(np.complex64)
+    out = dc.SingleCoilProximalDC(lam=0.3)(target, single, mask).numpy()
+    np.testing.assert_allclose(out, target, atol=2e-5)
+
+
+def test_hard_and_soft_replacement_match_the_kspace_formulas(problem, rng):
+    y, mask, sens, target = problem
+    x = _perturbed(target, rng)
+    k = _fft2c(sens * x[:, None])
+    hard = np.sum(np.conj(sens) * _ifft2c((1 - mask) * k + mask * y), axis=1)
+    np.testing.assert_allclose(dc.KSpaceReplacement()(x, y, mask, sens).numpy(), hard, atol=1e-5)
+    nu = 0.6
+    soft = np.sum(np.conj(sens) * _ifft2c((1 - mask) * k + mask * (k + nu * y) / (1 + nu)), axis=1)
+    got = dc.SoftKSpaceReplacement(noise_weight=nu)(x, y, mask, sens).numpy()
+    np.testing.assert_allclose(got, soft, atol=1e-5)
+    # single coil: the sampled k-space lines of the output are exactly y
+    y1 = (mask[:, 0] * _fft2c(target))[:, None].astype(np.complex64)
+    out = dc.KSpaceReplacement()(x, y1, mask).numpy()
+    np.testing.assert_allclose(mask[:, 0] * _fft2c(out), y1[:, 0], atol=1e-5)
+    np.testing.assert_allclose((1 - mask[:, 0]) * _fft2c(out), (1 - mask[:, 0]) * _fft2c(x), atol=1e-5)
+
+
+def test_gradient_step_matches_numpy(problem, rng):
+    y, mask, sens, target = problem
+    x = _perturbed(target, rng)
+    expected = x - 0.7 * _adjoint(_forward(x, sens, mask) - y, sens, mask)
+    got = dc.GradientDC(step_size=0.7)(x, y, mask, sens).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_proximal_step_matches_a_dense_solve(rng):
+    # 8x8 images, 2 coils: build E as a dense matrix and solve (EᴴE + λI) x = Eᴴy + λz directly.
+    b, c, n = 1, 2, 8
+    sens = (rng.standard_normal((b, c, n, n)) + 1j * rng.standard_normal((b, c, n, n))) / 2
+    mask = (rng.uniform(size=(b, 1, 1, n)) < 0.5).astype(np.float32)
+    z = rng.standard_normal((b, n, n)) + 1j * rng.standard_normal((b, n, n))
+    y = _forward(rng.standard_normal((b, n, n)) + 0j, sens, mask)
+    lam = 0.3
+    columns = [_forward(np.eye(n * n)[i].reshape(1, n, n) + 0j, sens, mask).ravel() for i in range(n * n)]
+    e = np.stack(columns, axis=1)
+    expected = np.linalg.solve(e.conj().T @ e + lam * np.eye(n * n), e.conj().T @ y.ravel() + lam * z.ravel())
+    layer = dc.ProximalL2DC(lam=lam, cg_iterations=64, dtype="float64")
+    got = layer(z, y, mask, sens).numpy()
+    np.testing.assert_allclose(got.ravel(), expected, atol=1e-8)
+
+
+def test_single_coil_closed_form_equals_cg_prox(problem, rng):
+    _, mask, _, target = problem
+    y = (mask[:, 0] * _fft2c(target))[:, None].astype(np.complex64)
+    z = _perturbed(target, rng)
+    closed = dc.SingleCoilProximalDC(lam=0.2)(z, y, mask).numpy()
+    # single-coil EᴴE + λI has two eigenvalues (1 + λ, λ): CG converges in 2 iterations
+    cg = dc.ProximalL2DC(lam=0.2, cg_iterations=3)(z, y, mask).numpy()
+    np.testing.assert_allclose(closed, cg, atol=1e-5)
+
+
+def _directional_check(layer, call, params, rng, eps=1e-6):
+    """Compares tape gradients of a real loss with central finite differences along random directions."""
+    weights = {v.path: v for v in layer.trainable_variables}
+    with tf.GradientTape() as tape:
+        tape.watch(params)
+        loss = call(*params)
+    grads = tape.gradient(loss, params + list(weights.values()))
+    # input directions
+    for _ in range(2):
+        dirs = [rng.standard_normal(p.shape) for p in params]
+        analytic = sum(np.sum(g.numpy() * d) for g, d in zip(grads, dirs))
+        plus = call(*[p + eps * d for p, d in zip(params, dirs)]).numpy()
+        minus = call(*[p - eps * d for p, d in zip(params, dirs)]).numpy()
+        numeric = (plus - minus) / (2 * eps)
+        assert abs(analytic - numeric) <= 1e-3 * abs(numeric), (analytic, numeric)
+    # weight derivatives
+    for g, var in zip(grads[len(params):], weights.values()):
+        value = var.numpy()
+        var.assign(value + eps)
+        plus = call(*params).numpy()
+        var.assign(value - eps)
+        minus = call(*params).numpy()
+        var.assign(value)
+        numeric = (plus - minus) / (2 * eps)
+        assert abs(g.numpy() - numeric) <= 1e-3 * abs(numeric), (var.path, g.numpy(), numeric)
+
+
+@pytest.mark.parametrize("kind", ["prox_cg", "admm", "gradient", "soft"])
+def test_float64_gradients_match_finite_differences(problem, rng, kind):
+    y, mask, sens, target = problem
+    y, sens = y[:1, :, :16, :16].astype(np.complex128), sens[:1, :, :16, :16].astype(np.complex128)
+    mask = mask[:1, :, :, :16]
+    weight = tf.constant(rng.standard_normal((1, 16, 16)) + 1j * rng.standard_normal((1, 16, 16)))
+    a, b = (tf.constant(rng.standard_normal((1, 16, 16))) for _ in range(2))
+    if kind == "prox_cg":
+        layer = dc.ProximalL2DC(lam=0.3, cg_iterations=5, dtype="float64")
+        apply = lambda z: layer(z, y, mask, sens)  # noqa: E731
+    elif kind == "admm":
+        layer = dc.ADMMStep(lam=0.3, dual_step=0.8, cg_iterations=4, dtype="float64")
+        apply = lambda z: tf.add_n(layer(z, 0.5 * z, y, mask, sens))  # noqa: E731
+    elif kind == "gradient":
+        layer = dc.GradientDC(step_size=0.5, dtype="float64")
+        apply = lambda z: layer(z, y, mask, sens)  # noqa: E731
+    else:
+        layer = dc.SoftKSpaceReplacement(noise_weight=0.5, dtype="float64")
+        apply = lambda z: layer(z, y, mask, sens)  # noqa: E731
+
+    def loss(re, im):
+        out = apply(tf.complex(re, im))
+        assert out.dtype == tf.complex128
+        return tf.reduce_sum(tf.abs(out * weight) ** 2)
+
+    _directional_check(layer, loss, [a, b], rng)
+
+
+def test_weights_stay_nonnegative_under_training(problem):
+    y, mask, sens, target = problem
+    layers = [dc.ProximalL2DC(lam=0.05, cg_iterations=2), dc.GradientDC(step_size=0.05),
+              dc.SoftKSpaceReplacement(noise_weight=0.05), dc.ADMMStep(lam=0.05, dual_step=0.05, cg_iterations=2)]
+    for layer in layers:  # create the variables
+        args = (target, target) if isinstance(layer, dc.ADMMStep) else (target,)
+        layer(*args, y, mask, sens)
+    variables = [v for layer in layers for v in layer.trainable_variables]
+    opt = keras.optimizers.SGD(learning_rate=100.0)
+    for _ in range(5):
+        with tf.GradientTape() as tape:
+            # minimising the weights themselves drives an unconstrained parameter below zero
+            loss = tf.add_n([tf.math.real(layers[0].nonnegative(v)) for v in variables])
+        opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    for v in variables:
+        assert float(v.numpy()) < dc._inverse_softplus(0.05) - 3  # the raw variable went far negative
+        value = float(tf.math.real(layers[0].nonnegative(v)))
+        assert 0 <= value < 0.05 and np.isfinite(value)
+
+
+def test_config_round_trip_gives_identical_layer(problem):
+    y, mask, sens, target = problem
+    for layer in (dc.ProximalL2DC(lam=0.2, cg_iterations=3), dc.SoftKSpaceReplacement(noise_weight=3.0),
+                  dc.GradientDC(step_size=0.4), dc.ADMMStep(lam=0.1, dual_step=0.5, cg_iterations=2),
+                  dc.KSpaceReplacement()):
+        clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+        assert type(clone) is type(layer) and clone.get_config() == layer.get_config()
+        args = (target, target) if isinstance(layer, dc.ADMMStep) else (target,)
+        np.testing.assert_allclose(np.asarray(clone(*args, y, mask, sens)), np.asarray(layer(*args, y, mask, sens)),
+                                   atol=1e-6)
+
+
+def test_bad_inputs_name_the_argument(problem):
+    y, mask, sens, target = problem
+    with pytest.raises(TypeError, match="image"):
+        dc.GradientDC()(np.abs(target), y, mask, sens)
+    with pytest.raises(TypeError, match="kspace"):
+        dc.ProximalL2DC()(target, np.abs(y), mask, sens)
+    with pytest.raises(TypeError, match="sampling_mask"):
+        dc.KSpaceReplacement()(target, y, mask.astype(np.complex64), sens)
+    with pytest.raises(ValueError, match="sampling_mask"):
+        dc.KSpaceReplacement()(target, y, mask[..., :5], sens)
+    with pytest.raises(ValueError, match="cg_iterations"):
+        dc.ProximalL2DC(cg_iterations=0)
+    with pytest.raises(ValueError, match="kspace"):
+        dc.SingleCoilProximalDC()(target, y, mask)
+    with pytest.raises(ValueError, match="initial value"):
+        dc.GradientDC(step_size=-1.0)

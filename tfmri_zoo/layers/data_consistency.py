@@ -1,0 +1,289 @@
+"""Data-consistency (DC) layers of unrolled networks (review Sec. II, Eqs. 6-9, and Sec. III-A/D).
+
+Each layer enforces agreement of an image with the measured k-space ``y``. The encoding operator ``E = M F C`` is
+rebuilt inside ``call`` from the call's inputs (sampling mask, sensitivities) as a
+:class:`tfmri_zoo.physics.sense.SenseOperator`; it is never passed in as a Python callable, so the layers serialise.
+
+Common call arguments (2D; ``spatial_rank=3`` adds a depth axis, ``extra`` axes such as time are carried along):
+  image          complex ``[B, *extra, H, W]`` — the current estimate (``x`` or the regulariser output ``z``)
+  kspace         complex ``[B, C, *extra, H, W]`` — the measured k-space ``y`` (zero where not sampled)
+  sampling_mask  float32/bool, broadcastable to ``kspace``, e.g. ``[B, 1, 1, W]`` (named ``sampling_mask`` because
+                 Keras reserves a call argument called ``mask`` for its own masking machinery)
+  sensitivities  complex ``[B, C, *extra, H, W]``, or ``None`` for single-coil data (``C = 1``)
+
+Layers:
+  * :class:`KSpaceReplacement`       ``F⁻¹[(1−m)·k + m·y]`` with ``k = F C x`` (hard replacement, noiseless data)
+  * :class:`SoftKSpaceReplacement`   ``F⁻¹[(1−m)·k + m·(k + νy)/(1 + ν)]`` (noise-weighted, ν ≥ 0 trainable)
+  * :class:`GradientDC`              ``x − λ Eᴴ(Ex − y)`` (Eq. 6, 19; λ ≥ 0 trainable)
+  * :class:`ProximalL2DC`            ``(EᴴE + λI)⁻¹(Eᴴy + λz)`` by a fixed number of CG iterations (Eq. 8, 21)
+  * :class:`SingleCoilProximalDC`    the same, closed form for one coil: ``F⁻¹[(m·y + λ F z)/(m + λ)]``
+  * :class:`ADMMStep`                x-update and dual update of ADMM (Eq. 9)
+
+For multi-coil data the replacement layers go through coil images and combine with ``Cᴴ``; with sensitivities
+normalised to ``Σ_c |S_c|² = 1`` a fully sampled noiseless ``y = E x`` is left unchanged by every layer.
+
+Non-negative weights (λ, ν, ρ, η) are stored as real variables ``w`` and used as ``softplus(w)``, so they stay ≥ 0
+whatever the optimiser does. Pass ``dtype="float64"`` to a layer to compute in ``complex128`` (gradient checks).
+"""
+import math
+
+import keras
+import tensorflow as tf
+
+from tfmri_zoo import validation
+from tfmri_zoo.physics.cg import conjugate_gradient
+from tfmri_zoo.physics.fft import fftnc, ifftnc
+from tfmri_zoo.physics.sense import SenseOperator
+
+
+def _inverse_softplus(value):
+    """``w`` with ``softplus(w) = value`` (value > 0)."""
+    if value <= 0:
+        raise ValueError(f"initial value: expected > 0 for a softplus-parameterised weight, got {value}.")
+    return value + math.log(-math.expm1(-value))
+
+
+class DataConsistency(keras.layers.Layer):
+    """Base: complex dtype handling, operator construction and non-negative trainable scalars.
+
+    Args:
+      spatial_rank: number of trailing FFT axes, 2 or 3.
+      **kwargs: Keras layer arguments (``dtype="float64"`` computes in complex128).
+    """
+
+    def __init__(self, spatial_rank=2, **kwargs):
+        super().__init__(**kwargs)
+        if spatial_rank not in (2, 3):
+            raise ValueError(f"spatial_rank: expected 2 or 3, got {spatial_rank!r}.")
+        self.spatial_rank = int(spatial_rank)
+
+    @property
+    def complex_dtype(self):
+        """``complex128`` when the layer computes in float64, else ``complex64``."""
+        return tf.complex128 if tf.as_dtype(self.compute_dtype) == tf.float64 else tf.complex64
+
+    def add_nonnegative(self, name, initial, trainable=True):
+        """A real scalar variable ``w`` initialised so that ``softplus(w) = initial``."""
+        return self.add_weight(name=name, shape=(), initializer=keras.initializers.Constant(_inverse_softplus(initial)),
+                               trainable=trainable)
+
+    def nonnegative(self, variable):
+        """``softplus(variable)`` as a complex scalar of the compute dtype."""
+        value = tf.math.softplus(tf.cast(variable, self.complex_dtype.real_dtype))
+        return tf.complex(value, tf.zeros_like(value))
+
+    def operator(self, sampling_mask, sensitivities):
+        """``E = M F C`` for this call (``sampling_mask=None`` gives the unmasked ``F C``)."""
+        return SenseOperator(sensitivities, sampling_mask, spatial_rank=self.spatial_rank, dtype=self.complex_dtype)
+
+    def as_image(self, image, name="image"):
+        """Validates and casts a complex image argument."""
+        image = validation.as_complex(image, name, self.complex_dtype)
+        if image.shape.rank is not None and image.shape.rank < self.spatial_rank + 1:
+            raise ValueError(f"{name}: expected rank >= {self.spatial_rank + 1} [batch, *extra, *spatial], "
+                             f"got shape {image.shape}.")
+        return image
+
+    def as_kspace(self, kspace):
+        """Validates and casts the measured k-space."""
+        kspace = validation.as_complex(kspace, "kspace", self.complex_dtype)
+        if kspace.shape.rank is not None and kspace.shape.rank < self.spatial_rank + 2:
+            raise ValueError(f"kspace: expected rank >= {self.spatial_rank + 2} [batch, coils, *extra, *spatial], "
+                             f"got shape {kspace.shape}.")
+        return kspace
+
+    def get_config(self):
+        return {**super().get_config(), "spatial_rank": self.spatial_rank}
+
+
+class _Replacement(DataConsistency):
+    """``x → Cᴴ F⁻¹[k + m·w·(y − k)]`` with ``k = F C x`` and a weight ``w ∈ [0, 1]`` given by subclasses."""
+
+    def replacement_weight(self):
+        raise NotImplementedError
+
+    def call(self, image, kspace, sampling_mask, sensitivities=None):
+        image, kspace = self.as_image(image), self.as_kspace(kspace)
+        full = self.operator(None, sensitivities)
+        mask = validation.as_mask(sampling_mask, "sampling_mask", self.complex_dtype)
+        validation.check_broadcastable(mask, kspace.shape, "sampling_mask", "kspace")
+        k = fftnc(full.coil_expand(image), full.axes)
+        k = k + mask * self.replacement_weight() * (kspace - k)
+        return full.coil_combine(ifftnc(k, full.axes))
+
+
+@keras.saving.register_keras_serializable(package="tfmri_zoo")
+class KSpaceReplacement(_Replacement):
+    """Hard data consistency: sampled k-space locations of ``F C x`` are replaced by ``y`` (Sec. III-A).
+
+    Call args: ``image, kspace, sampling_mask, sensitivities=None`` (see module docstring).
+
+    Returns:
+      complex ``[B, *extra, H, W]``.
+    """
+
+    def replacement_weight(self):
+        return tf.ones((), self.complex_dtype)
+
+
+@keras.saving.register_keras_serializable(package="tfmri_zoo")
+class SoftKSpaceReplacement(_Replacement):
+    """Noise-weighted replacement ``(1−m)·k + m·(k + νy)/(1 + ν)`` with trainable ``ν ≥ 0``.
+
+    Args:
+      noise_weight: initial ``ν`` (> 0); large ``ν`` approaches hard replacement (noiseless data).
+      trainable_weight: whether ``ν`` is trained.
+
+    Call args: ``image, kspace, sampling_mask, sensitivities=None``. Returns complex ``[B, *extra, H, W]``.
+    """
+
+    def __init__(self, noise_weight=1.0, trainable_weight=True, **kwargs):
+        super().__init__(**kwargs)
+        self.noise_weight = float(noise_weight)
+        self.trainable_weight = bool(trainable_weight)
+        self.nu = self.add_nonnegative("nu", self.noise_weight, self.trainable_weight)
+
+    def replacement_weight(self):
+        nu = self.nonnegative(self.nu)
+        return nu / (1 + nu)
+
+    def get_config(self):
+        return {**super().get_config(), "noise_weight": self.noise_weight,
+                "trainable_weight": self.trainable_weight}
+
+
+@keras.saving.register_keras_serializable(package="tfmri_zoo")
+class GradientDC(DataConsistency):
+    """Gradient step on the data term, ``x − λ Eᴴ(Ex − y)`` (Eq. 6, 19), with trainable ``λ ≥ 0``.
+
+    Args:
+      step_size: initial ``λ`` (> 0).
+      trainable_step: whether ``λ`` is trained.
+
+    Call args: ``image, kspace, sampling_mask, sensitivities=None``. Returns complex ``[B, *extra, H, W]``.
+    """
+
+    def __init__(self, step_size=1.0, trainable_step=True, **kwargs):
+        super().__init__(**kwargs)
+        self.step_size = float(step_size)
+        self.trainable_step = bool(trainable_step)
+        self.lam = self.add_nonnegative("lam", self.step_size, self.trainable_step)
+
+    def call(self, image, kspace, sampling_mask, sensitivities=None):
+        image, kspace = self.as_image(image), self.as_kspace(kspace)
+        op = self.operator(sampling_mask, sensitivities)
+        return image - self.nonnegative(self.lam) * op.adjoint(op.forward(image) - kspace)
+
+    def get_config(self):
+        return {**super().get_config(), "step_size": self.step_size, "trainable_step": self.trainable_step}
+
+
+@keras.saving.register_keras_serializable(package="tfmri_zoo")
+class ProximalL2DC(DataConsistency):
+    """Proximal ℓ2 step ``argmin_x ‖Ex − y‖² + λ‖x − z‖² = (EᴴE + λI)⁻¹(Eᴴy + λz)`` (Eq. 8, MoDL Eq. 21).
+
+    Solved by exactly ``cg_iterations`` conjugate-gradient iterations started at ``z`` (the package's one CG,
+    :func:`tfmri_zoo.physics.cg.conjugate_gradient`); gradients flow through the unrolled iterations.
+
+    Args:
+      lam: initial ``λ`` (> 0), trainable and ≥ 0.
+      cg_iterations: number of CG iterations.
+      trainable_lam: whether ``λ`` is trained.
+
+    Call args: ``image`` (= ``z``), ``kspace, sampling_mask, sensitivities=None``.
+    Returns complex ``[B, *extra, H, W]``.
+    """
+
+    def __init__(self, lam=0.05, cg_iterations=10, trainable_lam=True, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(cg_iterations, int) or cg_iterations < 1:
+            raise ValueError(f"cg_iterations: expected a positive int, got {cg_iterations!r}.")
+        self.lam_init = float(lam)
+        self.cg_iterations = cg_iterations
+        self.trainable_lam = bool(trainable_lam)
+        self.lam = self.add_nonnegative("lam", self.lam_init, self.trainable_lam)
+
+    def solve(self, z, kspace, sampling_mask, sensitivities, lam):
+        """``(EᴴE + lam·I)⁻¹(Eᴴy + lam·z)``; ``lam`` a complex scalar."""
+        op = self.operator(sampling_mask, sensitivities)
+        rhs = op.adjoint(kspace) + lam * z
+        return conjugate_gradient(lambda v: op.normal(v) + lam * v, rhs, x0=z, max_iter=self.cg_iterations)
+
+    def call(self, image, kspace, sampling_mask, sensitivities=None):
+        z, kspace = self.as_image(image), self.as_kspace(kspace)
+        return self.solve(z, kspace, sampling_mask, sensitivities, self.nonnegative(self.lam))
+
+    def get_config(self):
+        return {**super().get_config(), "lam": self.lam_init, "cg_iterations": self.cg_iterations,
+                "trainable_lam": self.trainable_lam}
+
+
+@keras.saving.register_keras_serializable(package="tfmri_zoo")
+class SingleCoilProximalDC(DataConsistency):
+    """Closed-form proximal ℓ2 step for single-coil Cartesian data: ``F⁻¹[(m·y + λ F z)/(m + λ)]``.
+
+    Args:
+      lam: initial ``λ`` (> 0), trainable and ≥ 0.
+      trainable_lam: whether ``λ`` is trained.
+
+    Call args:
+      image: complex ``[B, *extra, H, W]`` (``z``).
+      kspace: complex ``[B, 1, *extra, H, W]``.
+      sampling_mask: float32/bool broadcastable to ``kspace``.
+
+    Returns complex ``[B, *extra, H, W]``.
+    """
+
+    def __init__(self, lam=0.05, trainable_lam=True, **kwargs):
+        super().__init__(**kwargs)
+        self.lam_init = float(lam)
+        self.trainable_lam = bool(trainable_lam)
+        self.lam = self.add_nonnegative("lam", self.lam_init, self.trainable_lam)
+
+    def call(self, image, kspace, sampling_mask):
+        z, kspace = self.as_image(image), self.as_kspace(kspace)
+        if kspace.shape[1] is not None and kspace.shape[1] != 1:
+            raise ValueError(f"kspace: single-coil layer expects 1 coil on axis 1, got shape {kspace.shape}.")
+        mask = validation.as_mask(sampling_mask, "sampling_mask", self.complex_dtype)
+        validation.check_broadcastable(mask, kspace.shape, "sampling_mask", "kspace")
+        axes = tuple(range(-self.spatial_rank, 0))
+        lam = self.nonnegative(self.lam)
+        k = (mask * kspace + lam * tf.expand_dims(fftnc(z, axes), 1)) / (mask + lam)
+        return ifftnc(k[:, 0], axes)
+
+    def get_config(self):
+        return {**super().get_config(), "lam": self.lam_init, "trainable_lam": self.trainable_lam}
+
+
+@keras.saving.register_keras_serializable(package="tfmri_zoo")
+class ADMMStep(ProximalL2DC):
+    """ADMM data step (Eq. 9, scaled form) for ``min ½‖Ex − y‖² + R(z)`` s.t. ``x = z``.
+
+    Given the regulariser's output ``z`` and the scaled dual ``u``:
+      ``x = (EᴴE + ρI)⁻¹(Eᴴy + ρ(z − u))`` (CG, as :class:`ProximalL2DC`) and ``u ← u + η(x − z)``.
+    ``ρ ≥ 0`` (``lam``) and the dual step ``η ≥ 0`` are trainable. The regulariser step ``z = D(x + u)`` lies
+    outside this layer.
+
+    Args:
+      lam: initial penalty ``ρ``.
+      dual_step: initial ``η`` (1 is plain ADMM).
+      cg_iterations: CG iterations of the x-update.
+
+    Call args: ``z, u`` complex ``[B, *extra, H, W]``, then ``kspace, sampling_mask, sensitivities=None``.
+
+    Returns:
+      ``(x, u)`` complex ``[B, *extra, H, W]`` each.
+    """
+
+    def __init__(self, lam=0.05, dual_step=1.0, cg_iterations=10, **kwargs):
+        super().__init__(lam=lam, cg_iterations=cg_iterations, **kwargs)
+        self.dual_step = float(dual_step)
+        self.eta = self.add_nonnegative("eta", self.dual_step)
+
+    def call(self, z, u, kspace, sampling_mask, sensitivities=None):
+        z, u, kspace = self.as_image(z, "z"), self.as_image(u, "u"), self.as_kspace(kspace)
+        x = self.solve(z - u, kspace, sampling_mask, sensitivities, self.nonnegative(self.lam))
+        return x, u + self.nonnegative(self.eta) * (x - z)
+
+    def get_config(self):
+        return {**super().get_config(), "dual_step": self.dual_step}

@@ -1,0 +1,53 @@
+"""MoDL: model-based deep learning (Aggarwal, Mani & Jacob 2019), review Eq. 21.
+
+``x₀ = Eᴴy``; for ``k = 1..K``: ``z = D_w(x)``, ``x = (EᴴE + λI)⁻¹(Eᴴy + λz)`` (CG data consistency). The
+regulariser ``D_w`` (a residual 5-layer 3×3 CNN, 64 channels, BN + ReLU) and ``λ`` (init 0.05, ≥ 0) are shared over
+the ``K = 10`` unrolls; the DC step runs 10 CG iterations.
+"""
+import keras
+
+from tfmri_zoo.layers.data_consistency import ProximalL2DC
+from tfmri_zoo.models.base import ReconModel
+from tfmri_zoo.models.regularizers import make_regularizers, regularizer_spec
+from tfmri_zoo.models.registry import register
+
+
+@register("modl", presets={
+    "small": {"iterations": 2, "cg_iterations": 4, "lam": 0.05,
+              "regularizer": {"name": "dncnn", "filters": 16, "layers": 3}},
+    "default": {"iterations": 10, "cg_iterations": 10, "lam": 0.05,
+                "regularizer": {"name": "dncnn", "filters": 64, "layers": 5}},
+})
+@keras.saving.register_keras_serializable(package="tfmri_zoo")
+class MoDL(ReconModel):
+    """MoDL (Eq. 21).
+
+    Args:
+      iterations: number of unrolls ``K``.
+      cg_iterations: CG iterations per data-consistency step.
+      lam: initial shared ``λ`` (trainable, ≥ 0).
+      regularizer: regulariser name or ``{"name": ..., **config}`` (``"dncnn"``, ``"unet"``, ``"resnet"``, ``"downup"``).
+      share_weights: share ``D_w`` over the unrolls (MoDL: ``True``).
+      **kwargs: :class:`~tfmri_zoo.models.base.ReconModel` arguments.
+
+    Call args: ``{"kspace": complex64 [B, C, H, W], "mask": float32 [B, 1, 1, W], "sensitivities": complex64
+    [B, C, H, W] or absent}``. Returns complex64 ``[B, H, W]``.
+    """
+
+    def __init__(self, iterations=10, cg_iterations=10, lam=0.05, regularizer="dncnn", share_weights=True,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.iterations, self.cg_iterations, self.lam = int(iterations), int(cg_iterations), float(lam)
+        self.regularizer, self.share_weights = regularizer_spec(regularizer), bool(share_weights)
+        self.denoisers = make_regularizers(self.regularizer, self.iterations, self.share_weights)
+        self.dc = ProximalL2DC(lam=self.lam, cg_iterations=self.cg_iterations)
+
+    def reconstruct(self, kspace, mask, sensitivities, training=None):
+        x = self.operator(mask, sensitivities).adjoint(kspace)
+        for denoiser in self.denoisers:
+            x = self.dc(denoiser(x, training=training), kspace, mask, sensitivities)
+        return x
+
+    def get_config(self):
+        return {**super().get_config(), "iterations": self.iterations, "cg_iterations": self.cg_iterations,
+                "lam": self.lam, "regularizer": self.regularizer, "share_weights": self.share_weights}
