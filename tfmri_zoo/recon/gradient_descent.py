@@ -1,0 +1,41 @@
+"""Gradient descent (Eq. 6 of the review) on ``½‖y − E x‖² + (λ/2)‖x‖²``: ``x ← x − α (Eᴴ(E x − y) + λ x)``."""
+import tensorflow as tf
+
+from tfmri_zoo.recon import problem
+
+
+def gradient_descent(kspace, mask=None, sensitivities=None, *, lam=0.0, max_iter=50, tol=None, step_size=None,
+                     power_iterations=20):
+    """Landweber / Tikhonov gradient descent from ``x = 0``.
+
+    Args:
+      kspace: complex ``[B, C, H, W]`` k-space.
+      mask: float32/bool mask broadcastable to ``[B, C, H, W]``, or ``None``.
+      sensitivities: complex ``[B, C, H, W]`` coil maps, or ``None`` (single coil).
+      lam: Tikhonov weight λ ≥ 0 (absolute, as in :func:`tfmri_zoo.recon.sense`).
+      max_iter: iterations (exactly this many when ``tol`` is None).
+      tol: ``None`` or the relative update ``‖x_{k+1} − x_k‖ / ‖x_{k+1}‖`` below which all batch elements stop.
+      step_size: ``None`` for ``1/(L + λ)`` with ``L = ‖EᴴE‖`` from ``power_iterations`` power iterations, or a
+        positive number (``1/(1 + λ)`` is safe when ``Σ|S|² ≤ 1`` and the mask is binary).
+      power_iterations: power iterations for ``L``.
+
+    Returns:
+      complex ``[B, H, W]`` image in k-space's dtype.
+    """
+    lam = problem.check_lam(lam)
+    problem.check_iterations(max_iter, tol)
+    operator, kspace = problem.make_operator(kspace, mask, sensitivities)
+    rhs = operator.adjoint(kspace)
+    scale = problem.data_scale(rhs)
+    rhs = rhs / problem.per_batch(scale, rhs)
+    step = problem.per_batch(problem.step_from(step_size, operator.normal, rhs, lam, power_iterations), rhs)
+
+    def body(i, x, done):
+        x_new = x - step * (operator.normal(x) - rhs + lam * x)
+        if tol is not None:
+            done = tf.reduce_all(problem.norm(x_new - x) <= tol * problem.norm(x_new))
+        return i + 1, x_new, done
+
+    _, image, _ = tf.while_loop(lambda i, x, done: tf.logical_and(i < max_iter, tf.logical_not(done)), body,
+                                (tf.constant(0), tf.zeros_like(rhs), tf.constant(False)))
+    return image * problem.per_batch(scale, image)

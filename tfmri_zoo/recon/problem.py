@@ -1,0 +1,115 @@
+"""Shared set-up of the classical solvers: input checks, the encoding operator, data scaling, power iteration.
+
+Scale handling (used by every iterative solver of :mod:`tfmri_zoo.recon`):
+
+* ``lam`` is **absolute**, in the units of the data, as in BART ``pics -w 1`` (no data rescaling): the solvers
+  minimise ``½‖y − E x‖² + lam · R(x)`` exactly as written.
+* Internally each batch element's k-space is divided by ``s = max|Eᴴy|`` (1 when the data are zero) and the
+  solution multiplied back. A regulariser that is homogeneous of degree 1 (ℓ1-wavelet, TV) then gets the weight
+  ``lam / s``; one of degree 2 (Tikhonov ``lam‖x‖²``) keeps ``lam``. The minimiser and, in exact arithmetic, every
+  iterate are unchanged, but float32 stays well inside its range for data scaled by 1e-6 or 1e6 and zero data give
+  zeros rather than 0/0.
+"""
+import tensorflow as tf
+
+from tfmri_zoo import validation
+from tfmri_zoo.physics.sense import SenseOperator
+
+_LAYOUT = "[batch, coils, height, width]"
+
+
+def make_operator(kspace, mask, sensitivities):
+    """Validates the inputs of a 2D solver and builds its encoding operator.
+
+    Args:
+      kspace: complex ``[B, C, H, W]`` measured (zero-filled) k-space.
+      mask: float32/bool sampling mask broadcastable to ``[B, C, H, W]`` (e.g. ``[B, 1, 1, W]``), or ``None`` for
+        fully sampled data.
+      sensitivities: complex ``[B, C, H, W]`` coil maps, or ``None`` for single-coil data (``C`` must be 1).
+
+    Returns:
+      ``(operator, kspace)``: a :class:`SenseOperator` in k-space's dtype and the k-space as a complex tensor.
+    """
+    kspace = validation.as_complex(kspace, "kspace")
+    validation.check_rank(kspace, "kspace", 4, _LAYOUT)
+    validation.check_finite(kspace, "kspace")
+    if sensitivities is not None:
+        sensitivities = validation.as_complex(sensitivities, "sensitivities", kspace.dtype)
+        validation.check_rank(sensitivities, "sensitivities", 4, _LAYOUT)
+    operator = SenseOperator(sensitivities, mask, spatial_rank=2, dtype=kspace.dtype)
+    if operator.mask is not None:
+        validation.check_broadcastable(operator.mask, kspace.shape, "mask", "kspace")
+    return operator, kspace
+
+
+def check_lam(lam):
+    """Returns ``lam`` as a float after checking it is a non-negative number."""
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam >= 0:
+        raise ValueError(f"lam: expected a non-negative number, got {lam!r}.")
+    return float(lam)
+
+
+def check_iterations(max_iter, tol):
+    """Checks ``max_iter`` (int ≥ 0) and ``tol`` (``None`` or a positive number)."""
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 0:
+        raise ValueError(f"max_iter: expected a non-negative int, got {max_iter!r}.")
+    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol > 0):
+        raise ValueError(f"tol: expected None or a positive number, got {tol!r}.")
+
+
+def per_batch(values, like):
+    """Reshapes a real ``[B]`` vector to broadcast against ``like`` ``[B, ...]`` and casts it to its dtype."""
+    return tf.cast(tf.reshape(values, [-1] + [1] * (like.shape.rank - 1)), like.dtype)
+
+
+def data_scale(image):
+    """Per-batch scale ``s = max|image|`` (real ``[B]``), replaced by 1 where the image is zero."""
+    axes = list(range(1, image.shape.rank))
+    scale = tf.reduce_max(tf.abs(image), axis=axes)
+    return tf.where(scale > 0, scale, tf.ones_like(scale))
+
+
+def norm(x):
+    """Per-batch Euclidean norm over all but axis 0 → real ``[B]``."""
+    axes = list(range(1, x.shape.rank))
+    return tf.sqrt(tf.reduce_sum(tf.math.real(x * tf.math.conj(x)), axis=axes))
+
+
+def max_eigenvalue(normal, like, num_iter=20):
+    """Largest eigenvalue of the Hermitian PSD ``normal`` (``EᴴE``) per batch element, by power iteration.
+
+    Args:
+      normal: callable image → image, e.g. ``SenseOperator.normal``.
+      like: complex ``[B, H, W]`` tensor giving the shape and dtype of the images.
+      num_iter: number of power iterations (fixed; graph- and XLA-friendly, deterministic start vector).
+
+    Returns:
+      real ``[B]`` estimate ``L ≈ ‖EᴴE‖`` (0 for a zero operator). Power iteration approaches ``L`` from below.
+    """
+    real = like.dtype.real_dtype
+    shape = tf.shape(like)
+    x = tf.complex(tf.random.stateless_normal(shape, seed=[17, 4], dtype=real),
+                   tf.random.stateless_normal(shape, seed=[29, 8], dtype=real))
+    x = x / per_batch(norm(x), x)
+    tiny = tf.constant(1e-30, real)
+
+    def body(i, x, value):
+        y = normal(x)
+        value = norm(y)
+        return i + 1, y / per_batch(tf.maximum(value, tiny), y), value
+
+    _, _, value = tf.while_loop(lambda i, x, v: i < num_iter, body,
+                                (tf.constant(0), x, tf.zeros([shape[0]], real)))
+    return value
+
+
+def step_from(step_size, normal, like, extra=0.0, power_iterations=20):
+    """Gradient step ``1 / (L + extra)`` per batch element (real ``[B]``), ``L`` by power iteration, or the user's
+    ``step_size`` (a positive number, e.g. 1 when ``Σ|S|² ≤ 1`` and the mask is binary, so that ``‖E‖ ≤ 1``)."""
+    real = like.dtype.real_dtype
+    if step_size is not None:
+        if isinstance(step_size, bool) or not isinstance(step_size, (int, float)) or not step_size > 0:
+            raise ValueError(f"step_size: expected None or a positive number, got {step_size!r}.")
+        return tf.fill([tf.shape(like)[0]], tf.constant(step_size, real))
+    lipschitz = max_eigenvalue(normal, like, power_iterations) + tf.constant(extra, real)
+    return 1.0 / tf.maximum(lipschitz, tf.constant(1e-12, real))
