@@ -1,0 +1,34 @@
+"""Small image-space transforms shared by the data pipeline and the synthetic generator (TensorFlow ops)."""
+import tensorflow as tf
+
+from tfmri_zoo.physics.sense import SenseOperator
+
+
+def center_crop(x, shape):
+    """Crops the last two axes of ``x`` to ``shape`` ``(h, w)`` about the centre (fastMRI's ``center_crop``).
+
+    Works on numpy arrays and tensors with static trailing dims: the window starts at ``(H - h) // 2``,
+    ``(W - w) // 2``. A ``shape`` larger than ``x`` along an axis is a ``ValueError``.
+    """
+    height, width = int(x.shape[-2]), int(x.shape[-1])
+    h, w = int(shape[0]), int(shape[1])
+    if not (0 < h <= height and 0 < w <= width):
+        raise ValueError(f"crop: {tuple(shape)} must fit inside the image size {(height, width)}.")
+    top, left = (height - h) // 2, (width - w) // 2
+    return x[..., top:top + h, left:left + w]
+
+
+def sense_combine(coil_images, sensitivities):
+    """Optimal (SENSE) coil combination ``Σ_c conj(S_c) x_c / Σ_c |S_c|²`` (0 where the maps vanish).
+
+    Args:
+      coil_images: complex64 ``[B, C, *extra, H, W]``.
+      sensitivities: complex64, same layout (extra axes may be 1).
+
+    Returns:
+      complex64 ``[B, *extra, H, W]``.
+    """
+    combined = SenseOperator(sensitivities).coil_combine(coil_images)
+    energy = tf.reduce_sum(tf.square(tf.abs(sensitivities)), axis=1)
+    safe = tf.where(energy > 1e-6, energy, tf.ones_like(energy))
+    return tf.where(energy > 1e-6, combined / tf.cast(safe, combined.dtype), tf.zeros_like(combined))
