@@ -84,17 +84,13 @@ class NonCartesianSenseOperator(SenseOperator):
         min_rank = 3
         if kspace.shape.rank is None or kspace.shape.rank < min_rank:
             raise ValueError(f"kspace: expected rank >= {min_rank} [batch, coils, *extra, M], got {kspace.shape}.")
-        if self.sensitivities is not None:
-            expected = self.sensitivities.shape.rank - self.spatial_rank + 1
-            if kspace.shape.rank != expected:
-                raise ValueError(f"kspace: expected rank {expected} [batch, coils, *extra, M] to match sensitivities "
-                                 f"{self.sensitivities.shape}, got shape {kspace.shape}.")
-            kc, sc = kspace.shape[1], self.sensitivities.shape[1]
-            if kc is not None and sc is not None and kc != sc:
-                raise ValueError(f"kspace: has {kc} coils on axis 1 but sensitivities have {sc}.")
-        elif kspace.shape[1] is not None and kspace.shape[1] != 1:
-            raise ValueError(f"kspace: single-coil operator (sensitivities=None) expects 1 coil on axis 1, "
+        if self.sensitivities is not None and kspace.shape.rank != self.sensitivities.shape.rank - self.spatial_rank + 1:
+            raise ValueError(f"kspace: expected rank {self.sensitivities.shape.rank - self.spatial_rank + 1} "
+                             f"[batch, coils, *extra, M] to match sensitivities {self.sensitivities.shape}, "
                              f"got shape {kspace.shape}.")
+        if kspace.shape[1] is not None and self.num_coils is not None and kspace.shape[1] != self.num_coils:
+            raise ValueError(f"kspace: has {kspace.shape[1]} coils on axis 1 but the operator has {self.num_coils} "
+                             f"(sensitivities=None means a single coil).")
         if self.density is not None:
             validation.check_broadcastable(self.density, kspace.shape, "density", "kspace")
         return kspace
