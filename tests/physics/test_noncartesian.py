@@ -3,7 +3,6 @@ import subprocess
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from skimage.metrics import structural_similarity
 
 from tests.conftest import crandn, requires_bart
