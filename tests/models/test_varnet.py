@@ -1,0 +1,120 @@
+"""E2E-VarNet: the zoo contract, ACS detection, sensitivity normalisation, the soft-DC term, padding, size."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.models import zoo_contract
+from tfmri_zoo import models
+from tfmri_zoo.models.varnet import NormUNet, SensitivityNetwork, VarNet, VarNetCascade, acs_mask
+from tfmri_zoo.physics.fft import fft2c
+from tfmri_zoo.physics.sense import SenseOperator
+
+# 12 cascades × 2,454,339 (NormUNet 18 chans, 4 pools, + η) + 484,898 (sensitivity NormUNet 8 chans, 4 pools).
+# fastMRI's paper quotes ~30M for this configuration; stated in models/varnet/README.md.
+DEFAULT_PARAMETERS = 29_936_966
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return zoo_contract.toy_problem()
+
+
+@pytest.fixture(scope="module")
+def small(problem):
+    inputs, _ = problem
+    model = models.get("varnet", preset="small")
+    model(inputs)
+    return model
+
+
+def test_small_preset_output_with_and_without_given_maps(small, problem):
+    inputs, target = problem
+    assert isinstance(small, VarNet) and len(small.cascades) == 2
+    out = zoo_contract.check_output(small, inputs, target)
+    # Estimating the maps, the model ignores the given ones and needs none.
+    no_maps = small({"kspace": inputs["kspace"], "mask": inputs["mask"]}).numpy()
+    np.testing.assert_allclose(no_maps, out, atol=1e-6 * np.abs(out).max())
+    np.testing.assert_allclose(VarNet.magnitude(out).numpy(), np.abs(out), rtol=1e-6)
+    given = models.get("varnet", preset="small", estimate_sensitivities=False)
+    assert given.sensitivity_network is None
+    zoo_contract.check_output(given, inputs, target)
+
+
+def test_default_parameter_count():
+    # Built with one cascade to save test time; the 12 cascades of the default are identical in size.
+    model = models.get("varnet", preset="default", num_cascades=1)
+    inputs, _ = zoo_contract.toy_problem(batch=1, coils=2, height=16, width=16)
+    model(inputs)
+    assert model.sensitivity_network.count_params() == 484_898
+    assert model.cascades[0].count_params() == 2_454_339
+    assert models.presets("varnet")["default"]["num_cascades"] == 12
+    assert model.sensitivity_network.count_params() + 12 * model.cascades[0].count_params() == DEFAULT_PARAMETERS
+
+
+def test_acs_mask_finds_the_centre_run_per_example():
+    w = 16
+    mask = np.zeros((3, 1, 1, w), np.float32)
+    mask[0, ..., [1, 5, 6, 7, 8, 9, 12]] = 1  # centre 8: run 5..9
+    mask[1, ..., [0, 8, 9, 14]] = 1  # run 8..9
+    mask[2, ..., [0, 3, 12]] = 1  # no centre run: falls back to the mask
+    got = acs_mask(tf.constant(mask)).numpy()[:, 0, 0]
+    np.testing.assert_array_equal(np.flatnonzero(got[0]), [5, 6, 7, 8, 9])
+    np.testing.assert_array_equal(np.flatnonzero(got[1]), [8, 9])
+    np.testing.assert_array_equal(np.flatnonzero(got[2]), [0, 3, 12])
+
+
+def test_estimated_maps_are_rss_normalised(problem):
+    inputs, _ = problem
+    maps = SensitivityNetwork(4, 2)(tf.constant(inputs["kspace"]), tf.constant(inputs["mask"])).numpy()
+    assert maps.shape == inputs["sensitivities"].shape
+    np.testing.assert_allclose(np.sqrt((np.abs(maps) ** 2).sum(axis=1)), 1.0, atol=1e-4)
+
+
+def test_norm_unet_pads_any_size_and_is_scale_equivariant(rng):
+    unet = NormUNet(chans=4, pools=3)
+    x = tf.constant((rng.standard_normal((2, 30, 27)) + 1j * rng.standard_normal((2, 30, 27))).astype(np.complex64))
+    y = unet(x).numpy()
+    assert y.shape == (2, 30, 27) and y.dtype == np.complex64
+    np.testing.assert_allclose(unet(x * 1e3).numpy(), 1e3 * y, rtol=1e-3, atol=1e-3 * np.abs(1e3 * y).max())
+
+
+def test_dc_term_is_zero_for_noiseless_fully_sampled_data(problem):
+    inputs, target = problem
+    maps = tf.constant(inputs["sensitivities"])
+    full = tf.ones((2, 1, 1, 32), tf.float32)
+    y = SenseOperator(maps, full).forward(tf.constant(target))  # noiseless, fully sampled
+    cascade = VarNetCascade(4, 2)
+    out = cascade(y, y, full, maps)
+    np.testing.assert_array_equal(cascade.data_consistency(y, y, full).numpy(), 0)
+    coils = SenseOperator(maps, None)
+    np.testing.assert_allclose(out.numpy(), (y - coils.forward(cascade.unet(coils.adjoint(y)))).numpy(), atol=1e-6)
+    # the term is live: a k-space differing from y is pulled back by η M (k − y)
+    k = y * 1.5
+    np.testing.assert_allclose(cascade.data_consistency(k, y, full).numpy(), (0.5 * y).numpy(), atol=1e-6)
+
+
+def test_keras_and_saved_model_round_trips_and_scale_equivariance(small, problem):
+    inputs, _ = problem
+    zoo_contract.check_keras_round_trip(small, inputs)
+    zoo_contract.check_saved_model_round_trip(small, inputs)
+    zoo_contract.check_scale_equivariance(small, inputs)
+
+
+def test_training_lowers_loss(problem):
+    inputs, target = problem
+    model = models.get("varnet", preset="small")
+    first, last = zoo_contract.check_training_lowers_loss(model, inputs, target, steps=15, learning_rate=1e-2)
+    print(f"varnet small tiny run: loss {first:.3e} -> {last:.3e}")
+
+
+def test_bad_inputs_name_the_argument(small, problem):
+    inputs, _ = problem
+    with pytest.raises(TypeError, match="kspace"):
+        small({**inputs, "kspace": np.abs(inputs["kspace"])})
+    with pytest.raises(ValueError, match="mask"):
+        small({**inputs, "mask": inputs["mask"][:, :, :, :5]})
+    with pytest.raises(ValueError, match="kspace"):
+        small({"mask": inputs["mask"]})
+    given = models.get("varnet", preset="small", estimate_sensitivities=False)
+    with pytest.raises(ValueError, match="sensitivities"):
+        given({"kspace": inputs["kspace"], "mask": inputs["mask"]})

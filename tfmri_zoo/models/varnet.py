@@ -1,0 +1,306 @@
+"""End-to-end Variational Network (Sriram et al., MICCAI 2020; the fastMRI E2E-VarNet) — Sec. III-D of the review.
+
+Cascade ``t`` updates the multi-coil k-space ``k`` (``k_0 = y``, the measured, masked k-space):
+
+    k_{t+1} = k_t − η_t M (k_t − y) − F S( U_t( R( F⁻¹ k_t ) ) )
+
+* ``R(x) = Σ_c conj(S_c) x_c`` reduces coil images to one image, ``S(x)_c = S_c x`` expands it back
+  (``SenseOperator(maps).adjoint / .forward`` without a mask); ``F`` the centred orthonormal FFT.
+* ``U_t`` a normalised U-Net on the real/imaginary channels (:class:`NormUNet`): each channel is standardised by its
+  mean and standard deviation over the image, padded to a multiple of ``2**pools``, passed through a U-Net
+  (conv 3×3 → instance norm → LeakyReLU(0.2), twice per level; 2×2 average pooling; 2×2 stride-2 transposed
+  convolution + instance norm + LeakyReLU for upsampling; skip concatenation; final 1×1 convolution), cropped and
+  un-standardised.
+* ``η_t`` a trainable scalar (init 1), ``M`` the sampling mask.
+* Sensitivity maps ``S`` are estimated by :class:`SensitivityNetwork` from the auto-calibration (ACS) lines: the
+  contiguous run of sampled columns around the k-space centre (found from the mask, in the graph) → zero-filled coil
+  images → a normalised U-Net per coil → division by the root-sum-of-squares over coils. With
+  ``estimate_sensitivities=False`` the ``sensitivities`` input is used instead.
+
+Output: the complex coil-combined image ``R(F⁻¹ k_T)`` ``[B, H, W]`` (the zoo's model contract). fastMRI reports the
+root-sum-of-squares of the coil images ``F⁻¹ k_T``; with RSS-normalised maps ``|R(F⁻¹ k_T)|`` (see
+:meth:`VarNet.magnitude`) is the corresponding magnitude image.
+"""
+import keras
+import tensorflow as tf
+
+from tfmri_zoo.models.base import ReconModel
+from tfmri_zoo.models.registry import register
+from tfmri_zoo.physics.fft import ifft2c
+from tfmri_zoo.physics.sense import SenseOperator
+
+
+def _instance_norm(x, epsilon=1e-5):
+    """Per-example, per-channel standardisation over the spatial axes of real ``[N, H, W, F]`` (no affine)."""
+    mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+    return (x - mean) * tf.math.rsqrt(variance + epsilon)
+
+
+def _to_channels(x):
+    """complex ``[N, H, W]`` → real ``[N, H, W, 2]``."""
+    return tf.stack([tf.math.real(x), tf.math.imag(x)], axis=-1)
+
+
+def _to_complex(x):
+    """real ``[N, H, W, 2]`` → complex ``[N, H, W]``."""
+    return tf.complex(x[..., 0], x[..., 1])
+
+
+@keras.saving.register_keras_serializable(package="tfmri_zoo")
+class UNetConvBlock(keras.layers.Layer):
+    """Two × (3×3 convolution without bias → instance norm → LeakyReLU(0.2)). Real ``[N, H, W, in]`` → ``[N, H, W, filters]``."""
+
+    def __init__(self, filters, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.conv1 = keras.layers.Conv2D(self.filters, 3, padding="same", use_bias=False, name="conv1")
+        self.conv2 = keras.layers.Conv2D(self.filters, 3, padding="same", use_bias=False, name="conv2")
+
+    def call(self, x):
+        x = tf.nn.leaky_relu(_instance_norm(self.conv1(x)), alpha=0.2)
+        return tf.nn.leaky_relu(_instance_norm(self.conv2(x)), alpha=0.2)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters}
+
+
+@keras.saving.register_keras_serializable(package="tfmri_zoo")
+class NormUNet(keras.layers.Layer):
+    """Normalised U-Net on complex images as 2 real channels.
+
+    Args:
+      chans: channels of the first level (doubled at each pooling).
+      pools: number of 2× poolings; inputs are zero-padded to a multiple of ``2**pools`` and cropped back.
+
+    Call args:
+      image: complex64 ``[N, H, W]``.
+
+    Returns:
+      complex64 ``[N, H, W]``.
+    """
+
+    def __init__(self, chans=18, pools=4, **kwargs):
+        super().__init__(**kwargs)
+        self.chans = int(chans)
+        self.pools = int(pools)
+        self.down = [UNetConvBlock(self.chans * 2 ** i, name=f"down_{i}") for i in range(self.pools)]
+        self.bottom = UNetConvBlock(self.chans * 2 ** self.pools, name="bottom")
+        self.up_transpose = [keras.layers.Conv2DTranspose(self.chans * 2 ** i, 2, strides=2, use_bias=False,
+                                                          name=f"up_transpose_{i}")
+                             for i in reversed(range(self.pools))]
+        self.up = [UNetConvBlock(self.chans * 2 ** i, name=f"up_{i}") for i in reversed(range(self.pools))]
+        self.final = keras.layers.Conv2D(2, 1, name="final")
+
+    def unet(self, x):
+        """The plain U-Net, real ``[N, H, W, 2]`` (H, W multiples of ``2**pools``) → ``[N, H, W, 2]``."""
+        skips = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+            x = tf.nn.avg_pool2d(x, 2, 2, "VALID")
+        x = self.bottom(x)
+        for transpose, block in zip(self.up_transpose, self.up):
+            x = tf.nn.leaky_relu(_instance_norm(transpose(x)), alpha=0.2)
+            x = block(tf.concat([x, skips.pop()], axis=-1))
+        return self.final(x)
+
+    def call(self, image):
+        x = _to_channels(image)
+        mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+        std = tf.sqrt(variance)
+        std = tf.where(std > 0, std, tf.ones_like(std))
+        x = (x - mean) / std
+        shape = tf.shape(x)
+        multiple = 2 ** self.pools
+        pad_h = (-shape[1]) % multiple
+        pad_w = (-shape[2]) % multiple
+        top, left = pad_h // 2, pad_w // 2
+        x = tf.pad(x, [[0, 0], [top, pad_h - top], [left, pad_w - left], [0, 0]])
+        x = self.unet(x)
+        x = x[:, top:top + shape[1], left:left + shape[2], :]
+        return _to_complex(x * std + mean)
+
+    def get_config(self):
+        return {**super().get_config(), "chans": self.chans, "pools": self.pools}
+
+
+def acs_mask(mask):
+    """The auto-calibration region of a 1D Cartesian mask: the contiguous sampled columns around ``W // 2``.
+
+    Args:
+      mask: float32 ``[B, 1 or C, 1 or H, W]`` (1 = sampled). A column counts as sampled when all its rows are.
+
+    Returns:
+      float32 ``[B, 1, 1, W]``: 1 on the ACS columns. Where the centre column and its neighbours are not sampled (no
+      ACS region), the mask's own column pattern is returned so the sensitivity network still sees the data.
+    """
+    line = tf.cast(tf.reduce_min(mask, axis=[1, 2]) > 0.5, tf.float32)  # [B, W]
+    width = tf.shape(line)[-1]
+    centre = width // 2
+    right = tf.reduce_sum(tf.math.cumprod(line[:, centre:], axis=-1), axis=-1)  # run length from the centre rightwards
+    left = tf.reduce_sum(tf.math.cumprod(tf.reverse(line[:, :centre], axis=[-1]), axis=-1), axis=-1)
+    columns = tf.cast(tf.range(width), tf.float32)[None, :]
+    centre_f = tf.cast(centre, tf.float32)
+    acs = tf.cast((columns >= centre_f - left[:, None]) & (columns < centre_f + right[:, None]), tf.float32)
+    acs = tf.where((left + right > 0)[:, None], acs, line)
+    return acs[:, None, None, :]
+
+
+@keras.saving.register_keras_serializable(package="tfmri_zoo")
+class SensitivityNetwork(keras.layers.Layer):
+    """Estimates coil maps from the ACS lines: zero-filled coil images → NormUNet per coil → RSS normalisation.
+
+    Args:
+      chans, pools: of the normalised U-Net.
+
+    Call args:
+      kspace: complex64 ``[B, C, H, W]`` (masked).
+      mask: float32 ``[B, 1, 1 or H, W]``.
+
+    Returns:
+      complex64 ``[B, C, H, W]`` maps with ``Σ_c |S_c|² = 1`` wherever they are non-zero.
+    """
+
+    def __init__(self, chans=8, pools=4, **kwargs):
+        super().__init__(**kwargs)
+        self.chans = int(chans)
+        self.pools = int(pools)
+        self.unet = NormUNet(self.chans, self.pools, name="unet")
+
+    def call(self, kspace, mask):
+        acs = tf.cast(acs_mask(mask), kspace.dtype)
+        images = ifft2c(kspace * acs)
+        shape = tf.shape(images)
+        maps = self.unet(tf.reshape(images, tf.concat([[-1], shape[2:]], 0)))
+        maps = tf.reshape(maps, shape)
+        rss = tf.sqrt(tf.reduce_sum(tf.square(tf.abs(maps)), axis=1, keepdims=True))
+        return tf.math.divide_no_nan(maps, tf.cast(rss, maps.dtype))
+
+    def get_config(self):
+        return {**super().get_config(), "chans": self.chans, "pools": self.pools}
+
+
+@keras.saving.register_keras_serializable(package="tfmri_zoo")
+class VarNetCascade(keras.layers.Layer):
+    """One cascade ``k − η M(k − y) − F S U(R F⁻¹ k)``.
+
+    Args:
+      chans, pools: of the normalised U-Net ``U``.
+
+    Call args:
+      kspace: complex64 ``[B, C, H, W]``, the current k-space ``k_t``.
+      measured: complex64 ``[B, C, H, W]``, the masked measured k-space ``y``.
+      mask: float32 broadcastable to k-space, e.g. ``[B, 1, 1, W]``.
+      sensitivities: complex64 ``[B, C, H, W]``.
+
+    Returns:
+      complex64 ``[B, C, H, W]``, ``k_{t+1}``.
+    """
+
+    def __init__(self, chans=18, pools=4, **kwargs):
+        super().__init__(**kwargs)
+        self.chans = int(chans)
+        self.pools = int(pools)
+        self.unet = NormUNet(self.chans, self.pools, name="unet")
+
+    def build(self, input_shape):
+        self.dc_weight = self.add_weight(name="dc_weight", shape=(), initializer=keras.initializers.Constant(1.0))
+
+    def data_consistency(self, kspace, measured, mask):
+        """The soft data-consistency term ``η M (k − y)``, complex64 ``[B, C, H, W]``."""
+        weight = tf.cast(tf.complex(self.dc_weight, 0.0), kspace.dtype)
+        return weight * tf.cast(mask, kspace.dtype) * (kspace - measured)
+
+    def call(self, kspace, measured, mask, sensitivities):
+        coils = SenseOperator(sensitivities, None)
+        refinement = coils.forward(self.unet(coils.adjoint(kspace)))
+        return kspace - self.data_consistency(kspace, measured, mask) - refinement
+
+    def get_config(self):
+        return {**super().get_config(), "chans": self.chans, "pools": self.pools}
+
+
+@register("varnet", presets={
+    "small": {"num_cascades": 2, "chans": 4, "pools": 2, "sens_chans": 4, "sens_pools": 2},
+    "default": {"num_cascades": 12, "chans": 18, "pools": 4, "sens_chans": 8, "sens_pools": 4},
+})
+@keras.saving.register_keras_serializable(package="tfmri_zoo")
+class VarNet(ReconModel):
+    """E2E-VarNet (Sriram et al. 2020), 2D multi- or single-coil Cartesian.
+
+    Args:
+      num_cascades: number of cascades (no sharing).
+      chans, pools: normalised U-Net of every cascade.
+      sens_chans, sens_pools: normalised U-Net of the sensitivity network.
+      estimate_sensitivities: estimate the maps from the ACS lines (the paper); if ``False`` use the
+        ``sensitivities`` input (required for multi-coil data then).
+      **kwargs: :class:`ReconModel` arguments (``normalize``), Keras ``name``.
+
+    Called as ``model({"kspace": [B, C, H, W] complex64, "mask": [B, 1, 1, W] float32,
+    "sensitivities": [B, C, H, W] complex64 (optional when estimating)})`` → complex64 image ``[B, H, W]``.
+    With ``estimate_sensitivities=True`` the per-example scale is ``max RSS(F⁻¹ M y)`` instead of ``max |Eᴴy|``, so
+    the model needs no maps at all.
+    """
+
+    def __init__(self, num_cascades=12, chans=18, pools=4, sens_chans=8, sens_pools=4, estimate_sensitivities=True,
+                 **kwargs):
+        kwargs.pop("extra_dims", None)
+        kwargs.pop("spatial_rank", None)
+        super().__init__(extra_dims=0, spatial_rank=2, **kwargs)
+        self.num_cascades = int(num_cascades)
+        self.chans = int(chans)
+        self.pools = int(pools)
+        self.sens_chans = int(sens_chans)
+        self.sens_pools = int(sens_pools)
+        self.estimate_sensitivities = bool(estimate_sensitivities)
+        self.sensitivity_network = (SensitivityNetwork(self.sens_chans, self.sens_pools, name="sensitivity_network")
+                                    if self.estimate_sensitivities else None)
+        self.cascades = [VarNetCascade(self.chans, self.pools, name=f"cascade_{t}") for t in range(self.num_cascades)]
+
+    def parse_inputs(self, inputs):
+        if (self.estimate_sensitivities and isinstance(inputs, dict) and inputs.get("sensitivities") is None
+                and "kspace" in inputs):
+            # Maps are estimated: validate k-space and mask with a placeholder for the absent maps.
+            kspace = tf.convert_to_tensor(inputs["kspace"])
+            kspace, mask, _ = super().parse_inputs({**inputs, "sensitivities": tf.ones_like(kspace)})
+            return kspace, mask, None
+        return super().parse_inputs(inputs)
+
+    def input_scale(self, kspace, mask, sensitivities):
+        if not self.estimate_sensitivities:
+            return super().input_scale(kspace, mask, sensitivities)
+        coil_images = ifft2c(kspace * tf.cast(mask, kspace.dtype))
+        rss = tf.sqrt(tf.reduce_sum(tf.square(tf.abs(coil_images)), axis=1))
+        scale = tf.reduce_max(rss, axis=[1, 2], keepdims=True)
+        scale = tf.where(scale > 0, scale, tf.ones_like(scale))
+        return tf.cast(tf.stop_gradient(scale), kspace.dtype)
+
+    def sensitivity_maps(self, kspace, mask, sensitivities):
+        """The maps the cascades use: estimated, or the given ones (``None`` for single-coil data)."""
+        if self.estimate_sensitivities:
+            return self.sensitivity_network(kspace, mask)
+        return sensitivities
+
+    def reconstruct(self, kspace, mask, sensitivities, training=None):
+        """Normalised k-space complex64 ``[B, C, H, W]`` → complex64 image ``[B, H, W]``."""
+        measured = kspace * tf.cast(mask, kspace.dtype)
+        maps = self.sensitivity_maps(measured, mask, sensitivities)
+        if maps is None:
+            maps = tf.ones_like(measured)  # single coil: unit sensitivity
+        k = measured
+        for cascade in self.cascades:
+            k = cascade(k, measured, mask, maps)
+        return SenseOperator(maps, None).adjoint(k)
+
+    @staticmethod
+    def magnitude(image):
+        """``|image|``, float32 ``[B, H, W]``: the magnitude image fastMRI evaluates (RSS with normalised maps)."""
+        return tf.abs(image)
+
+    def get_config(self):
+        config = super().get_config()
+        for key in ("extra_dims", "spatial_rank"):
+            config.pop(key, None)
+        config.update(num_cascades=self.num_cascades, chans=self.chans, pools=self.pools, sens_chans=self.sens_chans,
+                      sens_pools=self.sens_pools, estimate_sensitivities=self.estimate_sensitivities)
+        return config
