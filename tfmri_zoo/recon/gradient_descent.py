@@ -4,6 +4,7 @@ import tensorflow as tf
 from tfmri_zoo.recon import problem
 
 
+@tf.autograph.experimental.do_not_convert   # plain graph code: skip AutoGraph's costly AST pass
 def gradient_descent(kspace, mask=None, sensitivities=None, *, lam=0.0, max_iter=50, tol=None, step_size=None,
                      power_iterations=20):
     """Landweber / Tikhonov gradient descent from ``x = 0``.

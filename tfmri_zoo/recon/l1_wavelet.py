@@ -40,6 +40,7 @@ def _coarse_mask(shape, levels):
     return 1.0 - tf.pad(keep, [[0, h - (h >> levels)], [0, w - (w >> levels)]])
 
 
+@tf.autograph.experimental.do_not_convert   # plain graph code: skip AutoGraph's costly AST pass
 def l1_wavelet(kspace, mask=None, sensitivities=None, *, lam, max_iter=50, wavelet="db4", levels=None, tol=None,
                step_size=None, threshold_coarse=False, power_iterations=20):
     """ℓ1-wavelet reconstruction of 2D multi-coil Cartesian data by FISTA.

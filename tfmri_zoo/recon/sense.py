@@ -2,10 +2,13 @@
 
 This minimises ``½‖y − E x‖² + (λ/2)‖x‖²`` (Tikhonov, ``λ ≥ 0``), the problem of BART ``pics -l2 -r λ -w 1``.
 """
+import tensorflow as tf
+
 from tfmri_zoo.physics.cg import conjugate_gradient
 from tfmri_zoo.recon import problem
 
 
+@tf.autograph.experimental.do_not_convert   # plain graph code: skip AutoGraph's costly AST pass
 def sense(kspace, mask=None, sensitivities=None, *, lam=0.0, max_iter=50, tol=None):
     """CG-SENSE reconstruction of 2D multi-coil Cartesian data.
 

@@ -25,6 +25,7 @@ def finite_differences_adjoint(g):
     return (tf.roll(g[:, 0], 1, axis=-2) - g[:, 0]) + (tf.roll(g[:, 1], 1, axis=-1) - g[:, 1])
 
 
+@tf.autograph.experimental.do_not_convert   # plain graph code: skip AutoGraph's costly AST pass
 def tv(kspace, mask=None, sensitivities=None, *, lam, max_iter=100, tol=None, step_size=None, power_iterations=20):
     """Isotropic-TV reconstruction of 2D multi-coil Cartesian data by Chambolle-Pock primal-dual iterations.
 

@@ -102,6 +102,7 @@ def _swap(x):
     return tf.linalg.matrix_transpose(x)
 
 
+@tf.autograph.experimental.do_not_convert   # plain graph code: skip AutoGraph's costly AST pass
 def dwt2(x, wavelet="db4"):
     """One-level 2D DWT over the last two axes, packed: ``[[aa, ad], [da, dd]]`` (first letter: axis −2).
 
@@ -118,6 +119,7 @@ def dwt2(x, wavelet="db4"):
     return tf.concat([low, high], axis=-1)
 
 
+@tf.autograph.experimental.do_not_convert   # plain graph code: skip AutoGraph's costly AST pass
 def idwt2(c, wavelet="db4"):
     """Inverse (= adjoint) of :func:`dwt2`. ``c``: ``[..., H, W]`` packed coefficients → image of the same shape."""
     half_w = c.shape[-1] // 2
@@ -149,6 +151,7 @@ def _replace_block(x, block):
     return tf.concat([top, x[..., h:, :]], axis=-2)
 
 
+@tf.autograph.experimental.do_not_convert   # plain graph code: skip AutoGraph's costly AST pass
 def wavedec2(x, wavelet="db4", levels=None):
     """Multi-level orthogonal 2D DWT, periodic boundary, coefficients packed in an array of ``x``'s shape.
 
@@ -169,6 +172,7 @@ def wavedec2(x, wavelet="db4", levels=None):
     return out
 
 
+@tf.autograph.experimental.do_not_convert   # plain graph code: skip AutoGraph's costly AST pass
 def waverec2(c, wavelet="db4", levels=None):
     """Inverse (= adjoint) of :func:`wavedec2`. ``c``: packed ``[..., H, W]`` → image ``[..., H, W]``."""
     c, levels = _check(c, wavelet, levels)

@@ -5,6 +5,7 @@ from tfmri_zoo.physics.fft import ifft2c
 from tfmri_zoo.recon import problem
 
 
+@tf.autograph.experimental.do_not_convert   # plain graph code: skip AutoGraph's costly AST pass
 def zero_filled(kspace, mask=None, sensitivities=None):
     """Zero-filled image of 2D multi-coil Cartesian k-space.
 

@@ -1,0 +1,191 @@
+"""Classical solvers on small synthetic multi-coil problems: optimality, agreement between solvers, edge cases,
+graph/XLA compilation and input errors."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.conftest import crandn
+from tfmri_zoo.physics.fft import fft2c, ifft2c
+from tfmri_zoo.physics.sense import SenseOperator
+from tfmri_zoo.recon import gradient_descent, l1_wavelet, sense, soft_threshold, tv, wavedec2, zero_filled
+
+H = W = 32
+COILS = 4
+
+
+def make_problem(rng, batch=1, accel=2, noise=0.0):
+    """Normalised maps (Σ|S|² = 1), a piecewise-smooth image, Cartesian lines (every ``accel``-th + 6 centre)."""
+    maps = crandn(rng, batch, COILS, 4, 4)
+    maps = tf.image.resize(np.stack([maps.real, maps.imag], -1).reshape(batch * COILS, 4, 4, 2), [H, W]).numpy()
+    maps = (maps[..., 0] + 1j * maps[..., 1]).reshape(batch, COILS, H, W)
+    maps = (maps / np.sqrt(np.sum(np.abs(maps) ** 2, axis=1, keepdims=True))).astype(np.complex64)
+    yy, xx = np.mgrid[:H, :W] / H - 0.5
+    image = ((xx ** 2 + yy ** 2 < 0.16) * (1.0 + 0.5 * (xx > 0)) * np.exp(1j * np.pi * yy)).astype(np.complex64)
+    image = np.broadcast_to(image, (batch, H, W)) * (1 + np.arange(batch))[:, None, None]
+    lines = np.zeros(W, np.float32)
+    lines[::accel] = 1
+    lines[W // 2 - 3:W // 2 + 3] = 1
+    mask = np.broadcast_to(lines, (batch, 1, 1, W)).astype(np.float32)
+    kspace = fft2c(tf.constant(image[:, None] * maps)).numpy()
+    kspace = (kspace + noise * crandn(rng, *kspace.shape)) * mask
+    return kspace.astype(np.complex64), mask, maps, image.astype(np.complex64)
+
+
+def objective(x, kspace, mask, maps, lam, penalty):
+    residual = SenseOperator(maps, mask).forward(tf.constant(x)).numpy() - kspace
+    return 0.5 * np.sum(np.abs(residual) ** 2) + lam * penalty(x)
+
+
+def tv_norm(x):
+    dh, dw = np.roll(x, -1, -2) - x, np.roll(x, -1, -1) - x
+    return np.sum(np.sqrt(np.abs(dh) ** 2 + np.abs(dw) ** 2))
+
+
+def test_zero_filled_full_sampling_recovers_image_and_rss(rng):
+    kspace, _, maps, image = make_problem(rng, batch=2)
+    full = fft2c(tf.constant(image[:, None] * maps)).numpy()
+    np.testing.assert_allclose(zero_filled(full, sensitivities=maps).numpy(), image, atol=1e-5)
+    rss = np.sqrt(np.sum(np.abs(image[:, None] * maps) ** 2, axis=1))
+    np.testing.assert_allclose(zero_filled(full).numpy(), rss, atol=1e-5)
+    single = full[:, :1]
+    np.testing.assert_allclose(zero_filled(single).numpy(), ifft2c(tf.constant(single)).numpy()[:, 0], atol=1e-6)
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.05])
+def test_sense_solves_normal_equations(rng, lam):
+    kspace, mask, maps, image = make_problem(rng, batch=2, accel=2)
+    x = sense(kspace=kspace, mask=mask, sensitivities=maps, lam=lam, max_iter=30)
+    assert x.shape == (2, H, W) and x.dtype == tf.complex64
+    op = SenseOperator(maps, mask)
+    residual = op.normal(x) + lam * x - op.adjoint(kspace)
+    assert np.linalg.norm(residual) <= 1e-4 * np.linalg.norm(op.adjoint(kspace))
+    if lam == 0.0:   # noiseless R=2 with 4 coils: SENSE is exact
+        np.testing.assert_allclose(x.numpy(), image, atol=1e-3 * np.abs(image).max())
+
+
+def test_sense_tol_stops_early_and_fixed_count_is_exact(rng):
+    kspace, mask, maps, _ = make_problem(rng, accel=3)
+    loose = sense(kspace=kspace, mask=mask, sensitivities=maps, max_iter=200, tol=1e-1).numpy()
+    tight = sense(kspace=kspace, mask=mask, sensitivities=maps, max_iter=200, tol=1e-6).numpy()
+    two = sense(kspace=kspace, mask=mask, sensitivities=maps, max_iter=2).numpy()
+    three = sense(kspace=kspace, mask=mask, sensitivities=maps, max_iter=3).numpy()
+    assert np.linalg.norm(loose - tight) > 1e-3 * np.linalg.norm(tight)    # stopped before converging
+    assert np.linalg.norm(two - three) > 1e-3 * np.linalg.norm(three)        # iteration count is honoured
+
+
+def test_gradient_descent_converges_to_tikhonov_solution(rng):
+    kspace, mask, maps, _ = make_problem(rng, accel=2)
+    reference = sense(kspace=kspace, mask=mask, sensitivities=maps, lam=0.5, max_iter=50).numpy()
+    x = gradient_descent(kspace=kspace, mask=mask, sensitivities=maps, lam=0.5, max_iter=60).numpy()
+    assert np.linalg.norm(x - reference) <= 1e-3 * np.linalg.norm(reference)
+    # Power iteration gives L ≈ 1 for normalised maps: the explicit step 1/(1 + λ) must give the same result.
+    y = gradient_descent(kspace=kspace, mask=mask, sensitivities=maps, lam=0.5, max_iter=60, step_size=1 / 1.5)
+    assert np.linalg.norm(y.numpy() - x) <= 1e-3 * np.linalg.norm(x)
+
+
+def test_soft_threshold_complex():
+    x = tf.constant([3 + 4j, 0.3 + 0.4j, 0j, -1j], tf.complex64)
+    np.testing.assert_allclose(soft_threshold(x, 1.0).numpy(), [2.4 + 3.2j, 0, 0, 0], atol=1e-6)
+
+
+def test_l1_wavelet_lowers_its_objective_and_sparsifies(rng):
+    kspace, mask, maps, _ = make_problem(rng, accel=3, noise=0.02)
+    lam = 0.02
+
+    def l1(x):
+        return np.sum(np.abs(wavedec2(tf.constant(x), "db4", 2).numpy()))
+
+    @tf.function
+    def fista(k):   # λ and λ = 0 (plain least squares) in one traced graph
+        return (l1_wavelet(kspace=k, mask=mask, sensitivities=maps, lam=lam, max_iter=100, levels=2,
+                           threshold_coarse=True),
+                l1_wavelet(kspace=k, mask=mask, sensitivities=maps, lam=0.0, max_iter=80))
+
+    x, x0 = (t.numpy() for t in fista(kspace))
+    ls = sense(kspace=kspace, mask=mask, sensitivities=maps, max_iter=30).numpy()
+    zf = zero_filled(kspace, mask, maps).numpy()
+    f = objective(x, kspace, mask, maps, lam, l1)
+    assert f < objective(ls, kspace, mask, maps, lam, l1) and f < objective(zf, kspace, mask, maps, lam, l1)
+    # Optimality: small perturbations of the minimiser cannot lower the objective.
+    for _ in range(3):
+        assert objective(x + 1e-3 * crandn(rng, *x.shape), kspace, mask, maps, lam, l1) > f
+    assert l1(x) < l1(ls)
+    # λ = 0 is plain least squares: FISTA reaches the CG-SENSE solution.
+    assert np.linalg.norm(x0 - ls) <= 2e-2 * np.linalg.norm(ls)
+
+
+def test_tv_lowers_its_objective_and_denoises(rng):
+    kspace, mask, maps, image = make_problem(rng, accel=2, noise=0.05)
+    lam = 0.05
+    x = tf.function(lambda k: tv(kspace=k, mask=mask, sensitivities=maps, lam=lam, max_iter=300))(kspace).numpy()
+    ls = sense(kspace=kspace, mask=mask, sensitivities=maps, max_iter=30).numpy()
+    f = objective(x, kspace, mask, maps, lam, tv_norm)
+    assert f < objective(ls, kspace, mask, maps, lam, tv_norm)
+    for _ in range(3):
+        assert objective(x + 1e-3 * crandn(rng, *x.shape), kspace, mask, maps, lam, tv_norm) > f
+    assert np.linalg.norm(x - image) < 0.8 * np.linalg.norm(ls - image)
+
+
+SOLVERS = {
+    "sense": lambda k, m, s, lam: sense(kspace=k, mask=m, sensitivities=s, lam=lam, max_iter=5),
+    "gradient_descent": lambda k, m, s, lam: gradient_descent(kspace=k, mask=m, sensitivities=s, lam=lam,
+                                                              max_iter=5, power_iterations=8),
+    "l1_wavelet": lambda k, m, s, lam: l1_wavelet(kspace=k, mask=m, sensitivities=s, lam=lam * 1e-2, max_iter=5,
+                                            power_iterations=8),
+    "tv": lambda k, m, s, lam: tv(kspace=k, mask=m, sensitivities=s, lam=lam * 1e-2, max_iter=5,
+                                            power_iterations=8),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SOLVERS))
+def test_edge_cases_finite_and_scale_equivariant(rng, name):
+    kspace, mask, maps, _ = make_problem(rng, accel=2, noise=0.01)
+    solve = SOLVERS[name]
+    zero = solve(np.zeros_like(kspace), mask, maps, 1.0).numpy()
+    assert np.all(zero == 0)
+    assert np.all(np.isfinite(solve(kspace, mask, maps, 0.0).numpy()))
+    assert np.all(np.isfinite(solve(kspace, np.zeros_like(mask), maps, 1.0).numpy()))
+    base = solve(kspace, mask, maps, 1.0).numpy()
+    for factor in (1e-6, 1e6):
+        # λ is absolute: scaling the data by c and a 1-homogeneous λ by c scales the solution by c.
+        lam = factor if name in ("l1_wavelet", "tv") else 1.0
+        scaled = solve(kspace * np.float32(factor), mask, maps, lam).numpy()
+        assert np.all(np.isfinite(scaled))
+        np.testing.assert_allclose(scaled / factor, base, atol=1e-4 * np.abs(base).max())
+
+
+def test_batch_elements_are_independent(rng):
+    kspace, mask, maps, _ = make_problem(rng, batch=2, accel=3, noise=0.01)
+    both = l1_wavelet(kspace=kspace, mask=mask, sensitivities=maps, lam=0.01, max_iter=5).numpy()
+    for b in range(2):
+        one = l1_wavelet(kspace=kspace[b:b + 1], mask=mask[b:b + 1], sensitivities=maps[b:b + 1], lam=0.01,
+                         max_iter=5).numpy()
+        np.testing.assert_allclose(both[b:b + 1], one, atol=1e-5 * np.abs(one).max())
+
+
+def test_xla_compiled_matches_eager(rng):
+    kspace, mask, maps, _ = make_problem(rng, accel=3)
+
+    def run(k):
+        return l1_wavelet(kspace=k, mask=mask, sensitivities=maps, lam=0.01, max_iter=6, wavelet="db1", levels=2,
+                          power_iterations=6)
+
+    eager = run(tf.constant(kspace)).numpy()
+    compiled = tf.function(run, jit_compile=True)(tf.constant(kspace)).numpy()
+    np.testing.assert_allclose(compiled, eager, atol=1e-3 * np.abs(eager).max())
+
+
+def test_bad_inputs_raise(rng):
+    kspace, mask, maps, _ = make_problem(rng)
+    with pytest.raises(TypeError, match="kspace"):
+        sense(kspace=np.abs(kspace), mask=mask, sensitivities=maps)
+    with pytest.raises(ValueError, match="kspace"):
+        sense(kspace=kspace[0], mask=mask, sensitivities=maps)
+    with pytest.raises(ValueError, match="lam"):
+        l1_wavelet(kspace=kspace, mask=mask, sensitivities=maps, lam=-1.0)
+    with pytest.raises(ValueError, match="mask"):
+        tv(kspace=kspace, mask=np.ones((1, 1, 1, W + 1), np.float32), sensitivities=maps, lam=0.1)
+    with pytest.raises(ValueError, match="max_iter"):
+        gradient_descent(kspace=kspace, mask=mask, sensitivities=maps, max_iter=-1)
+    with pytest.raises(ValueError, match="levels"):
+        l1_wavelet(kspace=kspace, mask=mask, sensitivities=maps, lam=0.1, levels=9)
