@@ -3,6 +3,7 @@ defining formulas in numpy."""
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests.conftest import crandn
 from tfmri_zoo.layers import complex_activations as A
@@ -29,10 +30,22 @@ def test_activation_matches_formula(rng, layer, formula):
     np.testing.assert_allclose(y, formula(z.astype(np.complex128), params), atol=1e-5)
 
 
-def test_modrelu_and_cardioid_are_finite_at_zero():
-    z = np.zeros((1, 2, 3), np.complex64)
-    for layer in (A.ModReLU(), A.Cardioid(), A.SigLog(), M.ComplexToChannels("magnitude_phase")):
-        assert np.all(np.isfinite(layer(z).numpy()))
+@pytest.mark.parametrize("layer", [A.ModReLU(), A.Cardioid(trainable_offset=True), A.SigLog(),
+                                   M.ComplexToChannels("magnitude_phase"), P.ComplexMaxPooling1D(2)],
+                         ids=["modrelu", "cardioid", "siglog", "magnitude_phase", "maxpool"])
+def test_values_and_gradients_are_finite_at_zero(layer):
+    """|z| and z/|z| are not differentiable at 0; the layers must still return finite values and gradients."""
+    z = tf.zeros((1, 2, 3), tf.complex64)
+    with tf.GradientTape() as tape:
+        tape.watch(z)
+        y = layer(z)
+        loss = tf.reduce_sum(tf.abs(y) ** 2) + tf.reduce_sum(tf.math.real(y))
+    grads = tape.gradient(loss, [z] + layer.trainable_weights)
+    assert np.all(np.isfinite(y.numpy()))
+    assert all(np.all(np.isfinite(g.numpy())) for g in grads)
+
+
+def test_get_complex_activation():
     assert A.get_complex_activation("separable_elu").activation is keras.activations.elu
     with pytest.raises(ValueError, match="activation"):
         A.get_complex_activation("nope")

@@ -10,8 +10,9 @@ Complex mode (default)
 Real 2-channel mode (``real_2ch=True``)
     the same layer on the real view: inputs ``real [B, *spatial, 2C]`` (real parts of the C features, then their
     imaginary parts), outputs ``real [B, *spatial', 2F]``, with an *unconstrained* real kernel ``[*k, 2C, 2F]``.
-    This is the usual "real network on real/imag channels"; a network builds both ways by passing one flag
-    (see :class:`tfmri_zoo.layers.complex_unet.ComplexUNet`).
+    This is the usual "real network on real/imag channels"; a network builds both ways by passing one flag (see
+    :class:`tfmri_zoo.layers.complex_unet.ComplexUNet`).  A complex initialiser in this mode draws a complex kernel
+    and starts from its block form; a real initialiser (default ``glorot_uniform``) fills the real kernel.
 
 Transposed convolutions apply the adjoint ``Kᴴ`` of the complex convolution that has the same kernel (conjugation
 included), so ``<K x, y> = <x, Kᴴ y>`` holds exactly with shared weights.
@@ -24,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmri_zoo.layers.complex_activations import get_complex_activation
-from tfmri_zoo.layers.complex_init import get_complex_initializer
+from tfmri_zoo.layers.complex_init import ComplexInitializer, get_complex_initializer
 from tfmri_zoo.layers.complex_ops import channels_to_complex, complex_to_channels, to_layer_complex
 
 
@@ -86,11 +87,16 @@ class _ComplexConvBase(keras.layers.Layer):
             pair = (channels, 2 * self.filters)
             shape = self.kernel_size + (pair[::-1] if self.transpose else pair)
             bias_shape = (2 * self.filters,)
+            initializer = self.kernel_initializer
+            if isinstance(initializer, ComplexInitializer):  # start from the block form of a complex kernel
+                half = self.kernel_size + tuple(d // 2 for d in shape[-2:]) + (2,)
+                initializer = lambda shape, dtype=None: block_kernel(self.kernel_initializer(half, dtype))  # noqa
         else:
             pair = (channels, self.filters)
             shape = self.kernel_size + (pair[::-1] if self.transpose else pair) + (2,)
             bias_shape = (self.filters, 2)
-        self.kernel = self.add_weight(name="kernel", shape=shape, initializer=self.kernel_initializer,
+            initializer = self.kernel_initializer
+        self.kernel = self.add_weight(name="kernel", shape=shape, initializer=initializer,
                                       regularizer=self.kernel_regularizer)
         self.bias = (self.add_weight(name="bias", shape=bias_shape, initializer=self.bias_initializer)
                      if self.use_bias else None)
@@ -283,7 +289,10 @@ class _ComplexConvSpatioTemporal(keras.layers.Layer):
                 "temporal_strides": self.temporal_strides, "padding": self.padding,
                 "intermediate_filters": self.intermediate_filters,
                 "intermediate_activation": self.intermediate_activation, "use_bias": self.use_bias,
-                "kernel_initializer": self.kernel_initializer, "real_2ch": self.real_2ch}
+                "kernel_initializer": (self.kernel_initializer if self.kernel_initializer is None
+                                       or isinstance(self.kernel_initializer, str)
+                                       else keras.initializers.serialize(self.kernel_initializer)),
+                "real_2ch": self.real_2ch}
 
 
 @keras.saving.register_keras_serializable(package="tfmri_zoo")

@@ -89,7 +89,7 @@ class ComplexInitializer(keras.initializers.Initializer):
 class ComplexGlorot(ComplexInitializer):
     """Complex Glorot initialiser, ``E|W|^2 = 2/(fan_in+fan_out)``; ``distribution`` as :class:`ComplexInitializer`."""
 
-    def __init__(self, distribution="normal", seed=None, criterion="glorot"):
+    def __init__(self, distribution="normal", seed=None):
         super().__init__("glorot", distribution, seed)
 
     def get_config(self):
@@ -100,7 +100,7 @@ class ComplexGlorot(ComplexInitializer):
 class ComplexHe(ComplexInitializer):
     """Complex He initialiser, ``E|W|^2 = 2/fan_in``; ``distribution`` as :class:`ComplexInitializer`."""
 
-    def __init__(self, distribution="normal", seed=None, criterion="he"):
+    def __init__(self, distribution="normal", seed=None):
         super().__init__("he", distribution, seed)
 
     def get_config(self):
