@@ -11,7 +11,9 @@ One stage is a gradient step on ``½‖Ex − y‖² + Σ_j ⟨φ_j(K_j x), 1⟩
   :class:`ZeroMeanNormBall`, a Keras constraint that the optimiser applies after every step.
 * ``φ'_{t,j}``: a 31-node Gaussian RBF expansion per filter (:class:`tfmri_zoo.layers.rbf.RBFActivation`), linear at
   initialisation.
-* ``λ_t ≥ 0`` (non-negativity constraint), initialised to 1.
+* ``λ_t ≥ 0``, initialised to 1: the data term is the package's
+  :class:`~tfmri_zoo.layers.data_consistency.GradientDC` layer (``λ = softplus(w)``), so a stage is
+  ``x_{t+1} = GradientDC_t(x_t) − R'_t(x_t)`` with ``R'_t`` the :class:`FieldsOfExpertsGradient` layer.
 * Data are normalised by ``max |Eᴴ y|`` in :class:`~tfmri_zoo.models.base.ReconModel`, the paper's normalisation by
   the maximum of the zero-filled image.
 
@@ -22,6 +24,8 @@ energy is being minimised).
 import keras
 import tensorflow as tf
 
+from tfmri_zoo.layers.complex_ops import channels_to_complex, complex_to_channels
+from tfmri_zoo.layers.data_consistency import GradientDC
 from tfmri_zoo.layers.rbf import RBFActivation
 from tfmri_zoo.models.base import ReconModel
 from tfmri_zoo.models.registry import register
@@ -48,19 +52,9 @@ class ZeroMeanNormBall(keras.constraints.Constraint):
         return {"max_norm": self.max_norm}
 
 
-def _complex_to_channels(x):
-    """complex ``[B, H, W]`` → real ``[B, H, W, 2]``."""
-    return tf.stack([tf.math.real(x), tf.math.imag(x)], axis=-1)
-
-
-def _channels_to_complex(x):
-    """real ``[B, H, W, 2]`` → complex ``[B, H, W]``."""
-    return tf.complex(x[..., 0], x[..., 1])
-
-
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
-class VariationalStage(keras.layers.Layer):
-    """One VN stage: ``x − Kᵀ φ'(K x) − λ · grad_dc``.
+class FieldsOfExpertsGradient(keras.layers.Layer):
+    """The regulariser gradient of one VN stage, ``R'(x) = Σ_j K_jᵀ φ'_j(K_j x)``.
 
     Args:
       num_filters: number of filters F.
@@ -71,10 +65,9 @@ class VariationalStage(keras.layers.Layer):
 
     Call args:
       image: complex64 ``[B, H, W]``, the current estimate ``x_t``.
-      dc_gradient: complex64 ``[B, H, W]``, ``Eᴴ(E x_t − y)``.
 
     Returns:
-      complex64 ``[B, H, W]``, ``x_{t+1}``.
+      complex64 ``[B, H, W]``, ``R'(x_t)``.
     """
 
     def __init__(self, num_filters=24, kernel_size=11, num_nodes=31, value_range=1.0, activation_scale=0.01,
@@ -107,22 +100,15 @@ class VariationalStage(keras.layers.Layer):
                                       constraint=ZeroMeanNormBall(1.0))
         if self.energy_free:
             self.kernel_out = self.add_weight(name="kernel_out", shape=shape, initializer=self._filter_initializer(1))
-        self.dc_weight = self.add_weight(name="dc_weight", shape=(), initializer=keras.initializers.Constant(1.0),
-                                         constraint=keras.constraints.NonNeg())
         self.activation.build((None, None, None, self.num_filters))
 
-    def regularizer_gradient(self, image):
-        """``Σ_j K_jᵀ φ'_j(K_j x)`` for complex64 ``image [B, H, W]`` → complex64 ``[B, H, W]``."""
-        x = _complex_to_channels(image)
+    def call(self, image):
+        x = complex_to_channels(image[..., None])
         z = tf.nn.conv2d(x, self.kernel, strides=1, padding="SAME")
         a = self.activation(z)
         kernel_out = self.kernel_out if self.energy_free else self.kernel
         r = tf.nn.conv2d_transpose(a, kernel_out, output_shape=tf.shape(x), strides=1, padding="SAME")
-        return _channels_to_complex(r)
-
-    def call(self, image, dc_gradient):
-        lam = tf.cast(tf.complex(self.dc_weight, 0.0), image.dtype)
-        return image - self.regularizer_gradient(image) - lam * dc_gradient
+        return channels_to_complex(r)[..., 0]
 
     def get_config(self):
         config = super().get_config()
@@ -168,24 +154,25 @@ class VariationalNetwork(ReconModel):
         self.activation_scale = float(activation_scale)
         self.energy_free = bool(energy_free)
         self.seed = seed
-        self.stages = [
-            VariationalStage(self.num_filters, self.kernel_size, self.num_nodes, self.value_range,
-                             self.activation_scale, self.energy_free,
-                             seed=None if seed is None else int(seed) + 2 * t, name=f"stage_{t}")
+        self.regularizers = [
+            FieldsOfExpertsGradient(self.num_filters, self.kernel_size, self.num_nodes, self.value_range,
+                                    self.activation_scale, self.energy_free,
+                                    seed=None if seed is None else int(seed) + 2 * t, name=f"regularizer_{t}")
             for t in range(self.num_stages)]
+        self.data_consistency = [GradientDC(step_size=1.0, name=f"data_consistency_{t}")
+                                 for t in range(self.num_stages)]
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
         """Normalised k-space complex64 ``[B, C, H, W]`` → complex64 image ``[B, H, W]``."""
-        op = self.operator(mask, sensitivities)
-        x = op.adjoint(kspace)
-        for stage in self.stages:
-            x = stage(x, op.adjoint(op.forward(x) - kspace))
+        x = self.operator(mask, sensitivities).adjoint(kspace)
+        for regularizer, data_consistency in zip(self.regularizers, self.data_consistency):
+            x = data_consistency(x, kspace, mask, sensitivities) - regularizer(x)
         return x
 
     @property
     def dc_weights(self):
         """The ``λ_t`` of all stages, float32 ``[num_stages]`` (after the model is built)."""
-        return tf.stack([tf.convert_to_tensor(stage.dc_weight) for stage in self.stages])
+        return tf.stack([tf.math.real(dc.nonnegative(dc.lam)) for dc in self.data_consistency])
 
     def get_config(self):
         config = super().get_config()
