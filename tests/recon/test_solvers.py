@@ -97,9 +97,9 @@ def test_l1_wavelet_lowers_its_objective_and_sparsifies(rng):
 
     @tf.function
     def fista(k):   # λ and λ = 0 (plain least squares) in one traced graph
-        return (l1_wavelet(kspace=k, mask=mask, sensitivities=maps, lam=lam, max_iter=100, levels=2,
+        return (l1_wavelet(kspace=k, mask=mask, sensitivities=maps, lam=lam, max_iter=60, levels=2,
                            threshold_coarse=True),
-                l1_wavelet(kspace=k, mask=mask, sensitivities=maps, lam=0.0, max_iter=80))
+                l1_wavelet(kspace=k, mask=mask, sensitivities=maps, lam=0.0, max_iter=50))
 
     x, x0 = (t.numpy() for t in fista(kspace))
     ls = sense(kspace=kspace, mask=mask, sensitivities=maps, max_iter=30).numpy()
@@ -168,11 +168,11 @@ def test_xla_compiled_matches_eager(rng):
 
     def run(k):
         return l1_wavelet(kspace=k, mask=mask, sensitivities=maps, lam=0.01, max_iter=6, wavelet="db1", levels=2,
-                          power_iterations=6)
+                          step_size=1.0)
 
     eager = run(tf.constant(kspace)).numpy()
     compiled = tf.function(run, jit_compile=True)(tf.constant(kspace)).numpy()
-    np.testing.assert_allclose(compiled, eager, atol=1e-3 * np.abs(eager).max())
+    np.testing.assert_allclose(compiled, eager, atol=1e-4 * np.abs(eager).max())
 
 
 def test_bad_inputs_raise(rng):
