@@ -125,3 +125,20 @@ def test_initialisers_use_complex_fans(init_cls, distribution):
     target = 2 / (fan_in + fan_out) if init_cls is ComplexGlorot else 2 / fan_in
     assert abs(variance / target - 1) < 0.05
     assert abs(np.mean(w[..., 0] ** 2) / np.mean(w[..., 1] ** 2) - 1) < 0.1  # isotropic in the complex plane
+
+
+def test_unet_options_and_bad_inputs(rng):
+    from tfmri_zoo.layers.complex_unet import ComplexUNet
+    net = ComplexUNet(2, 1, activation=A.Cardioid(trainable_offset=True), out_features=3)
+    y = net(crandn(rng, 1, 8, 8, 2))
+    assert y.shape == (1, 8, 8, 3) and y.dtype == np.complex64
+    assert sum(isinstance(layer, A.Cardioid) for layer in net._flatten_layers()) == 6  # a fresh copy per use: (depth + 1 + depth) levels x 2 convs
+    clone = ComplexUNet.from_config(net.get_config())
+    clone.build((1, 8, 8, 2))
+    assert clone.count_params() == net.count_params()
+    with pytest.raises(ValueError, match="divisible"):
+        ComplexUNet(2, 2)(crandn(rng, 1, 6, 8, 1))
+    with pytest.raises(ValueError, match="conv"):
+        ComplexUNet(conv="4d")
+    with pytest.raises(ValueError, match="residual"):
+        ComplexUNet(2, 1, residual=True, out_features=2)(crandn(rng, 1, 4, 4, 1))

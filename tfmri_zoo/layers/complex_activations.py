@@ -205,7 +205,10 @@ def get_complex_activation(identifier, **kwargs):
     if isinstance(identifier, keras.layers.Layer):
         return identifier
     if isinstance(identifier, dict):
-        return keras.layers.deserialize(identifier)
+        config = {**identifier.get("config", {}), **kwargs}
+        if "name" not in kwargs:
+            config.pop("name", None)  # a fresh, uniquely named layer per use
+        return keras.layers.deserialize({**identifier, "config": config})
     if isinstance(identifier, str):
         key = identifier.lower()
         if key in _NAMED:

@@ -46,7 +46,8 @@ class ComplexUNet(keras.layers.Layer):
         depth: number of poolings (levels = depth + 1).
         convs_per_level: convolutions per level.
         kernel_size: spatial kernel size.
-        activation: complex activation name (``"crelu"``, ``"modrelu"``, ``"cardioid"``, ...).
+        activation: complex activation name (``"crelu"``, ``"modrelu"``, ``"cardioid"``, ``"separable_tanh"``,
+            ...), layer config or layer (a fresh copy is made per use).
         conv: ``"2d"`` for ``[B, H, W, F]``; ``"2dt"`` (split spatio-temporal, pooling H and W only) or ``"3d"``
             (full 3D kernels, pooling all three axes) for ``[B, T, H, W, F]``.
         normalization: ``None``, ``"batch"``, ``"instance"`` or ``"layer"``.
@@ -74,10 +75,12 @@ class ComplexUNet(keras.layers.Layer):
             raise ValueError(f"depth/filters/convs_per_level: expected depth >= 0, filters >= 1, "
                              f"convs_per_level >= 1, got {depth}, {filters}, {convs_per_level}.")
         self.filters, self.depth, self.convs_per_level = int(filters), int(depth), int(convs_per_level)
+        if isinstance(activation, keras.layers.Layer):  # keep the config JSON-serialisable (and untracked)
+            activation = keras.layers.serialize(activation)
         self.kernel_size, self.activation, self.conv = kernel_size, activation, conv
         self.normalization, self.complex_mode = normalization, bool(complex_mode)
         self.out_features, self.residual = out_features, bool(residual)
-        get_complex_activation(activation)  # validates the name early
+        get_complex_activation(self.activation)  # validates the identifier early
         self._rank = _CONVS[conv][4]
 
     # -- construction ---------------------------------------------------------------------------------------------
