@@ -268,6 +268,7 @@ class ADMMStep(ProximalL2DC):
       lam: initial penalty ``ρ``.
       dual_step: initial ``η`` (1 is plain ADMM).
       cg_iterations: CG iterations of the x-update.
+      dual_update: ``False`` for a final stage whose dual is not used: returns ``u`` unchanged and has no ``η``.
 
     Call args: ``z, u`` complex ``[B, *extra, H, W]``, then ``kspace, sampling_mask, sensitivities=None``.
 
@@ -275,15 +276,15 @@ class ADMMStep(ProximalL2DC):
       ``(x, u)`` complex ``[B, *extra, H, W]`` each.
     """
 
-    def __init__(self, lam=0.05, dual_step=1.0, cg_iterations=10, **kwargs):
+    def __init__(self, lam=0.05, dual_step=1.0, cg_iterations=10, dual_update=True, **kwargs):
         super().__init__(lam=lam, cg_iterations=cg_iterations, **kwargs)
-        self.dual_step = float(dual_step)
-        self.eta = self.add_nonnegative("eta", self.dual_step)
+        self.dual_step, self.dual_update = float(dual_step), bool(dual_update)
+        self.eta = self.add_nonnegative("eta", self.dual_step) if self.dual_update else None
 
     def call(self, z, u, kspace, sampling_mask, sensitivities=None):
         z, u, kspace = self.as_image(z, "z"), self.as_image(u, "u"), self.as_kspace(kspace)
         x = self.solve(z - u, kspace, sampling_mask, sensitivities, self.nonnegative(self.lam))
-        return x, u + self.nonnegative(self.eta) * (x - z)
+        return x, (u + self.nonnegative(self.eta) * (x - z) if self.dual_update else u)
 
     def get_config(self):
-        return {**super().get_config(), "dual_step": self.dual_step}
+        return {**super().get_config(), "dual_step": self.dual_step, "dual_update": self.dual_update}

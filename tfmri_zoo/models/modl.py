@@ -13,7 +13,7 @@ from tfmri_zoo.models.registry import register
 
 
 @register("modl", presets={
-    "small": {"iterations": 2, "cg_iterations": 4, "lam": 0.05,
+    "small": {"iterations": 2, "cg_iterations": 3, "lam": 0.05,
               "regularizer": {"name": "dncnn", "filters": 16, "layers": 3}},
     "default": {"iterations": 10, "cg_iterations": 10, "lam": 0.05,
                 "regularizer": {"name": "dncnn", "filters": 64, "layers": 5}},

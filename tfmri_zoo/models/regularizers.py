@@ -11,24 +11,34 @@ shape. Inside, the image is processed by real Keras layers on the stacked real/i
 * :class:`DownUpNet`  — Down-Up net (Yu et al. 2019): full-resolution conv, strided-conv down, convs at half
   resolution, transposed-conv up + skip, output conv.
 
-``make_regularizer(name, **config)`` builds one by name (``"unet"``, ``"dncnn"``, ``"resnet"``, ``"downup"``);
+* :class:`ComplexUNetRegularizer` — the package's complex U-Net (complex convolutions, Eq. 26, and complex
+  activations) on the complex image itself, or the same network in real 2-channel mode.
+
+``make_regularizer(name, **config)`` builds one by name (``"unet"``, ``"dncnn"``, ``"resnet"``, ``"downup"``,
+``"complex_unet"``);
 ``regularizer_spec`` normalises the ``regularizer`` argument of the models (a name or ``{"name": ..., **config}``).
 """
 import keras
 import tensorflow as tf
 
 from tfmri_zoo import validation
+from tfmri_zoo.layers.complex_ops import channels_to_complex, complex_to_channels
+from tfmri_zoo.layers.complex_unet import ComplexUNet
 
 
-def _to_channels(image):
+def _as_image(image):
+    """Validates a complex ``[B, H, W]`` image and casts it to complex64."""
     image = validation.as_complex(image, "image", tf.complex64)
     if image.shape.rank != 3:
         raise ValueError(f"image: expected rank 3 [B, H, W] complex, got shape {image.shape}.")
-    return tf.stack([tf.math.real(image), tf.math.imag(image)], axis=-1)
+    return image
 
 
-def _to_complex(channels):
-    return tf.complex(channels[..., 0], channels[..., 1])
+def _pad_to_multiple(x, factor):
+    """Zero-pads axes 1 and 2 of ``x`` up to multiples of ``factor``; returns the padded tensor and (H, W)."""
+    height, width = tf.shape(x)[1], tf.shape(x)[2]
+    pad = [[0, 0], [0, (-height) % factor], [0, (-width) % factor]] + [[0, 0]] * (x.shape.rank - 3)
+    return tf.pad(x, pad), (height, width)
 
 
 def _norm_layer(norm):
@@ -44,28 +54,35 @@ def _norm_layer(norm):
 class Regularizer(keras.layers.Layer):
     """Base: complex ``[B, H, W]`` → real ``[B, H, W, 2]`` → ``network`` → complex ``[B, H, W]`` (+ input if residual).
 
+    ``network`` can also be used on its own as a real CNN ``[B, H, W, any] → [B, H, W, out_channels]`` (the learned
+    primal-dual network does so for its multi-channel blocks); ``call`` needs ``out_channels = 2``.
+
     Args:
       residual: add the input to the network output.
+      out_channels: real output channels of ``network`` (2 = one complex image).
     """
 
-    def __init__(self, residual=True, **kwargs):
+    def __init__(self, residual=True, out_channels=2, **kwargs):
         super().__init__(**kwargs)
         self.residual = bool(residual)
+        self.out_channels = int(out_channels)
 
     def network(self, x, training=None):
         raise NotImplementedError
 
     def call(self, image, training=None):
-        x = _to_channels(image)
-        out = _to_complex(self.network(x, training=training))
-        return out + tf.cast(image, tf.complex64) if self.residual else out
+        if self.out_channels != 2:
+            raise ValueError(f"out_channels: a regulariser called on a complex image needs 2, got {self.out_channels}.")
+        image = _as_image(image)
+        out = channels_to_complex(self.network(complex_to_channels(image[..., None]), training=training))[..., 0]
+        return out + image if self.residual else out
 
     def get_config(self):
-        return {**super().get_config(), "residual": self.residual}
+        return {**super().get_config(), "residual": self.residual, "out_channels": self.out_channels}
 
 
 class _ConvStack(keras.layers.Layer):
-    """``n`` × (3×3 conv, optional norm, activation) — a helper block, not exported."""
+    """``n`` × (3×3 conv, optional norm, activation; ``"prelu"`` = per-channel PReLU) — a helper block."""
 
     def __init__(self, filters, n, norm=None, activation="relu", **kwargs):
         super().__init__(**kwargs)
@@ -75,7 +92,8 @@ class _ConvStack(keras.layers.Layer):
             norm_layer = _norm_layer(norm)
             if norm_layer is not None:
                 self.steps.append(norm_layer)
-            self.steps.append(keras.layers.Activation(activation))
+            self.steps.append(keras.layers.PReLU(shared_axes=[1, 2]) if activation == "prelu"
+                              else keras.layers.Activation(activation))
 
     def call(self, x, training=None):
         for step in self.steps:
@@ -110,13 +128,10 @@ class UNet(Regularizer):
         self.up = [keras.layers.Conv2DTranspose(width(i), 2, strides=2) for i in reversed(range(self.depth))]
         self.up_convs = [_ConvStack(width(i), self.convs, norm, activation) for i in reversed(range(self.depth))]
         self.pool = keras.layers.MaxPooling2D(2)
-        self.out = keras.layers.Conv2D(2, 1)
+        self.out = keras.layers.Conv2D(self.out_channels, 1)
 
     def network(self, x, training=None):
-        factor = 2 ** self.depth
-        height, width = tf.shape(x)[1], tf.shape(x)[2]
-        pad_h, pad_w = (-height) % factor, (-width) % factor
-        x = tf.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]])
+        x, (height, width) = _pad_to_multiple(x, 2 ** self.depth)
         skips = []
         for block in self.down:
             x = block(x, training=training)
@@ -140,25 +155,29 @@ class DnCNN(Regularizer):
       filters: hidden channels.
       layers: number of convolutions (``layers − 1`` hidden ones + the output one), ≥ 2.
       batch_norm: batch normalisation after each hidden conv.
+      activation: Keras activation name, or ``"prelu"`` (per-channel learned slope).
       residual: ``D(x) = x + CNN(x)``.
 
     Call args: ``image`` complex64 ``[B, H, W]``. Returns complex64 ``[B, H, W]``.
     """
 
-    def __init__(self, filters=64, layers=5, batch_norm=True, residual=True, **kwargs):
+    def __init__(self, filters=64, layers=5, batch_norm=True, activation="relu", residual=True, **kwargs):
         super().__init__(residual=residual, **kwargs)
+        self.activation = activation
         if layers < 2:
             raise ValueError(f"layers: expected >= 2, got {layers}.")
         self.filters, self.num_layers, self.batch_norm = int(filters), int(layers), bool(batch_norm)
-        self.hidden = _ConvStack(self.filters, self.num_layers - 1, "batch" if batch_norm else None, "relu")
-        self.out = keras.layers.Conv2D(2, 3, padding="same")
+        self.hidden = _ConvStack(self.filters, self.num_layers - 1, "batch" if batch_norm else None,
+                                 activation)
+        self.out = keras.layers.Conv2D(self.out_channels, 3, padding="same")
 
     def network(self, x, training=None):
         return self.out(self.hidden(x, training=training))
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "layers": self.num_layers,
-                "batch_norm": self.batch_norm}
+                "batch_norm": self.batch_norm,
+                "activation": self.activation}
 
 
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
@@ -181,7 +200,7 @@ class ResNet(Regularizer):
         self.first = [keras.layers.Conv2D(self.filters, 3, padding="same", activation="relu")
                       for _ in range(self.blocks)]
         self.second = [keras.layers.Conv2D(self.filters, 3, padding="same") for _ in range(self.blocks)]
-        self.out = keras.layers.Conv2D(2, 3, padding="same")
+        self.out = keras.layers.Conv2D(self.out_channels, 3, padding="same")
 
     def network(self, x, training=None):
         x = self.inp(x)
@@ -214,11 +233,10 @@ class DownUpNet(Regularizer):
         self.down = keras.layers.Conv2D(2 * self.filters, 3, strides=2, padding="same", activation="relu")
         self.middle = _ConvStack(2 * self.filters, self.convs, None, "relu")
         self.up = keras.layers.Conv2DTranspose(self.filters, 2, strides=2)
-        self.out = keras.layers.Conv2D(2, 3, padding="same")
+        self.out = keras.layers.Conv2D(self.out_channels, 3, padding="same")
 
     def network(self, x, training=None):
-        height, width = tf.shape(x)[1], tf.shape(x)[2]
-        x = tf.pad(x, [[0, 0], [0, height % 2], [0, width % 2], [0, 0]])
+        x, (height, width) = _pad_to_multiple(x, 2)
         full = self.inp(x)
         x = self.up(self.middle(self.down(full)))
         return self.out(tf.nn.relu(x + full))[:, :height, :width]
@@ -227,7 +245,39 @@ class DownUpNet(Regularizer):
         return {**super().get_config(), "filters": self.filters, "convs": self.convs}
 
 
-REGULARIZERS = {"unet": UNet, "dncnn": DnCNN, "resnet": ResNet, "downup": DownUpNet}
+@keras.saving.register_keras_serializable(package="tfmri_zoo")
+class ComplexUNetRegularizer(keras.layers.Layer):
+    """Residual complex U-Net regulariser: :class:`tfmri_zoo.layers.complex_unet.ComplexUNet` on ``[B, H, W, 1]``.
+
+    Args:
+      filters, depth, convs_per_level, activation, normalization: as ``ComplexUNet``.
+      complex_mode: complex convolutions (``True``) or the same network with real 2-channel kernels (``False``).
+
+    Call args: ``image`` complex64 ``[B, H, W]`` (padded to multiples of ``2**depth`` and cropped back).
+    Returns complex64 ``[B, H, W]``.
+    """
+
+    def __init__(self, filters=16, depth=2, convs_per_level=2, activation="crelu", normalization=None,
+                 complex_mode=True, **kwargs):
+        super().__init__(**kwargs)
+        self.unet_config = {"filters": int(filters), "depth": int(depth), "convs_per_level": int(convs_per_level),
+                            "activation": activation, "normalization": normalization,
+                            "complex_mode": bool(complex_mode)}
+        self.unet = ComplexUNet(**self.unet_config, out_features=1, residual=True)
+        # Built here, outside any call: built lazily inside an outer layer's first call, its kernels' deferred
+        # initialisers would draw from a Keras global seed generator that is not initialised there (Keras 3.15).
+        self.unet.build((None, None, None, 1))
+
+    def call(self, image, training=None):
+        x, (height, width) = _pad_to_multiple(_as_image(image)[..., None], 2 ** self.unet_config["depth"])
+        return self.unet(x, training=training)[:, :height, :width, 0]
+
+    def get_config(self):
+        return {**super().get_config(), **self.unet_config}
+
+
+REGULARIZERS = {"unet": UNet, "dncnn": DnCNN, "resnet": ResNet, "downup": DownUpNet,
+                "complex_unet": ComplexUNetRegularizer}
 
 
 def regularizer_spec(regularizer):
@@ -246,7 +296,7 @@ def regularizer_spec(regularizer):
 
 
 def make_regularizer(name, **config):
-    """Builds the regulariser layer ``name`` (``"unet"``, ``"dncnn"``, ``"resnet"``, ``"downup"``) with ``config``."""
+    """Builds the regulariser layer ``name`` (a key of ``REGULARIZERS``) with constructor arguments ``config``."""
     spec = regularizer_spec({"name": name, **config})
     return REGULARIZERS[spec.pop("name")](**spec)
 
