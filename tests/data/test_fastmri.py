@@ -131,3 +131,20 @@ def test_header_errors_name_the_missing_field():
                      '<x>4</x><y>4</y><z>1</z></matrixSize></encodedSpace></encoding></ismrmrdHeader>')
     with pytest.raises(ValueError, match="not valid XML"):
         parse_header(b"<ismrmrdHeader")
+
+
+def test_contiguous_records_and_chunked_h5py_reads_agree(tmp_path, rng):
+    kspace = crandn(rng, 3, 2, 16, 12)
+    sens = crandn(rng, 3, 2, 16, 12)
+    write_fastmri_file(tmp_path / "plain.h5", kspace, sensitivities=sens)
+    with h5py.File(tmp_path / "chunked.h5", "w") as f:  # compressed: only h5py can read it
+        f.create_dataset("kspace", data=kspace, chunks=(1, 2, 16, 12), compression="gzip")
+        f.create_dataset("sensitivities", data=sens, chunks=(1, 2, 16, 12), compression="gzip")
+    plain, chunked = read_volume_info(tmp_path / "plain.h5"), read_volume_info(tmp_path / "chunked.h5")
+    assert set(plain["layouts"]) == {"kspace", "sensitivities"} and chunked["layouts"] == {}
+    data = SliceDataset([tmp_path / "plain.h5", tmp_path / "chunked.h5"])
+    for s in range(3):
+        np.testing.assert_array_equal(data[s]["kspace"], kspace[s])
+        np.testing.assert_array_equal(data[s]["sensitivities"], sens[s])
+        np.testing.assert_array_equal(data[3 + s]["kspace"], kspace[s])
+        np.testing.assert_array_equal(data[3 + s]["sensitivities"], sens[s])

@@ -8,7 +8,8 @@ Stages (``make_dataset``):
    ``tf.distribute.InputContext``); otherwise the auto-shard policy is ``DATA`` so
    ``strategy.experimental_distribute_dataset`` works.
 3. **File-level shuffle** with ``seed``, then **interleaved reads**: one generator per file reads one slice at a time
-   (h5py slicing), ``num_parallel_reads`` files in flight; then a slice shuffle buffer.
+   (``numpy.fromfile`` on the contiguous k-space/maps records, which releases the GIL and bypasses h5py's global
+   lock; h5py slicing for chunked files), ``num_parallel_reads`` files in flight; then a slice shuffle buffer.
 4. **Mask per example** from ``mask_func(shape, offset=None, seed=...)`` → ``(mask, num_low_frequencies)``
    (:mod:`tfmri_zoo.physics.sampling`). Training: seed ``(seed, file, slice, epoch)``: reproducible, new each
    epoch. Validation (``validation=True``): fastMRI's per-volume seed ``tuple(map(ord, file_name))`` — every slice of
@@ -123,14 +124,17 @@ class _SliceSource:
         return maps
 
     def __call__(self, file_number):
+        """Generator of raw ``(kspace, maps, mask, volume_max, slice, num_low_frequencies, fname)`` of one file."""
         file_number = int(file_number)
         info = self.slices.files[file_number]
         with self.lock:
             self.epochs[file_number] = self.epochs.get(file_number, -1) + 1
+        shape = info["kspace_shape"]
+        out_shape = shape if self.crop is None else shape[:-2] + tuple(self.crop)
+        scale = np.float32(info["attrs"].get("max", 0.0))
+        fname = os.path.basename(info["path"])
         for s in range(info["num_slices"]):
             item = read_slice(info["path"], s, info)
-            kspace = item["kspace"]
-            out_shape = kspace.shape if self.crop is None else kspace.shape[:-2] + tuple(self.crop)
             mask, num_low = self.mask(item, info, file_number, out_shape)
             if self.sensitivities == "stored":
                 maps = item["sensitivities"]
@@ -138,9 +142,7 @@ class _SliceSource:
                 maps = self.espirit_maps(item, info)
             else:
                 maps = np.zeros((0,), np.complex64)
-            scale = float(item["attrs"].get("max", 0.0))
-            yield (kspace, maps, mask, np.float32(scale), np.int32(s), np.int32(num_low),
-                   os.path.basename(info["path"]))
+            yield item["kspace"], maps, mask, scale, np.int32(s), np.int32(num_low), fname
 
 
 def _scale(kind, masked_kspace, volume_max):
@@ -149,8 +151,10 @@ def _scale(kind, masked_kspace, volume_max):
     if kind == "volume_max":
         tf.debugging.assert_positive(volume_max, message="normalise='volume_max' needs a positive attrs['max']")
         return volume_max
-    zero_filled = rss(ifft2c(masked_kspace), axis=0)
-    peak = tf.reduce_max(zero_filled)
+    # max of the zero-filled RSS image, without the square roots of every voxel
+    coil_images = ifft2c(masked_kspace)
+    energy = tf.reduce_sum(tf.square(tf.math.real(coil_images)) + tf.square(tf.math.imag(coil_images)), axis=0)
+    peak = tf.sqrt(tf.reduce_max(energy))
     return tf.where(peak > 0, peak, tf.ones_like(peak))
 
 
@@ -261,11 +265,9 @@ def make_dataset(files, mask_func=None, batch_size=1, shuffle=False, seed=0, cro
         raw_shape = list(infos[0]["kspace_shape"])
     use_maps = sensitivities is not None
     source = _SliceSource(slices, mask_func, seed, validation, crop, sensitivities, cache_dir, espirit_kwargs)
-    signature = (tf.TensorSpec(raw_shape, tf.complex64),
-                 tf.TensorSpec(raw_shape if use_maps else [0], tf.complex64),
+    signature = (tf.TensorSpec(raw_shape, tf.complex64), tf.TensorSpec(raw_shape if use_maps else [0], tf.complex64),
                  tf.TensorSpec([None], tf.float32), tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.int32),
                  tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.string))
-
     dataset = tf.data.Dataset.from_tensor_slices(np.asarray(file_numbers, np.int64))
     if shuffle:
         dataset = dataset.shuffle(len(file_numbers), seed=seed, reshuffle_each_iteration=True)
