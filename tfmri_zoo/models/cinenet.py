@@ -1,0 +1,116 @@
+"""CINENet (Küstner et al., Sci. Rep. 2020): cascaded complex U-Nets with split spatio-temporal convolutions.
+
+Review Sec. IV-B, Fig. 5. For ``k = 1..K`` cascades, on 2D+t images ``x ∈ C^{T×H×W}``:
+
+    x₀ = Eᴴy,    z_k = x_{k−1} + U_k(x_{k−1}),    x_k = DC_k(z_k)
+
+with ``E = [M_t F C]_t`` the 2D+t SENSE operator (k-t mask ``M_t``), ``U_k`` a complex U-Net whose convolutions are
+split into a 2D spatial convolution per frame followed by a 1D temporal convolution per pixel
+(:class:`tfmri_zoo.layers.complex_conv.ComplexConv2Dt`), complex activations, complex normalisation and
+max-magnitude pooling (spatial axes only), and ``DC_k`` either a gradient step ``z − λ_k Eᴴ(Ez − y)`` (Eq. 6) or the
+proximal step ``(EᴴE + λ_k I)⁻¹(Eᴴy + λ_k z)`` by CG (Eq. 8). ``complex_network=False`` builds the same network as a
+real 2-channel network (unconstrained real kernels on ``[Re, Im]``) for comparison. Only 2D+t is implemented.
+"""
+import keras
+import tensorflow as tf
+
+from tfmri_zoo.layers.complex_unet import ComplexUNet
+from tfmri_zoo.layers.data_consistency import GradientDC, ProximalL2DC
+from tfmri_zoo.models.base import ReconModel
+from tfmri_zoo.models.registry import register
+
+
+class _VariableRefs(tf.Module):
+    """Plain TF references to variables that SavedModel export would otherwise not reach.
+
+    ``ComplexUNet`` keeps its encoder/decoder stages in nested lists, which Keras 3 hides from TensorFlow's object
+    graph, so ``tf.saved_model.save`` rejects the variables as untracked. Keras ignores a ``tf.Module`` attribute
+    (no duplicate weights, ``.keras`` files unchanged) while TensorFlow tracks it.
+    """
+
+    def __init__(self, variables):
+        super().__init__()
+        self.refs = list(variables)
+
+
+def track_for_savedmodel(model, layers):
+    """Makes the variables of ``layers`` (built) reachable by SavedModel export from ``model``; idempotent."""
+    if getattr(model, "_savedmodel_refs", None) is None:
+        model._savedmodel_refs = _VariableRefs([w for layer in layers for w in layer.weights])
+
+
+def _fixed_layout(kwargs, name):
+    """Drops the base-class layout keys of a saved config, rejecting other layouts."""
+    for key, expected in (("extra_dims", 1), ("spatial_rank", 2)):
+        value = kwargs.pop(key, expected)
+        if value != expected:
+            raise ValueError(f"{key}: {name} is a 2D+t model ({key}={expected}), got {value}.")
+    return kwargs
+
+
+@register("cinenet", presets={
+    "small": {"cascades": 2, "filters": 4, "depth": 1, "convs_per_level": 1, "normalization": None,
+              "dc": "gradient"},
+    "default": {"cascades": 5, "filters": 16, "depth": 2, "convs_per_level": 2, "normalization": "instance",
+                "dc": "proximal", "cg_iterations": 5},
+})
+@keras.saving.register_keras_serializable(package="tfmri_zoo")
+class CINENet(ReconModel):
+    """CINENet on 2D+t multi-coil data.
+
+    Args:
+      cascades: number of (U-Net, DC) cascades ``K`` (weights not shared).
+      filters: features of the U-Nets' first level (doubled per level).
+      depth: number of spatial poolings per U-Net (``H`` and ``W`` must be divisible by ``2**depth``).
+      convs_per_level: split convolutions per U-Net level.
+      kernel_size: spatial and temporal kernel size of the split convolutions.
+      activation: complex activation (``"cardioid"``, ``"modrelu"``, ``"crelu"``, ...).
+      normalization: ``None``, ``"instance"``, ``"batch"`` or ``"layer"`` (complex whitening).
+      complex_network: ``True`` complex convolutions (Eq. 26), ``False`` real 2-channel variant.
+      dc: ``"gradient"`` (Eq. 6) or ``"proximal"`` (CG, Eq. 8).
+      dc_weight: initial ``λ`` of every DC layer (step size for ``"gradient"``, penalty for ``"proximal"``).
+      cg_iterations: CG iterations of the proximal DC.
+      **kwargs: :class:`~tfmri_zoo.models.base.ReconModel` arguments (``normalize``).
+
+    Call args: ``{"kspace": complex64 [B, C, T, H, W], "mask": float32 [B, 1, T, 1, W] or [B, 1, T, H, W],
+    "sensitivities": complex64 [B, C, 1, H, W]}``. Returns complex64 ``[B, T, H, W]``.
+    """
+
+    def __init__(self, cascades=5, filters=16, depth=2, convs_per_level=2, kernel_size=3, activation="cardioid",
+                 normalization="instance", complex_network=True, dc="proximal", dc_weight=None, cg_iterations=5,
+                 **kwargs):
+        super().__init__(extra_dims=1, spatial_rank=2, **_fixed_layout(kwargs, "CINENet"))
+        if dc not in ("gradient", "proximal"):
+            raise ValueError(f"dc: expected 'gradient' or 'proximal', got {dc!r}.")
+        if int(cascades) < 1:
+            raise ValueError(f"cascades: expected a positive int, got {cascades}.")
+        self.cascades, self.filters, self.depth = int(cascades), int(filters), int(depth)
+        self.convs_per_level, self.kernel_size = int(convs_per_level), int(kernel_size)
+        self.activation, self.normalization = activation, normalization
+        self.complex_network, self.dc = bool(complex_network), dc
+        self.dc_weight = float(dc_weight) if dc_weight is not None else (1.0 if dc == "gradient" else 0.05)
+        self.cg_iterations = int(cg_iterations)
+        self.unets = [ComplexUNet(filters=self.filters, depth=self.depth, convs_per_level=self.convs_per_level,
+                                  kernel_size=self.kernel_size, activation=activation, conv="2dt",
+                                  normalization=normalization, complex_mode=self.complex_network, out_features=1,
+                                  residual=True, name=f"unet{k}") for k in range(self.cascades)]
+        if dc == "gradient":
+            self.dcs = [GradientDC(step_size=self.dc_weight, name=f"dc{k}") for k in range(self.cascades)]
+        else:
+            self.dcs = [ProximalL2DC(lam=self.dc_weight, cg_iterations=self.cg_iterations, name=f"dc{k}")
+                        for k in range(self.cascades)]
+
+    def reconstruct(self, kspace, mask, sensitivities, training=None):
+        x = self.operator(mask, sensitivities).adjoint(kspace)                # [B, T, H, W]
+        for unet, dc in zip(self.unets, self.dcs):
+            z = unet(x[..., None], training=training)[..., 0]
+            x = dc(z, kspace, mask, sensitivities)
+        track_for_savedmodel(self, self.unets)
+        return x
+
+    def get_config(self):
+        return {**super().get_config(), "cascades": self.cascades, "filters": self.filters, "depth": self.depth,
+                "convs_per_level": self.convs_per_level, "kernel_size": self.kernel_size,
+                "activation": self.activation, "normalization": self.normalization,
+                "complex_network": self.complex_network, "dc": self.dc, "dc_weight": self.dc_weight,
+                "cg_iterations": self.cg_iterations}
