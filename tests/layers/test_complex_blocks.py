@@ -132,7 +132,8 @@ def test_unet_options_and_bad_inputs(rng):
     net = ComplexUNet(2, 1, activation=A.Cardioid(trainable_offset=True), out_features=3)
     y = net(crandn(rng, 1, 8, 8, 2))
     assert y.shape == (1, 8, 8, 3) and y.dtype == np.complex64
-    assert sum(isinstance(layer, A.Cardioid) for layer in net._flatten_layers()) == 6  # a fresh copy per use: (depth + 1 + depth) levels x 2 convs
+    # a fresh activation per use: (depth + 1 + depth) levels x 2 convs
+    assert sum(isinstance(layer, A.Cardioid) for layer in net._flatten_layers()) == 6
     clone = ComplexUNet.from_config(net.get_config())
     clone.build((1, 8, 8, 2))
     assert clone.count_params() == net.count_params()

@@ -26,7 +26,8 @@ import tensorflow as tf
 
 from tfmri_zoo.layers.complex_activations import get_complex_activation
 from tfmri_zoo.layers.complex_init import ComplexInitializer, get_complex_initializer
-from tfmri_zoo.layers.complex_ops import channels_to_complex, complex_to_channels, to_layer_complex
+from tfmri_zoo.layers.complex_ops import (channels_to_complex, complex_dtype_of, complex_to_channels,
+                                          to_layer_complex)
 
 
 def _tuple(value, rank, name):
@@ -247,8 +248,7 @@ class _ComplexConvSpatioTemporal(keras.layers.Layer):
         self.temporal.build((None, None, channels))
 
     def _io_dtype(self):
-        return self.compute_dtype if self.real_2ch else ("complex128" if self.compute_dtype == "float64"
-                                                         else "complex64")
+        return self.compute_dtype if self.real_2ch else complex_dtype_of(self.compute_dtype).name
 
     def call(self, inputs):
         x = tf.cast(inputs, self.compute_dtype) if self.real_2ch else to_layer_complex(self, inputs)

@@ -20,6 +20,7 @@ import keras
 from tfmri_zoo.layers import complex_conv, complex_norm, complex_pooling
 from tfmri_zoo.layers.complex_activations import get_complex_activation
 from tfmri_zoo.layers.complex_misc import ChannelsToComplex, ComplexToChannels
+from tfmri_zoo.layers.complex_ops import complex_dtype_of
 
 _CONVS = {
     # conv kind: (conv class, transpose class, pooling class, pool/up factor, spatial rank of the tensor)
@@ -127,7 +128,7 @@ class ComplexUNet(keras.layers.Layer):
         self.head = self._conv(out_features, "head", kernel_size=1)
         self.to_channels = ComplexToChannels(dtype=self.dtype_policy, name="to_channels")
         self.to_complex = ChannelsToComplex(dtype=self.dtype_policy, name="to_complex")
-        dtype = "complex128" if self.compute_dtype == "float64" else "complex64"
+        dtype = complex_dtype_of(self.compute_dtype).name
         self._forward(keras.KerasTensor(tuple(input_shape), dtype=dtype))  # builds all sub-layers symbolically
 
     # -- forward --------------------------------------------------------------------------------------------------
