@@ -18,12 +18,14 @@ Cascade ``t`` updates the multi-coil k-space ``k`` (``k_0 = y``, the measured, m
   ``estimate_sensitivities=False`` the ``sensitivities`` input is used instead.
 
 Output: the complex coil-combined image ``R(F⁻¹ k_T)`` ``[B, H, W]`` (the zoo's model contract). fastMRI reports the
-root-sum-of-squares of the coil images ``F⁻¹ k_T``; with RSS-normalised maps ``|R(F⁻¹ k_T)|`` (see
-:meth:`VarNet.magnitude`) is the corresponding magnitude image.
+root-sum-of-squares of the coil images ``F⁻¹ k_T``; :meth:`VarNet.magnitude` gives ``|R(F⁻¹ k_T)|``, which with
+RSS-normalised maps is ≤ that RSS (Cauchy–Schwarz) and equal to it where the coil images are proportional to the
+maps — i.e. where the reconstruction is consistent with the maps.
 """
 import keras
 import tensorflow as tf
 
+from tfmri_zoo.layers.complex_ops import channels_to_complex, complex_to_channels
 from tfmri_zoo.models.base import ReconModel
 from tfmri_zoo.models.registry import register
 from tfmri_zoo.physics.fft import ifft2c
@@ -34,16 +36,6 @@ def _instance_norm(x, epsilon=1e-5):
     """Per-example, per-channel standardisation over the spatial axes of real ``[N, H, W, F]`` (no affine)."""
     mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
     return (x - mean) * tf.math.rsqrt(variance + epsilon)
-
-
-def _to_channels(x):
-    """complex ``[N, H, W]`` → real ``[N, H, W, 2]``."""
-    return tf.stack([tf.math.real(x), tf.math.imag(x)], axis=-1)
-
-
-def _to_complex(x):
-    """real ``[N, H, W, 2]`` → complex ``[N, H, W]``."""
-    return tf.complex(x[..., 0], x[..., 1])
 
 
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
@@ -105,7 +97,7 @@ class NormUNet(keras.layers.Layer):
         return self.final(x)
 
     def call(self, image):
-        x = _to_channels(image)
+        x = complex_to_channels(image[..., None])
         mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
         std = tf.sqrt(variance)
         std = tf.where(std > 0, std, tf.ones_like(std))
@@ -118,7 +110,7 @@ class NormUNet(keras.layers.Layer):
         x = tf.pad(x, [[0, 0], [top, pad_h - top], [left, pad_w - left], [0, 0]])
         x = self.unet(x)
         x = x[:, top:top + shape[1], left:left + shape[2], :]
-        return _to_complex(x * std + mean)
+        return channels_to_complex(x * std + mean)[..., 0]
 
     def get_config(self):
         return {**super().get_config(), "chans": self.chans, "pools": self.pools}
@@ -294,7 +286,7 @@ class VarNet(ReconModel):
 
     @staticmethod
     def magnitude(image):
-        """``|image|``, float32 ``[B, H, W]``: the magnitude image fastMRI evaluates (RSS with normalised maps)."""
+        """``|image|``, float32 ``[B, H, W]``: the magnitude image to compare with fastMRI's RSS output."""
         return tf.abs(image)
 
     def get_config(self):
