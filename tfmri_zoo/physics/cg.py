@@ -18,8 +18,12 @@ def _batch_dot(a, b):
 
 
 def _per_batch(v, x):
-    """Reshapes a ``[B]`` real vector to broadcast against ``x`` and casts it to x's dtype."""
-    return tf.cast(tf.reshape(v, [-1] + [1] * (x.shape.rank - 1)), x.dtype)
+    """Reshapes a ``[B]`` real vector to broadcast against complex ``x`` and makes it complex.
+
+    ``tf.complex(v, 0)`` rather than ``tf.cast``: the gradient of a real→complex cast is a complex→real cast, which
+    TF logs as "discarding the imaginary part" although taking the real part is the correct gradient here."""
+    v = tf.reshape(v, [-1] + [1] * (x.shape.rank - 1))
+    return tf.complex(v, tf.zeros_like(v))
 
 
 def conjugate_gradient(operator, rhs, x0=None, max_iter=10, tol=None):
