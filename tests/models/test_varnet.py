@@ -107,6 +107,14 @@ def test_training_lowers_loss(problem):
     print(f"varnet small tiny run: loss {first:.3e} -> {last:.3e}")
 
 
+def test_single_coil_without_sensitivities(small, problem):
+    inputs, target = problem
+    single = {"kspace": inputs["kspace"][:, :1], "mask": inputs["mask"]}
+    for model in (small, models.get("varnet", preset="small", estimate_sensitivities=False)):
+        out = model(single).numpy()
+        assert out.shape == target.shape and out.dtype == np.complex64 and np.all(np.isfinite(out))
+
+
 def test_bad_inputs_name_the_argument(small, problem):
     inputs, _ = problem
     with pytest.raises(TypeError, match="kspace"):

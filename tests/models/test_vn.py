@@ -126,6 +126,13 @@ def test_energy_free_variant_runs(problem):
     assert VariationalNetwork.from_config(model.get_config()).energy_free
 
 
+def test_single_coil_without_sensitivities(small, problem):
+    inputs, target = problem
+    single = {"kspace": inputs["kspace"][:, :1], "mask": inputs["mask"]}
+    out = small(single).numpy()
+    assert out.shape == target.shape and out.dtype == np.complex64 and np.all(np.isfinite(out))
+
+
 def test_bad_inputs_name_the_argument(small, problem):
     inputs, _ = problem
     with pytest.raises(TypeError, match="kspace"):
