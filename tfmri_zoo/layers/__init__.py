@@ -15,3 +15,6 @@ from tfmri_zoo.layers.complex_pooling import (ComplexAveragePooling1D, ComplexAv
                                               ComplexUpSampling1D, ComplexUpSampling2D, ComplexUpSampling2Dt,
                                               ComplexUpSampling3D)
 from tfmri_zoo.layers.complex_unet import ComplexUNet
+from tfmri_zoo.layers.data_consistency import (ADMMStep, DataConsistency, GradientDC, KSpaceReplacement,
+                                               ProximalL2DC, SingleCoilProximalDC, SoftKSpaceReplacement)
+from tfmri_zoo.layers.rbf import RBFActivation
