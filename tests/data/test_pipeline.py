@@ -168,3 +168,11 @@ def test_bad_options_raise(synthetic_dir, tmp_path):
     write_fastmri_file(tmp_path / "plain.h5", np.ones((1, 2, 8, 8), np.complex64))
     with pytest.raises(ValueError, match="sensitivities"):
         make_dataset(tmp_path)
+
+
+def test_cine_series_files_keep_the_time_axis(tmp_path):
+    write_synthetic_dataset(tmp_path, 1, 2, (24, 20), 3, seed=2, series="cine", num_frames=4)
+    inputs, target = next(iter(make_dataset(tmp_path, mask_func=_mask_func(), batch_size=2)))
+    assert inputs["kspace"].shape == (2, 3, 4, 24, 20) and inputs["sensitivities"].shape == (2, 3, 4, 24, 20)
+    assert inputs["mask"].shape == (2, 1, 1, 1, 20) and target.shape == (2, 4, 24, 20)
+    assert target.dtype == tf.complex64

@@ -1,8 +1,10 @@
 """Image series over time or contrast for the synthetic data: cine with known motion, multi-echo T2, IR T1.
 
 Cine: a beating "heart" (a myocardium ring around a blood pool) is painted into the reference slice; frame ``t`` is
-the reference pulled through a known displacement field, ``frame_t(p) = reference(p + u_t(p))`` (bilinear
-interpolation; ``u_t`` in pixels, ``[T, 2, H, W]`` with (row, column) components). The field is the sum of
+the reference pulled through a known displacement field, ``frame_t(p) = reference(p + u_t(p))``, computed with the
+zoo's own warp :func:`tfmri_zoo.layers.warp.warp` (bilinear, zero outside), so a motion-aware model's operator
+reproduces the frames exactly from the stored field. ``u_t`` is in pixels, ``[T, H, W, 2]`` with (row, column)
+components (the layout of :mod:`tfmri_zoo.layers.warp`). The field is the sum of
 
   cardiac      ``w(p) (1/s(t) − 1) (p − c)``: an isotropic contraction about the heart centre ``c`` by the scale
                ``s(t) = 1 − a (1 − cos 2πt/T) / 2`` (end-systole at mid-cycle), confined by a smooth weight ``w``
@@ -17,25 +19,7 @@ Relaxometry (spin-echo / inversion-recovery signal equations, full relaxation be
 import numpy as np
 
 from tfmri_zoo.data.synthetic_phantom import TISSUES, WEIGHTINGS
-
-
-def bilinear_sample(image, rows, cols):
-    """Samples ``image`` ``[H, W]`` (real or complex) at fractional ``rows``/``cols`` (edge values outside)."""
-    height, width = image.shape
-    rows = np.clip(rows, 0, height - 1)
-    cols = np.clip(cols, 0, width - 1)
-    r0 = np.minimum(np.floor(rows).astype(int), height - 2 if height > 1 else 0)
-    c0 = np.minimum(np.floor(cols).astype(int), width - 2 if width > 1 else 0)
-    fr, fc = rows - r0, cols - c0
-    r1, c1 = np.minimum(r0 + 1, height - 1), np.minimum(c0 + 1, width - 1)
-    return ((1 - fr) * (1 - fc) * image[r0, c0] + (1 - fr) * fc * image[r0, c1]
-            + fr * (1 - fc) * image[r1, c0] + fr * fc * image[r1, c1])
-
-
-def warp(image, displacement):
-    """Pulls ``image`` ``[H, W]`` through ``displacement`` ``[2, H, W]`` (pixels): ``out(p) = image(p + u(p))``."""
-    rows, cols = np.meshgrid(np.arange(image.shape[0]), np.arange(image.shape[1]), indexing="ij")
-    return bilinear_sample(image, rows + displacement[0], cols + displacement[1])
+from tfmri_zoo.layers.warp import warp
 
 
 def _signal(tissue, weighting):
@@ -56,7 +40,7 @@ def cine_series(slice_, num_frames, rng, weighting="pd", cardiac=True, respirato
       respiratory: include the rigid respiratory translation.
 
     Returns:
-      dict: ``frames`` complex64 ``[T, H, W]``, ``displacement`` float32 ``[T, 2, H, W]``, ``labels`` uint8
+      dict: ``frames`` complex64 ``[T, H, W]``, ``displacement`` float32 ``[T, H, W, 2]``, ``labels`` uint8
       ``[T, H, W]`` (warped with nearest neighbours), ``reference`` complex64 ``[H, W]``.
     """
     image = slice_["image"].copy()
@@ -80,7 +64,7 @@ def cine_series(slice_, num_frames, rng, weighting="pd", cardiac=True, respirato
     amplitude = rng.uniform(0.15, 0.3)
     shift = rng.uniform(0.02, 0.05) * height
     frequency, offset = rng.uniform(0.3, 0.6), rng.uniform(0, 2 * np.pi)
-    frames, fields, frame_labels = [], [], []
+    fields, frame_labels = [], []
     for t in range(num_frames):
         u = np.zeros((2, height, width))
         if cardiac:
@@ -89,12 +73,13 @@ def cine_series(slice_, num_frames, rng, weighting="pd", cardiac=True, respirato
             u[1] += weight * (1 / scale - 1) * (cols - centre[1])
         if respiratory:
             u[0] -= shift * np.sin(2 * np.pi * frequency * t / num_frames + offset)
-        frames.append(warp(image, u))
-        fields.append(u)
+        fields.append(np.moveaxis(u, 0, -1))
         near_r = np.clip(np.rint(rows + u[0]), 0, height - 1).astype(int)
         near_c = np.clip(np.rint(cols + u[1]), 0, width - 1).astype(int)
         frame_labels.append(labels[near_r, near_c])
-    return {"frames": np.stack(frames).astype(np.complex64), "displacement": np.stack(fields).astype(np.float32),
+    fields = np.stack(fields).astype(np.float32)
+    frames = warp(np.broadcast_to(image.astype(np.complex64), (num_frames,) + image.shape), fields).numpy()
+    return {"frames": frames, "displacement": fields,
             "labels": np.stack(frame_labels).astype(np.uint8), "reference": image.astype(np.complex64)}
 
 
