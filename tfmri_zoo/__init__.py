@@ -8,3 +8,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
+
+# Importing the package registers every layer, loss and model with Keras (so `keras.saving.load_model(...,
+# safe_mode=True)` works after `import tfmri_zoo`) and makes the subpackages available as attributes.
+from tfmri_zoo import data, export, layers, metrics, models, physics, recon, training  # noqa: E402,F401
