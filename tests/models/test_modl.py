@@ -1,4 +1,8 @@
-"""MoDL (Eq. 21): zoo contract, pinned default size, shared weights and the MoDL structure."""
+"""MoDL (Eq. 21): zoo contract, pinned default size, shared weights and the MoDL structure.
+
+Also home of the checks shared by the unrolled models' test files (``check_small_preset``, ``check_model_card``,
+``built_default``, ``check_tiny_training``).
+"""
 import pathlib
 
 import keras
@@ -19,30 +23,16 @@ def problem():
 
 
 def test_small_preset_meets_the_zoo_contract(problem):
-    inputs, target = problem
-    keras.utils.set_random_seed(0)
-    model = models.get("modl", preset="small")
-    assert isinstance(model, MoDL) and model.iterations == 2
-    zoo_contract.check_output(model, inputs, target)
-    loaded = zoo_contract.check_keras_round_trip(model, inputs)
-    assert loaded.get_config() == model.get_config()
-    zoo_contract.check_saved_model_round_trip(model, inputs)
-    zoo_contract.check_scale_equivariance(model, inputs)
+    model = check_small_preset("modl", MoDL, *problem)
+    assert model.iterations == 2
 
 
 def test_model_card_matches_the_registry():
-    card = pathlib.Path(__file__).parents[2] / "models" / "modl"
-    config = yaml.safe_load((card / "config.yaml").read_text())
-    assert config["config"] == models.presets("modl")["default"]
-    assert config["small"] == models.presets("modl")["small"]
-    assert config["parameters"] == DEFAULT_PARAMS
-    assert f"{DEFAULT_PARAMS:,}" in (card / "README.md").read_text()
+    check_model_card("modl", DEFAULT_PARAMS)
 
 
 def test_default_config_size_and_sharing():
-    inputs, _ = zoo_contract.toy_problem(batch=1, coils=1, height=16, width=16)
-    model = models.get("modl", preset="default")
-    model({"kspace": inputs["kspace"], "mask": inputs["mask"]})  # single-coil: no sensitivities
+    model = built_default("modl")
     assert model.count_params() == DEFAULT_PARAMS
     assert (model.iterations, model.cg_iterations, model.lam) == (10, 10, 0.05)
     # one regulariser and one λ shared by all 10 unrolls
@@ -53,15 +43,14 @@ def test_default_config_size_and_sharing():
     assert len({id(d) for d in unshared.denoisers}) == 3
 
 
-def test_with_identity_regulariser_start_it_is_cg_sense_like(problem):
-    # with the CNN's output layer zeroed D(x) = x, so each unroll is a prox step towards the data: the error drops
+def test_with_identity_regulariser_each_unroll_moves_towards_the_data(problem):
+    # with the CNN's output conv zeroed D(x) = x, so each unroll is a prox step towards the data: the error drops
     inputs, target = problem
     model = MoDL(iterations=3, cg_iterations=5, regularizer={"name": "dncnn", "filters": 4, "layers": 2})
     model(inputs)
     out_layer = model.denoisers[0].out
     out_layer.set_weights([np.zeros_like(w) for w in out_layer.get_weights()])
-    zero_filled = model.operator(inputs["mask"], inputs["sensitivities"]).adjoint(
-        inputs["kspace"]).numpy()
+    zero_filled = model.operator(inputs["mask"], inputs["sensitivities"]).adjoint(inputs["kspace"]).numpy()
     err = np.linalg.norm(model(inputs).numpy() - target) / np.linalg.norm(target)
     err0 = np.linalg.norm(zero_filled - target) / np.linalg.norm(target)
     assert err < 0.8 * err0, (err, err0)
@@ -69,19 +58,16 @@ def test_with_identity_regulariser_start_it_is_cg_sense_like(problem):
 
 def test_swapped_regularizers_build_and_run(problem):
     inputs, target = problem
-    for spec in ({"name": "unet", "filters": 4, "depth": 2}, {"name": "resnet", "filters": 4, "blocks": 1},
-                 {"name": "downup", "filters": 4, "convs": 1}):
+    for spec, cls in (({"name": "unet", "filters": 4, "depth": 2}, "UNet"),
+                      ({"name": "resnet", "filters": 4, "blocks": 1}, "ResNet"),
+                      ({"name": "downup", "filters": 4, "convs": 1}, "DownUpNet")):
         model = MoDL(iterations=2, cg_iterations=2, regularizer=spec)
         zoo_contract.check_output(model, inputs, target)
-        assert type(model.denoisers[0]).__name__.lower() == spec["name"].replace("downup", "downupnet")
+        assert type(model.denoisers[0]).__name__ == cls
 
 
 def test_tiny_supervised_run_lowers_the_loss(problem):
-    inputs, target = problem
-    keras.utils.set_random_seed(1)
-    first, last = zoo_contract.check_training_lowers_loss(models.get("modl", preset="small"), inputs, target,
-                                                          steps=25, factor=5.0, learning_rate=3e-3)
-    print(f"modl small: loss {first:.4g} -> {last:.4g}")
+    check_tiny_training("modl", *problem, steps=12, learning_rate=5e-3)
 
 
 def test_bad_arguments_are_named(problem):
@@ -90,3 +76,44 @@ def test_bad_arguments_are_named(problem):
         MoDL(regularizer="no-such-net")
     with pytest.raises(TypeError, match="kspace"):
         models.get("modl")({**inputs, "kspace": np.abs(inputs["kspace"])})
+
+
+# -- checks shared by the test files of the unrolled models (imported by test_proxgrad, test_admmnet, ...) ----------
+def check_small_preset(name, cls, inputs, target):
+    """Registry build with preset small, output shape/dtype, .keras and SavedModel round trips, scale equivariance."""
+    keras.utils.set_random_seed(0)
+    model = models.get(name, preset="small")
+    assert isinstance(model, cls)
+    zoo_contract.check_output(model, inputs, target)
+    loaded = zoo_contract.check_keras_round_trip(model, inputs)
+    assert loaded.get_config() == model.get_config()
+    zoo_contract.check_saved_model_round_trip(model, inputs)
+    zoo_contract.check_scale_equivariance(model, inputs)
+    return model
+
+
+def check_model_card(name, parameters):
+    """``models/<name>/config.yaml`` equals the registry presets; the card prints the pinned parameter count."""
+    card = pathlib.Path(__file__).parents[2] / "models" / name
+    config = yaml.safe_load((card / "config.yaml").read_text())
+    assert config["config"] == models.presets(name)["default"]
+    assert config["small"] == models.presets(name)["small"]
+    assert config["parameters"] == parameters
+    assert f"{parameters:,}" in (card / "README.md").read_text()
+
+
+def built_default(name):
+    """The default-preset model, built by one call on a tiny single-coil problem (1 × 16×16, no sensitivities)."""
+    inputs, _ = zoo_contract.toy_problem(batch=1, coils=1, height=16, width=16)
+    model = models.get(name, preset="default")
+    model({"kspace": inputs["kspace"], "mask": inputs["mask"]})
+    return model
+
+
+def check_tiny_training(name, inputs, target, steps, learning_rate):
+    """Overfits the small preset on the toy batch; the loss must drop ≥ 5×. Prints first → last."""
+    keras.utils.set_random_seed(1)
+    first, last = zoo_contract.check_training_lowers_loss(models.get(name, preset="small"), inputs, target,
+                                                          steps=steps, factor=5.0, learning_rate=learning_rate)
+    print(f"{name} small: loss {first:.4g} -> {last:.4g}")
+    return first, last

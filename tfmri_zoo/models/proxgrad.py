@@ -1,0 +1,49 @@
+"""Unrolled proximal gradient network, review Eq. 22.
+
+``x₀ = Eᴴy``; for ``k = 1..K``: ``z = CNN_k(x)`` (the learned proximal step) and ``x = z + η_k Eᴴ(y − Ez)`` (a
+gradient step on the data term, :class:`~tfmri_zoo.layers.data_consistency.GradientDC`, ``η_k ≥ 0`` trainable). The
+data consistency is cheaper than MoDL's CG step (one ``EᴴE`` per unroll instead of ``cg_iterations``).
+"""
+import keras
+
+from tfmri_zoo.layers.data_consistency import GradientDC
+from tfmri_zoo.models.base import ReconModel
+from tfmri_zoo.models.regularizers import make_regularizers, regularizer_spec
+from tfmri_zoo.models.registry import register
+
+
+@register("proxgrad", presets={
+    "small": {"iterations": 2, "step_size": 1.0, "regularizer": {"name": "dncnn", "filters": 16, "layers": 3}},
+    "default": {"iterations": 10, "step_size": 1.0, "regularizer": {"name": "dncnn", "filters": 64, "layers": 5}},
+})
+@keras.saving.register_keras_serializable(package="tfmri_zoo")
+class ProxGrad(ReconModel):
+    """Proximal-gradient unroll (Eq. 22).
+
+    Args:
+      iterations: number of unrolls ``K``.
+      step_size: initial ``η_k`` of every unroll (trainable, ≥ 0, one per unroll).
+      regularizer: regulariser name or ``{"name": ..., **config}`` (see ``tfmri_zoo.models.regularizers``).
+      share_weights: one CNN for all unrolls (default: one per unroll).
+      **kwargs: :class:`~tfmri_zoo.models.base.ReconModel` arguments.
+
+    Call args: ``{"kspace": complex64 [B, C, H, W], "mask": float32 [B, 1, 1, W], "sensitivities": complex64
+    [B, C, H, W] or absent}``. Returns complex64 ``[B, H, W]``.
+    """
+
+    def __init__(self, iterations=10, step_size=1.0, regularizer="dncnn", share_weights=False, **kwargs):
+        super().__init__(**kwargs)
+        self.iterations, self.step_size = int(iterations), float(step_size)
+        self.regularizer, self.share_weights = regularizer_spec(regularizer), bool(share_weights)
+        self.denoisers = make_regularizers(self.regularizer, self.iterations, self.share_weights)
+        self.steps = [GradientDC(step_size=self.step_size) for _ in range(self.iterations)]
+
+    def reconstruct(self, kspace, mask, sensitivities, training=None):
+        x = self.operator(mask, sensitivities).adjoint(kspace)
+        for denoiser, step in zip(self.denoisers, self.steps):
+            x = step(denoiser(x, training=training), kspace, mask, sensitivities)
+        return x
+
+    def get_config(self):
+        return {**super().get_config(), "iterations": self.iterations, "step_size": self.step_size,
+                "regularizer": self.regularizer, "share_weights": self.share_weights}
