@@ -21,16 +21,6 @@ from tfmri_zoo.physics.cg import conjugate_gradient
 from tfmri_zoo.physics.sense import SenseOperator
 
 
-def displacements_from_series(displacement):
-    """Converts the data generator's fields ``[(B,) T, 2, H, W]`` to the operator's ``[(B,) T, H, W, 2]``."""
-    displacement = tf.convert_to_tensor(displacement)
-    rank = displacement.shape.rank
-    if rank not in (4, 5) or displacement.shape[-3] != 2:
-        raise ValueError(f"displacement: expected [(B,) T, 2, H, W], got shape {displacement.shape}.")
-    perm = list(range(rank - 3)) + [rank - 2, rank - 1, rank - 3]
-    return tf.transpose(displacement, perm)
-
-
 class MotionSenseOperator(SenseOperator):
     """``E = [M_t F C W_t]_t``: one reference image warped to each frame, then 2D+t SENSE.
 
