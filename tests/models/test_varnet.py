@@ -126,3 +126,11 @@ def test_bad_inputs_name_the_argument(small, problem):
     given = models.get("varnet", preset="small", estimate_sensitivities=False)
     with pytest.raises(ValueError, match="sensitivities"):
         given({"kspace": inputs["kspace"], "mask": inputs["mask"]})
+
+
+def test_regularizer_argument_swaps_in_a_cnn(problem):
+    inputs, target = problem
+    model = models.get("varnet", preset="small", regularizer={"name": "dncnn", "filters": 8, "layers": 3})
+    zoo_contract.check_output(model, inputs, target)
+    assert model.cascades[0].unet.residual is False
+    assert VarNet.from_config(model.get_config()).cascades[1].regularizer["name"] == "dncnn"

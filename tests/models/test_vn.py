@@ -141,3 +141,13 @@ def test_bad_inputs_name_the_argument(small, problem):
         small({**inputs, "mask": inputs["mask"][:, :, :, :5]})
     with pytest.raises(ValueError, match="sensitivities"):
         small({"kspace": inputs["kspace"], "mask": inputs["mask"]})
+
+
+def test_regularizer_argument_swaps_in_a_cnn(problem):
+    inputs, target = problem
+    model = models.get("vn", preset="small", regularizer={"name": "dncnn", "filters": 8, "layers": 3})
+    zoo_contract.check_output(model, inputs, target)
+    assert model.regularizers[0].residual is False and model.regularizers[0] is not model.regularizers[1]
+    assert VariationalNetwork.from_config(model.get_config()).regularizer["name"] == "dncnn"
+    with pytest.raises(ValueError, match="regularizer"):
+        models.get("vn", preset="small", regularizer="complex_unet")

@@ -28,6 +28,8 @@ import tensorflow as tf
 from tfmri_zoo.layers.complex_ops import channels_to_complex, complex_to_channels
 from tfmri_zoo.models.base import ReconModel
 from tfmri_zoo.models.registry import register
+from tfmri_zoo.models.regularizers import make_regularizer
+from tfmri_zoo.models.vn import non_residual_spec
 from tfmri_zoo.physics.fft import ifft2c
 from tfmri_zoo.physics.sense import SenseOperator
 
@@ -178,6 +180,8 @@ class VarNetCascade(keras.layers.Layer):
 
     Args:
       chans, pools: of the normalised U-Net ``U``.
+      regularizer: ``None`` (the normalised U-Net) or a CNN spec ``{"name": ..., **config}`` of
+        :mod:`tfmri_zoo.models.regularizers` used as ``U`` instead (built with ``residual=False``).
 
     Call args:
       kspace: complex64 ``[B, C, H, W]``, the current k-space ``k_t``.
@@ -189,11 +193,13 @@ class VarNetCascade(keras.layers.Layer):
       complex64 ``[B, C, H, W]``, ``k_{t+1}``.
     """
 
-    def __init__(self, chans=18, pools=4, **kwargs):
+    def __init__(self, chans=18, pools=4, regularizer=None, **kwargs):
         super().__init__(**kwargs)
         self.chans = int(chans)
         self.pools = int(pools)
-        self.unet = NormUNet(self.chans, self.pools, name="unet")
+        self.regularizer = None if regularizer is None else non_residual_spec(regularizer)
+        self.unet = (NormUNet(self.chans, self.pools, name="unet") if self.regularizer is None
+                     else make_regularizer(**self.regularizer))
 
     def build(self, input_shape):
         self.dc_weight = self.add_weight(name="dc_weight", shape=(), initializer=keras.initializers.Constant(1.0))
@@ -209,7 +215,7 @@ class VarNetCascade(keras.layers.Layer):
         return kspace - self.data_consistency(kspace, measured, mask) - refinement
 
     def get_config(self):
-        return {**super().get_config(), "chans": self.chans, "pools": self.pools}
+        return {**super().get_config(), "chans": self.chans, "pools": self.pools, "regularizer": self.regularizer}
 
 
 @register("varnet", presets={
@@ -226,6 +232,8 @@ class VarNet(ReconModel):
       sens_chans, sens_pools: normalised U-Net of the sensitivity network.
       estimate_sensitivities: estimate the maps from the ACS lines (the paper); if ``False`` use the
         ``sensitivities`` input (required for multi-coil data then).
+      regularizer: ``None`` (normalised U-Nets, the paper) or a CNN spec for every cascade (see
+        :class:`VarNetCascade`).
       **kwargs: :class:`ReconModel` arguments (``normalize``), Keras ``name``.
 
     Called as ``model({"kspace": [B, C, H, W] complex64, "mask": [B, 1, 1, W] float32,
@@ -235,7 +243,7 @@ class VarNet(ReconModel):
     """
 
     def __init__(self, num_cascades=12, chans=18, pools=4, sens_chans=8, sens_pools=4, estimate_sensitivities=True,
-                 **kwargs):
+                 regularizer=None, **kwargs):
         kwargs.pop("extra_dims", None)
         kwargs.pop("spatial_rank", None)
         super().__init__(extra_dims=0, spatial_rank=2, **kwargs)
@@ -247,7 +255,9 @@ class VarNet(ReconModel):
         self.estimate_sensitivities = bool(estimate_sensitivities)
         self.sensitivity_network = (SensitivityNetwork(self.sens_chans, self.sens_pools, name="sensitivity_network")
                                     if self.estimate_sensitivities else None)
-        self.cascades = [VarNetCascade(self.chans, self.pools, name=f"cascade_{t}") for t in range(self.num_cascades)]
+        self.regularizer = None if regularizer is None else non_residual_spec(regularizer)
+        self.cascades = [VarNetCascade(self.chans, self.pools, self.regularizer, name=f"cascade_{t}")
+                         for t in range(self.num_cascades)]
 
     def parse_inputs(self, inputs):
         if (self.estimate_sensitivities and isinstance(inputs, dict) and inputs.get("sensitivities") is None
@@ -294,5 +304,6 @@ class VarNet(ReconModel):
         for key in ("extra_dims", "spatial_rank"):
             config.pop(key, None)
         config.update(num_cascades=self.num_cascades, chans=self.chans, pools=self.pools, sens_chans=self.sens_chans,
-                      sens_pools=self.sens_pools, estimate_sensitivities=self.estimate_sensitivities)
+                      sens_pools=self.sens_pools, estimate_sensitivities=self.estimate_sensitivities,
+                      regularizer=self.regularizer)
         return config

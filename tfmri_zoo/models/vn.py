@@ -19,7 +19,9 @@ One stage is a gradient step on ``½‖Ex − y‖² + Σ_j ⟨φ_j(K_j x), 1⟩
 
 ``energy_free=True`` gives the variant of Eq. 20: the regulariser gradient becomes a small CNN
 ``conv(2→F) → RBF → conv(F→2)`` whose second convolution has its own unconstrained kernel (no weight tying, so no
-energy is being minimised).
+energy is being minimised). ``regularizer={"name": "unet" | "dncnn" | "resnet" | "downup", ...}`` swaps in any CNN of
+:mod:`tfmri_zoo.models.regularizers` for ``R'_t`` instead (built with ``residual=False``: it outputs the update that
+is subtracted, not a denoised image).
 """
 import keras
 import tensorflow as tf
@@ -29,6 +31,7 @@ from tfmri_zoo.layers.data_consistency import GradientDC
 from tfmri_zoo.layers.rbf import RBFActivation
 from tfmri_zoo.models.base import ReconModel
 from tfmri_zoo.models.registry import register
+from tfmri_zoo.models.regularizers import make_regularizers, regularizer_spec
 
 
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
@@ -135,6 +138,8 @@ class VariationalNetwork(ReconModel):
       activation_scale: slope of the linear initialisation of every activation.
       energy_free: Eq. 20 variant (untied second convolution).
       seed: seed of the filter initialisation (stage ``t`` uses ``seed + 2t``).
+      regularizer: ``None`` (the Fields-of-Experts gradient above) or a CNN spec ``{"name": ..., **config}`` from
+        :mod:`tfmri_zoo.models.regularizers`, one per stage, non-residual (the energy-free Eq. 20 with another CNN).
       **kwargs: :class:`ReconModel` arguments (``normalize``), Keras ``name``.
 
     Called as ``model({"kspace": [B, C, H, W] complex64, "mask": [B, 1, 1, W] float32,
@@ -142,7 +147,7 @@ class VariationalNetwork(ReconModel):
     """
 
     def __init__(self, num_stages=10, num_filters=24, kernel_size=11, num_nodes=31, value_range=1.0,
-                 activation_scale=0.01, energy_free=False, seed=0, **kwargs):
+                 activation_scale=0.01, energy_free=False, seed=0, regularizer=None, **kwargs):
         kwargs.pop("extra_dims", None)
         kwargs.pop("spatial_rank", None)
         super().__init__(extra_dims=0, spatial_rank=2, **kwargs)
@@ -154,7 +159,8 @@ class VariationalNetwork(ReconModel):
         self.activation_scale = float(activation_scale)
         self.energy_free = bool(energy_free)
         self.seed = seed
-        self.regularizers = [
+        self.regularizer = None if regularizer is None else non_residual_spec(regularizer)
+        self.regularizers = make_regularizers(self.regularizer, self.num_stages, False) if self.regularizer else [
             FieldsOfExpertsGradient(self.num_filters, self.kernel_size, self.num_nodes, self.value_range,
                                     self.activation_scale, self.energy_free,
                                     seed=None if seed is None else int(seed) + 2 * t, name=f"regularizer_{t}")
@@ -180,6 +186,15 @@ class VariationalNetwork(ReconModel):
             config.pop(key, None)
         config.update(num_stages=self.num_stages, num_filters=self.num_filters, kernel_size=self.kernel_size,
                       num_nodes=self.num_nodes, value_range=self.value_range,
-                      activation_scale=self.activation_scale, energy_free=self.energy_free, seed=self.seed)
+                      activation_scale=self.activation_scale, energy_free=self.energy_free, seed=self.seed,
+                      regularizer=self.regularizer)
         return config
+
+
+def non_residual_spec(regularizer):
+    """The spec of a regulariser (name or dict) with ``residual=False``: the CNN gives the update to subtract."""
+    spec = regularizer_spec(regularizer)
+    if spec["name"] == "complex_unet":
+        raise ValueError("regularizer: 'complex_unet' is always residual; use 'unet', 'dncnn', 'resnet' or 'downup'.")
+    return {**spec, "residual": False}
 
