@@ -98,7 +98,9 @@ def test_reader_single_coil_gets_a_coil_axis(tmp_path, rng):
     kspace = crandn(rng, 2, 64, 48)
     esc = rng.random((2, 32, 32)).astype(np.float32)
     path = tmp_path / "single.h5"
-    _h5(path, {"kspace": kspace, "reconstruction_esc": esc}, {"acquisition": "CORPDFS_FBK", "max": 1.0},
+    rss = rng.random((2, 32, 32)).astype(np.float32)  # single-coil val files store both; ESC is the target
+    _h5(path, {"kspace": kspace, "reconstruction_esc": esc, "reconstruction_rss": rss},
+        {"acquisition": "CORPDFS_FBK", "max": 1.0},
         HEADER.format(ex=64, ey=48, rx=32, ry=32, maximum=47, center=24))
     item = SliceDataset([path])[1]
     assert item["kspace"].shape == (1, 64, 48)

@@ -97,7 +97,8 @@ def read_slice(path, index, info=None, extras=False):
       extras: also return the non-schema datasets (``displacement``, parameter maps, ...) under ``extras``.
 
     Returns:
-      dict: ``kspace`` complex64 ``[C, (T,) H, W]``; ``target`` float32 ``[h, w]`` when a reconstruction is stored;
+      dict: ``kspace`` complex64 ``[C, (T,) H, W]``; ``target`` float32 ``[h, w]`` when a reconstruction is stored
+      (``reconstruction_rss`` for multi-coil, ``reconstruction_esc`` first for single-coil, as fastMRI);
       ``mask`` float32 ``[W]`` when stored; ``sensitivities`` complex64 like ``kspace`` when stored; ``attrs``;
       ``metadata`` (with ``fname``, ``slice``, ``num_slices`` added); and ``extras`` when asked.
     """
@@ -114,7 +115,8 @@ def read_slice(path, index, info=None, extras=False):
             item["kspace"] = item["kspace"][np.newaxis]
             if "sensitivities" in item:
                 item["sensitivities"] = item["sensitivities"][np.newaxis]
-        for key in TARGET_KEYS:
+        # fastMRI's targets: RSS for multi-coil, emulated single-coil (ESC) for single-coil files that store both
+        for key in TARGET_KEYS if info["multicoil"] else TARGET_KEYS[::-1]:
             if key in f:
                 item["target"] = np.asarray(f[key][index], dtype=np.float32)
                 break
