@@ -9,6 +9,6 @@ from tfmri_zoo.data.synthetic import default_dataset, synthetic_volume, write_sy
 from tfmri_zoo.data.tfds_fastmri import TfmriFastmri
 from tfmri_zoo.data.tfds_synthetic import TfmriSynthetic
 
-__all__ = ["SliceDataset", "TfmriFastmri", "TfmriSynthetic", "default_dataset", "make_dataset", "make_header", "parse_header", "read_slice",
-           "read_volume_info", "synthetic_volume", "validation_seed", "write_fastmri_file", "write_synthetic_dataset",
-           "write_synthetic_file"]
+__all__ = ["SliceDataset", "TfmriFastmri", "TfmriSynthetic", "default_dataset", "make_dataset", "make_header",
+           "parse_header", "read_slice", "read_volume_info", "synthetic_volume", "validation_seed",
+           "write_fastmri_file", "write_synthetic_dataset", "write_synthetic_file"]

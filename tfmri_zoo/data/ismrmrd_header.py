@@ -93,7 +93,9 @@ def make_header(encoding_size, recon_size, enc_limits_center=None, enc_limits_ma
       <fieldOfView_mm><x>{rx}</x><y>{ry}</y><z>{rz}</z></fieldOfView_mm>
     </reconSpace>
     <encodingLimits>
-      <kspace_encoding_step_1><minimum>0</minimum><maximum>{count - 1}</maximum><center>{center}</center></kspace_encoding_step_1>
+      <kspace_encoding_step_1>
+        <minimum>0</minimum><maximum>{count - 1}</maximum><center>{center}</center>
+      </kspace_encoding_step_1>
       <kspace_encoding_step_2><minimum>0</minimum><maximum>0</maximum><center>0</center></kspace_encoding_step_2>
       <slice><minimum>0</minimum><maximum>0</maximum><center>0</center></slice>
     </encodingLimits>

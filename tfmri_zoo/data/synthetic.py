@@ -15,7 +15,8 @@ Every file is fully determined by its seed. Besides the fastMRI datasets (``kspa
 ``ismrmrd_header``, attributes) each file stores: ``sensitivities`` (true maps, complex64 like ``kspace``),
 ``image`` (noise-free complex image, ``(slices, [T,] H, W)``), ``labels``, ``pd_map``, ``t1_map``, ``t2_map``
 (per slice), ``noise_covariance`` (``(slices, C, C)``, same for all slices), and for series ``displacement``
-(cine, ``(slices, T, H, W, 2)`` pull fields in pixels, (row, column)), ``echo_times`` / ``inversion_times`` (ms, per slice).
+(cine, ``(slices, T, H, W, 2)`` pull fields in pixels, (row, column)), ``echo_times`` /
+``inversion_times`` (ms, per slice).
 """
 import os
 
