@@ -23,20 +23,11 @@ def gradient_descent(kspace, mask=None, sensitivities=None, *, lam=0.0, max_iter
     Returns:
       complex ``[B, H, W]`` image in k-space's dtype.
     """
-    lam = problem.check_lam(lam)
-    problem.check_iterations(max_iter, tol)
-    operator, kspace = problem.make_operator(kspace, mask, sensitivities)
-    rhs = operator.adjoint(kspace)
-    scale = problem.data_scale(rhs)
-    rhs = rhs / problem.per_batch(scale, rhs)
+    operator, _, lam, rhs, scale = problem.prepare(kspace, mask, sensitivities, lam, max_iter, tol)
     step = problem.per_batch(problem.step_from(step_size, operator.normal, rhs, lam, power_iterations), rhs)
 
-    def body(i, x, done):
-        x_new = x - step * (operator.normal(x) - rhs + lam * x)
-        if tol is not None:
-            done = tf.reduce_all(problem.norm(x_new - x) <= tol * problem.norm(x_new))
-        return i + 1, x_new, done
+    def update(x, state):
+        return x - step * (operator.normal(x) - rhs + lam * x), state
 
-    _, image, _ = tf.while_loop(lambda i, x, done: tf.logical_and(i < max_iter, tf.logical_not(done)), body,
-                                (tf.constant(0), tf.zeros_like(rhs), tf.constant(False)))
+    image = problem.iterate(update, tf.zeros_like(rhs), (), max_iter, tol)
     return image * problem.per_batch(scale, image)

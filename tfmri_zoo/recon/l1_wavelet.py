@@ -61,10 +61,7 @@ def l1_wavelet(kspace, mask=None, sensitivities=None, *, lam, max_iter=50, wavel
     Returns:
       complex ``[B, H, W]`` image in k-space's dtype.
     """
-    lam = problem.check_lam(lam)
-    problem.check_iterations(max_iter, tol)
-    operator, kspace = problem.make_operator(kspace, mask, sensitivities)
-    rhs = operator.adjoint(kspace)
+    operator, kspace, lam, rhs, scale = problem.prepare(kspace, mask, sensitivities, lam, max_iter, tol)
     shape = tuple(rhs.shape[-2:])
     if None in shape:
         raise ValueError(f"kspace: height and width must be static, got shape {kspace.shape}.")
@@ -72,8 +69,6 @@ def l1_wavelet(kspace, mask=None, sensitivities=None, *, lam, max_iter=50, wavel
         levels = min(4, max_levels(shape, wavelet))
     wavedec2(tf.zeros([1, *shape]), wavelet, levels)          # validates wavelet/levels before tracing the loop
     real = rhs.dtype.real_dtype
-    scale = problem.data_scale(rhs)
-    rhs = rhs / problem.per_batch(scale, rhs)
     step = problem.step_from(step_size, operator.normal, rhs, 0.0, power_iterations)
     # ℓ1 is 1-homogeneous: on data divided by s the weight is λ/s; the threshold is α·λ/s per batch element.
     threshold = tf.reshape(step * lam / scale, [-1, 1, 1])
@@ -84,16 +79,12 @@ def l1_wavelet(kspace, mask=None, sensitivities=None, *, lam, max_iter=50, wavel
     def prox(v):
         return waverec2(soft_threshold(wavedec2(v, wavelet, levels), threshold), wavelet, levels)
 
-    def body(i, x, z, t, done):
+    def update(x, state):
+        z, t = state
         x_new = prox(z - step * (operator.normal(z) - rhs))
         t_new = (1.0 + tf.sqrt(1.0 + 4.0 * t * t)) / 2.0
-        z = x_new + tf.cast((t - 1.0) / t_new, x.dtype) * (x_new - x)
-        if tol is not None:
-            done = tf.reduce_all(problem.norm(x_new - x) <= tol * problem.norm(x_new))
-        return i + 1, x_new, z, t_new, done
+        return x_new, (x_new + tf.cast((t - 1.0) / t_new, x.dtype) * (x_new - x), t_new)
 
     zeros = tf.zeros_like(rhs)
-    _, image, _, _, _ = tf.while_loop(
-        lambda i, x, z, t, done: tf.logical_and(i < max_iter, tf.logical_not(done)), body,
-        (tf.constant(0), zeros, zeros, tf.constant(1.0, real), tf.constant(False)))
+    image = problem.iterate(update, zeros, (zeros, tf.constant(1.0, real)), max_iter, tol)
     return image * problem.per_batch(scale, image)

@@ -57,6 +57,44 @@ def check_iterations(max_iter, tol):
         raise ValueError(f"tol: expected None or a positive number, got {tol!r}.")
 
 
+def prepare(kspace, mask, sensitivities, lam, max_iter, tol):
+    """The common start of every iterative solver: checks the arguments, builds ``E`` and the scaled ``Eᴴy``.
+
+    Returns:
+      ``(operator, kspace, lam, rhs, scale)``: ``rhs = Eᴴy / s`` complex ``[B, H, W]`` and ``scale = s`` real
+      ``[B]`` (see the module docstring); multiply the solution by ``s``.
+    """
+    lam = check_lam(lam)
+    check_iterations(max_iter, tol)
+    operator, kspace = make_operator(kspace, mask, sensitivities)
+    rhs = operator.adjoint(kspace)
+    scale = data_scale(rhs)
+    return operator, kspace, lam, rhs / per_batch(scale, rhs), scale
+
+
+def iterate(update, x, state, max_iter, tol):
+    """Runs ``x, state = update(x, state)`` in a ``tf.while_loop``: exactly ``max_iter`` times when ``tol`` is None,
+    else until ``‖x_{k+1} − x_k‖ ≤ tol·‖x_{k+1}‖`` for every batch element (or ``max_iter``). Returns the final ``x``.
+
+    Args:
+      update: callable ``(x, state) → (x, state)``; ``state`` is any nest of tensors with fixed shapes.
+      x: complex ``[B, H, W]`` initial image.
+      state: the initial nest of auxiliary tensors.
+      max_iter: int.
+      tol: ``None`` or a positive float.
+    """
+    def body(i, x, state, done):
+        x_new, state = update(x, state)
+        if tol is not None:
+            done = tf.reduce_all(norm(x_new - x) <= tol * norm(x_new))
+        return i + 1, x_new, state, done
+
+    def cond(i, x, state, done):
+        return tf.logical_and(i < max_iter, tf.logical_not(done))
+
+    return tf.while_loop(cond, body, (tf.constant(0), x, state, tf.constant(False)))[1]
+
+
 def per_batch(values, like):
     """Reshapes a real ``[B]`` vector to broadcast against ``like`` ``[B, ...]`` and casts it to its dtype."""
     return tf.cast(tf.reshape(values, [-1] + [1] * (like.shape.rank - 1)), like.dtype)

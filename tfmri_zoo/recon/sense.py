@@ -23,12 +23,8 @@ def sense(kspace, mask=None, sensitivities=None, *, lam=0.0, max_iter=50, tol=No
     Returns:
       complex ``[B, H, W]`` image in k-space's dtype.
     """
-    lam = problem.check_lam(lam)
-    problem.check_iterations(max_iter, tol)
-    operator, kspace = problem.make_operator(kspace, mask, sensitivities)
-    rhs = operator.adjoint(kspace)
-    scale = problem.data_scale(rhs)                       # λ‖x‖² is 2-homogeneous: λ is unchanged by scaling
-    rhs = rhs / problem.per_batch(scale, rhs)
+    # λ‖x‖² is 2-homogeneous: λ is unchanged by the internal data scaling.
+    operator, _, lam, rhs, scale = problem.prepare(kspace, mask, sensitivities, lam, max_iter, tol)
 
     def normal(x):
         return operator.normal(x) + lam * x if lam else operator.normal(x)

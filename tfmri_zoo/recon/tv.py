@@ -43,12 +43,8 @@ def tv(kspace, mask=None, sensitivities=None, *, lam, max_iter=100, tol=None, st
     Returns:
       complex ``[B, H, W]`` image in k-space's dtype.
     """
-    lam = problem.check_lam(lam)
-    problem.check_iterations(max_iter, tol)
-    operator, kspace = problem.make_operator(kspace, mask, sensitivities)
-    rhs = operator.adjoint(kspace)
+    operator, kspace, lam, rhs, scale = problem.prepare(kspace, mask, sensitivities, lam, max_iter, tol)
     real = rhs.dtype.real_dtype
-    scale = problem.data_scale(rhs)
     data = operator.apply_mask(kspace) / problem.per_batch(scale, kspace)
     if step_size is None:
         lipschitz = problem.max_eigenvalue(operator.normal, rhs, power_iterations)
@@ -60,19 +56,16 @@ def tv(kspace, mask=None, sensitivities=None, *, lam, max_iter=100, tol=None, st
     tau = problem.per_batch(step, rhs)
     tiny = tf.constant(1e-30, real)
 
-    def body(i, x, x_bar, p, q, done):
+    def update(x, state):
+        x_bar, p, q = state
         p = (p + sigma * (operator.forward(x_bar) - data)) / (1.0 + sigma)
         q = q + sigma * finite_differences(x_bar)
         magnitude = tf.sqrt(tf.reduce_sum(tf.math.real(q * tf.math.conj(q)), axis=1, keepdims=True))
         q = q * tf.cast(tf.minimum(1.0, weight / tf.maximum(magnitude, tiny)), q.dtype)
         x_new = x - tau * (operator.adjoint(p) + finite_differences_adjoint(q))
-        if tol is not None:
-            done = tf.reduce_all(problem.norm(x_new - x) <= tol * problem.norm(x_new))
-        return i + 1, x_new, 2.0 * x_new - x, p, q, done
+        return x_new, (2.0 * x_new - x, p, q)
 
     x = tf.zeros_like(rhs)
-    q = tf.zeros_like(finite_differences(x))
-    _, image, _, _, _, _ = tf.while_loop(
-        lambda i, x, xb, p, q, done: tf.logical_and(i < max_iter, tf.logical_not(done)), body,
-        (tf.constant(0), x, x, tf.zeros_like(data), q, tf.constant(False)))
+    state = (x, tf.zeros_like(data), tf.zeros_like(finite_differences(x)))
+    image = problem.iterate(update, x, state, max_iter, tol)
     return image * problem.per_batch(scale, image)
