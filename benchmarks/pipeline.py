@@ -58,6 +58,31 @@ def measure(dataset, epochs):
     return count / (time.perf_counter() - start), (time.process_time() - cpu) / count
 
 
+def model_step_rate(name, preset, dataset, steps):
+    """Training steps/s of zoo model ``name`` on batches of ``dataset`` (Adam, complex MSE), after one warm-up step."""
+    import keras
+
+    from tfmri_zoo.models import get
+    from tfmri_zoo.training.losses import ComplexMSE
+
+    model, loss_fn, optimizer = get(name, preset=preset), ComplexMSE(), keras.optimizers.Adam(1e-4)
+    batches = iter(dataset.repeat())
+
+    @tf.function
+    def step(inputs, target):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(target, model(inputs, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    step(*next(batches))
+    start = time.perf_counter()
+    for _ in range(steps):
+        step(*next(batches)).numpy()
+    return steps / (time.perf_counter() - start)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2 volumes x 3 slices, 1 timed epoch")
@@ -68,6 +93,11 @@ def main(argv=None):
     parser.add_argument("--step-rate", type=float, default=None,
                         help="training steps/s of a model (MoDL/VarNet) on this machine, to compare against")
     parser.add_argument("--step-batch", type=int, default=1, help="examples per training step")
+    parser.add_argument("--measure-model", default=None, metavar="NAME",
+                        help="measure --step-rate here: train zoo model NAME (e.g. modl, varnet) on the "
+                             "320x320-cropped data for a few steps (slow on CPU)")
+    parser.add_argument("--preset", default="small", help="preset of --measure-model (small or default)")
+    parser.add_argument("--model-steps", type=int, default=3)
     args = parser.parse_args(argv)
     if args.quick:
         args.files, args.slices, args.epochs = 2, 3, 1
@@ -94,6 +124,12 @@ def main(argv=None):
         rates[name], cpu = measure(dataset, args.epochs)
         print(f"  {name:40s} {rates[name]:7.1f} examples/s   {cpu:5.2f} CPU-s/example "
               f"(~{os.cpu_count() / cpu:.0f} examples/s if all {os.cpu_count()} cores were free)")
+    if args.measure_model:
+        data = make_dataset(files, mask_func=mask_func, crop=(320, 320), batch_size=args.step_batch,
+                            drop_remainder=True)
+        args.step_rate = model_step_rate(args.measure_model, args.preset, data, args.model_steps)
+        print(f"  training step rate of {args.measure_model}/{args.preset} (crop 320x320, batch {args.step_batch}, "
+              f"{'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'}): {args.step_rate:.3f} steps/s")
     if args.step_rate:
         consumed = args.step_rate * args.step_batch
         for name, rate in rates.items():
