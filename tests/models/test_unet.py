@@ -26,11 +26,12 @@ def test_small_preset_meets_the_zoo_contract(problem):
 
 
 def test_complex_unet_option(problem):
-    # complex convolutions: output, .keras round trip and scale equivariance (SavedModel: see the model card)
+    # complex convolutions: output, .keras and SavedModel round trips, scale equivariance
     inputs, target = problem
     model = models.get("unet", preset="small", complex=True)
     zoo_contract.check_output(model, inputs, target)
     zoo_contract.check_keras_round_trip(model, inputs)
+    zoo_contract.check_saved_model_round_trip(model, inputs)
     zoo_contract.check_scale_equivariance(model, inputs)
     assert type(model.network).__name__ == "ComplexUNetRegularizer"
 

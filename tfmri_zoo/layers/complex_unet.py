@@ -125,6 +125,9 @@ class ComplexUNet(keras.layers.Layer):
         self.ups = [transpose_cls(self.filters * 2 ** level, factor, strides=factor, real_2ch=not self.complex_mode,
                                   dtype=self.dtype_policy, name=f"up{level}") for level in range(self.depth)]
         self.decoder = [self._stage(self.filters * 2 ** level, f"dec{level}") for level in range(self.depth)]
+        # A flat list as well: TF's SavedModel object graph does not follow lists nested in lists, so without it the
+        # stage variables would be "untracked" on tf.saved_model.save.
+        self.stage_layers = [layer for stage in self.encoder + self.decoder for layer in stage]
         self.head = self._conv(out_features, "head", kernel_size=1)
         self.to_channels = ComplexToChannels(dtype=self.dtype_policy, name="to_channels")
         self.to_complex = ChannelsToComplex(dtype=self.dtype_policy, name="to_complex")
