@@ -95,9 +95,13 @@ def main():
     parser.add_argument("--jit", action="store_true", help="also time TensorFlow with jit_compile=True")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for both frameworks (0: all)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer")
+    parser.add_argument("--shapes", nargs="+", default=None, metavar="CxHxW",
+                        help="slice shapes to time (default 8x320x320 15x640x368; quick: the first)")
     args = parser.parse_args()
     repeats = args.repeats or (2 if args.quick else 3)
     shapes = SHAPES[:1] if args.quick else SHAPES
+    if args.shapes:
+        shapes = [tuple(int(n) for n in shape.lower().split("x")) for shape in args.shapes]
     tf.config.set_visible_devices([], "GPU")
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
