@@ -11,21 +11,32 @@ from tfmri_zoo.models.cinenet import CINENet
 DEFAULT_PARAMS = 1578095  # printed in models/cinenet/README.md
 
 
-@pytest.fixture(scope="module")
-def problem():
+def dynamic_problem():
+    """The tiny 2D+t problem of the dynamic models' tests: 2 × 4 frames × 16×16, 4 coils, R = 4 lines + 6 ACS."""
     return zoo_contract.toy_problem(batch=2, coils=4, height=16, width=16, frames=4, acceleration=4)
 
 
-def test_small_preset_meets_the_zoo_contract(problem):
-    inputs, target = problem
+def check_dynamic_zoo_contract(name, cls, inputs, target, **config):
+    """Registry build, output shape/dtype, .keras and SavedModel round trips, scale equivariance; returns the model."""
     keras.utils.set_random_seed(0)
-    model = models.get("cinenet", preset="small")
-    assert isinstance(model, CINENet) and model.kspace_rank == 5
+    model = models.get(name, preset="small", **config)
+    assert isinstance(model, cls) and model.kspace_rank == 5
     zoo_contract.check_output(model, inputs, target)
     loaded = zoo_contract.check_keras_round_trip(model, inputs)
     assert loaded.get_config() == model.get_config()
     zoo_contract.check_saved_model_round_trip(model, inputs)
     zoo_contract.check_scale_equivariance(model, inputs)
+    return model
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return dynamic_problem()
+
+
+def test_small_preset_meets_the_zoo_contract(problem):
+    inputs, target = problem
+    model = check_dynamic_zoo_contract("cinenet", CINENet, inputs, target)
     # a full-resolution [B, 1, T, H, W] mask is accepted as well
     full_mask = np.broadcast_to(inputs["mask"], (2, 1, 4, 16, 16)).astype(np.float32)
     np.testing.assert_allclose(model({**inputs, "mask": full_mask}).numpy(), model(inputs).numpy(), atol=1e-5)

@@ -1,10 +1,9 @@
 """moco_modl: zoo contract, pinned default size, motion-aware proximal data consistency."""
-import keras
 import numpy as np
 import pytest
 
 from tests.conftest import crandn
-from tests.models import zoo_contract
+from tests.models.test_cinenet import check_dynamic_zoo_contract, dynamic_problem
 from tfmri_zoo import models
 from tfmri_zoo.models.moco_modl import MoCoMoDL, MotionProximalDC
 from tfmri_zoo.physics.motion import MotionSenseOperator
@@ -14,19 +13,12 @@ DEFAULT_PARAMS = 2039525  # printed in models/moco_modl/README.md
 
 @pytest.fixture(scope="module")
 def problem():
-    return zoo_contract.toy_problem(batch=2, coils=4, height=16, width=16, frames=4, acceleration=4)
+    return dynamic_problem()
 
 
 def test_small_preset_meets_the_zoo_contract(problem):
     inputs, target = problem
-    keras.utils.set_random_seed(0)
-    model = models.get("moco_modl", preset="small", sense_iterations=1, cg_iterations=2)  # smaller graph
-    assert isinstance(model, MoCoMoDL)
-    zoo_contract.check_output(model, inputs, target)
-    loaded = zoo_contract.check_keras_round_trip(model, inputs)
-    assert loaded.get_config() == model.get_config()
-    zoo_contract.check_saved_model_round_trip(model, inputs)
-    zoo_contract.check_scale_equivariance(model, inputs)
+    check_dynamic_zoo_contract("moco_modl", MoCoMoDL, inputs, target, sense_iterations=1, cg_iterations=2)
 
 
 def test_default_size(problem):

@@ -70,13 +70,19 @@ def _neighbours(displacement):
     return indices, weights
 
 
-def _flatten(values, displacement):
-    """``[..., H, W, C]`` and ``[..., H, W, 2]`` → ``[N, H·W, C]``, ``[N, H, W, 2]`` and the original shape."""
+def _prepare(values, displacement):
+    """Validates and flattens ``values [..., H, W, C]`` and ``displacement [..., H, W, 2]``.
+
+    Returns:
+      ``(values [N, H·W, C], shape of values, indices, weights)`` with the neighbours of :func:`_neighbours`.
+    """
+    values = tf.convert_to_tensor(values)
+    displacement = _check(values, tf.convert_to_tensor(displacement), "values")
     shape = tf.shape(values)
     hw = shape[-3:-1]
     flat = tf.reshape(values, tf.concat([[-1, hw[0] * hw[1]], shape[-1:]], axis=0))
-    field = tf.reshape(displacement, tf.concat([[-1], hw, [2]], axis=0))
-    return flat, field, shape
+    indices, weights = _neighbours(tf.reshape(displacement, tf.concat([[-1], hw, [2]], axis=0)))
+    return flat, shape, indices, [tf.cast(w, values.dtype)[..., None] for w in weights]
 
 
 def warp_channels(values, displacement):
@@ -89,13 +95,10 @@ def warp_channels(values, displacement):
     Returns:
       ``values``' dtype, ``[..., H, W, C]``.
     """
-    values = tf.convert_to_tensor(values)
-    displacement = _check(values, tf.convert_to_tensor(displacement), "values")
-    flat, field, shape = _flatten(values, displacement)
-    indices, weights = _neighbours(field)
+    flat, shape, indices, weights = _prepare(values, displacement)
     out = 0
     for idx, w in zip(indices, weights):
-        out += tf.cast(w, values.dtype)[..., None] * tf.gather(flat, idx, batch_dims=1)
+        out += w * tf.gather(flat, idx, batch_dims=1)
     return tf.reshape(out, shape)
 
 
@@ -109,14 +112,11 @@ def warp_channels_adjoint(values, displacement):
     Returns:
       ``values``' dtype, ``[..., H, W, C]``.
     """
-    values = tf.convert_to_tensor(values)
-    displacement = _check(values, tf.convert_to_tensor(displacement), "values")
-    flat, field, shape = _flatten(values, displacement)
-    indices, weights = _neighbours(field)
+    flat, shape, indices, weights = _prepare(values, displacement)
     n, hw = tf.shape(flat)[0], tf.shape(flat)[1]
     offsets = (tf.range(n) * hw)[:, None]
     ids = tf.reshape(tf.stack([idx + offsets for idx in indices]), [-1])
-    contributions = tf.stack([tf.cast(w, values.dtype)[..., None] * flat for w in weights])
+    contributions = tf.stack([w * flat for w in weights])
     contributions = tf.reshape(contributions, tf.stack([-1, tf.shape(flat)[-1]]))
     out = tf.math.unsorted_segment_sum(contributions, ids, n * hw)
     return tf.reshape(out, shape)
