@@ -123,7 +123,7 @@ def test_energy_free_variant_runs(problem):
     model = models.get("vn", preset="small", energy_free=True)
     zoo_contract.check_output(model, inputs, target)
     assert model.regularizers[0].kernel_out.shape == model.regularizers[0].kernel.shape
-    assert VariationalNetwork.from_config(model.get_config()).energy_free
+    assert VariationalNetwork.from_config(model.get_config()).get_config()["energy_free"] is True
 
 
 def test_single_coil_without_sensitivities(small, problem):

@@ -152,18 +152,15 @@ class VariationalNetwork(ReconModel):
         kwargs.pop("spatial_rank", None)
         super().__init__(extra_dims=0, spatial_rank=2, **kwargs)
         self.num_stages = int(num_stages)
-        self.num_filters = int(num_filters)
-        self.kernel_size = int(kernel_size)
-        self.num_nodes = int(num_nodes)
-        self.value_range = float(value_range)
-        self.activation_scale = float(activation_scale)
-        self.energy_free = bool(energy_free)
         self.seed = seed
+        # The arguments of every stage's FieldsOfExpertsGradient (also returned by get_config).
+        self.stage_config = {"num_filters": num_filters, "kernel_size": kernel_size, "num_nodes": num_nodes,
+                             "value_range": value_range, "activation_scale": activation_scale,
+                             "energy_free": energy_free}
         self.regularizer = None if regularizer is None else non_residual_spec(regularizer)
         self.regularizers = make_regularizers(self.regularizer, self.num_stages, False) if self.regularizer else [
-            FieldsOfExpertsGradient(self.num_filters, self.kernel_size, self.num_nodes, self.value_range,
-                                    self.activation_scale, self.energy_free,
-                                    seed=None if seed is None else int(seed) + 2 * t, name=f"regularizer_{t}")
+            FieldsOfExpertsGradient(**self.stage_config, seed=None if seed is None else int(seed) + 2 * t,
+                                    name=f"regularizer_{t}")
             for t in range(self.num_stages)]
         self.data_consistency = [GradientDC(step_size=1.0, name=f"data_consistency_{t}")
                                  for t in range(self.num_stages)]
@@ -184,10 +181,7 @@ class VariationalNetwork(ReconModel):
         config = super().get_config()
         for key in ("extra_dims", "spatial_rank"):
             config.pop(key, None)
-        config.update(num_stages=self.num_stages, num_filters=self.num_filters, kernel_size=self.kernel_size,
-                      num_nodes=self.num_nodes, value_range=self.value_range,
-                      activation_scale=self.activation_scale, energy_free=self.energy_free, seed=self.seed,
-                      regularizer=self.regularizer)
+        config.update(num_stages=self.num_stages, **self.stage_config, seed=self.seed, regularizer=self.regularizer)
         return config
 
 
