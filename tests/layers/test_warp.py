@@ -105,6 +105,10 @@ def test_layer_round_trip_and_bad_input(rng):
         loaded = keras.saving.load_model(path)
     np.testing.assert_allclose(loaded([x, u]).numpy(), expected, atol=1e-6)
     assert loaded.layers[-1].get_config()["adjoint"] is True
+    # the diffeomorphic layer integrates its second input first
+    velocity = 0.5 * u
+    np.testing.assert_allclose(Warp(diffeomorphic=True, steps=4)(x, velocity).numpy(),
+                               warp(x, scaling_and_squaring(velocity, steps=4)).numpy(), atol=1e-6)
     with pytest.raises(ValueError, match="displacement"):
         warp(x, u[..., :1])
     with pytest.raises(ValueError, match="rank"):
