@@ -1,0 +1,95 @@
+"""Memory-efficient unrolled training: recompute each cascade in the backward pass (review Sec. III-D, "Memory").
+
+Back-propagating through ``K`` unrolled cascades normally keeps every intermediate activation of every cascade
+until the gradient is taken, so memory grows linearly with ``K``. Wrapping each cascade ``x_{k+1} = step(x_k)`` in
+:func:`recompute` (a custom gradient, like ``tf.recompute_grad``) keeps only the cascade inputs ``x_k``; in the backward pass the cascade is
+run again from its stored input to get the activations it needs, one cascade at a time. Values and gradients are
+unchanged (up to float round-off), compute grows by about one extra forward pass.
+
+How a model uses it (e.g. an unrolled model's loop)::
+
+    step = lambda x, kspace, mask, sens: dc(denoiser(x, training=training), kspace, mask, sens)
+    for denoiser in denoisers:
+        x = recompute(step, enabled=self.recompute)(x, kspace, mask, sensitivities)
+
+Caveat: layers with training-time side effects (BatchNorm moving statistics, dropout) run twice per step; moving
+averages are then updated twice (harmless for training, slightly faster averaging) and dropout would draw a new
+mask in the recomputation (avoid dropout inside recomputed cascades).
+"""
+import tensorflow as tf
+
+
+def recompute(step, enabled=True):
+    """Wraps ``step(*tensors) → tensor`` so that its activations are recomputed in the backward pass.
+
+    Args:
+      step: a function of tensors only (``None`` arguments are passed through as ``None`` — they are bound by
+        closure, not recorded), typically one cascade ``(x, kspace, mask, sensitivities) → x`` where ``x`` is a
+        complex64 image ``[B, *extra, H, W]``. Variables it reads (Keras layers) receive gradients.
+      enabled: ``False`` returns ``step`` unchanged (ordinary back-propagation).
+
+    Returns:
+      a function with ``step``'s signature, values and gradients.
+    """
+    if not enabled:
+        return step
+
+    def wrapped(*args):
+        present = [i for i, a in enumerate(args) if a is not None]
+
+        def on_tensors(*tensors):
+            full = list(args)
+            for i, t in zip(present, tensors):
+                full[i] = t
+            return step(*full)
+
+        return _recomputed(on_tensors)(*[args[i] for i in present])
+
+    return wrapped
+
+
+def _recomputed(fn):
+    """``fn`` with a custom gradient that re-runs ``fn`` under a tape in the backward pass.
+
+    Written with ``tf.custom_gradient`` rather than ``tf.recompute_grad``: the latter fails in graph mode on complex
+    tensors (TF 2.21), which every cascade of the zoo carries. The forward pass runs inside ``custom_gradient``
+    where nothing is recorded, so no activation of ``fn`` outlives it.
+    """
+
+    @tf.custom_gradient
+    def forward(*tensors):
+        output = fn(*tensors)
+
+        def backward(upstream, variables=None):
+            variables = list(variables or [])
+            # The recomputation must wait for the upstream gradient: without this dependency a graph runtime may
+            # run it during the forward pass (or merge it with the forward ops) and nothing would be saved.
+            with tf.control_dependencies([upstream]):
+                inputs = [tf.identity(t) for t in tensors]
+            with tf.GradientTape() as tape, tf.name_scope("recompute"):
+                tape.watch(inputs)
+                again = fn(*inputs)
+            grads = tape.gradient(again, inputs + variables, output_gradients=upstream,
+                                  unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            return grads[:len(tensors)], grads[len(tensors):]
+
+        return output, backward
+
+    return forward
+
+
+def unroll(steps, x, *args, recompute_steps=False):
+    """Applies ``x ← step(x, *args)`` for each step in ``steps``, optionally recomputing each in the backward pass.
+
+    Args:
+      steps: sequence of callables ``step(x, *args) → x``.
+      x: the initial estimate, e.g. complex64 ``[B, H, W]``.
+      *args: tensors passed to every step (e.g. k-space ``[B, C, H, W]``, mask, sensitivities).
+      recompute_steps: wrap each step with :func:`recompute`.
+
+    Returns:
+      the final ``x``.
+    """
+    for step in steps:
+        x = recompute(step, enabled=recompute_steps)(x, *args)
+    return x
