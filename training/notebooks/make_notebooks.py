@@ -202,8 +202,8 @@ model, history = training.train(
 print({k: [round(float(x), 4) for x in v] for k, v in history.history.items()})'''),
         new_code_cell(tensorboard('os.path.join(WORK, "train", "logs")')),
         new_markdown_cell("""\
-**Evaluation** on the validation split with fastMRI's metrics (`tfmri_zoo.metrics.ssim/psnr/nmse`, per volume on
-magnitudes), against the zero-filled RSS baseline."""),
+**Evaluation** on the validation split with fastMRI's metric definitions (`tfmri_zoo.metrics.ssim/psnr/nmse` on
+magnitudes, per validation batch, averaged over batches), against the zero-filled RSS baseline."""),
         new_code_cell('''\
 from tfmri_zoo.physics.coils import rss
 
