@@ -183,7 +183,7 @@ def test_committed_notebooks_match_generator():
     for name in NOTEBOOKS:
         committed = nbformat.read(os.path.join(NOTEBOOK_DIR, name), as_version=4)
         generated = module.build(name)
-        assert [(c.cell_type, c.source) for c in committed.cells] == \
-               [(c.cell_type, c.source) for c in generated.cells], name
+        assert [(c.cell_type, c.id, c.source) for c in committed.cells] == \
+               [(c.cell_type, c.id, c.source) for c in generated.cells], name
         nbformat.validate(committed)
         assert committed.metadata["accelerator"] == "GPU"

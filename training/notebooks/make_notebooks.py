@@ -449,6 +449,8 @@ NOTEBOOKS = {
 
 def build(name):
     notebook = new_notebook(cells=NOTEBOOKS[name]())
+    for i, cell in enumerate(notebook.cells):  # stable ids: regenerating gives the same file
+        cell.id = f"cell-{i:02d}"
     notebook.metadata.update({
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"},
