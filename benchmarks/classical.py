@@ -111,6 +111,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-xla", action="store_true", help="tf.function without jit_compile")
+    parser.add_argument("--methods", nargs="+", default=["CG-SENSE", "l1-wavelet"], choices=["CG-SENSE", "l1-wavelet"])
     args = parser.parse_args()
     if args.quick:
         args.size, args.cg_iters, args.fista_iters, args.repeats = 64, 10, 20, 2
@@ -138,7 +139,8 @@ def main():
         header = (f"{'method':<11} {'iters':>5} {'ours ms/it':>10} {'BART ms/it':>10} {'BART 1thr':>9} "
                   f"{'ratio':>6} {'ours PSNR/SSIM':>15} {'BART PSNR/SSIM':>15}")
         print(header)
-        for name, (iterations, flags, solve) in methods.items():
+        for name in args.methods:
+            iterations, flags, solve = methods[name]
             ours_it, _ = per_iteration(ours_timer(solve, kspace, xla), iterations, args.repeats)
             bart_it, _ = per_iteration(lambda n: bart_pics(folder, flags, n, args.threads)[0], iterations,
                                        args.repeats)

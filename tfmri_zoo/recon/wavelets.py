@@ -81,21 +81,25 @@ def _analysis_last_axis(x, wavelet):
 
 
 def _synthesis_last_axis(approx, detail, wavelet):
-    """Adjoint (= inverse) of :func:`_analysis_last_axis`: ``(cA, cD)`` ``[..., N/2]`` → ``[..., N]``."""
+    """Adjoint (= inverse) of :func:`_analysis_last_axis`: ``(cA, cD)`` ``[..., N/2]`` → ``[..., N]``.
+
+    ``x[n] = Σ_j lo[j] u[(n − p + j) mod N]`` (``u`` = ``cA`` upsampled by 2, likewise ``cD`` with ``hi``), computed
+    polyphase: even outputs ``x[2m]`` use the taps with ``j − p`` even and ``cA[m + (j − p)/2]``, odd outputs the
+    others with ``cA[m + (j − p + 1)/2]``; the two phases are then interleaved.
+    """
     dec_lo, dec_hi = daubechies_filters(wavelet)
-    length, n = dec_lo.size, 2 * approx.shape[-1]
+    length, half = dec_lo.size, approx.shape[-1]
     p = length // 2
-
-    def upsample(c):                                         # u[2k] = c[k], u[2k+1] = 0
-        u = tf.stack([c, tf.zeros_like(c)], axis=-1)
-        return tf.reshape(u, tf.concat([tf.shape(c)[:-1], [n]], axis=0))
-
-    up_a = _periodic_pad(upsample(approx), p, p - 1)         # up[q] = u[(q − p) mod N]
-    up_d = _periodic_pad(upsample(detail), p, p - 1)
-    out = 0.0
-    for j in range(length):                                  # x[m] = Σ_j h[j] u[(m − p + j) mod N] = up[m + j]
-        out = out + float(dec_lo[j]) * up_a[..., j:j + n] + float(dec_hi[j]) * up_d[..., j:j + n]
-    return out
+    pad_a = _periodic_pad(approx, p, p)                      # pad[q] = c[(q − p) mod N/2]
+    pad_d = _periodic_pad(detail, p, p)
+    phases = [0.0, 0.0]
+    for j in range(length):
+        phase = (j - p) % 2
+        start = (j - p + phase) // 2 + p
+        phases[phase] = (phases[phase] + float(dec_lo[j]) * pad_a[..., start:start + half]
+                         + float(dec_hi[j]) * pad_d[..., start:start + half])
+    out = tf.stack(phases, axis=-1)
+    return tf.reshape(out, tf.concat([tf.shape(approx)[:-1], [2 * half]], axis=0))
 
 
 def _swap(x):
