@@ -3,12 +3,17 @@
 Scale handling (used by every iterative solver of :mod:`tfmri_zoo.recon`):
 
 * ``lam`` is **absolute**, in the units of the data, as in BART ``pics -w 1`` (no data rescaling): the solvers
-  minimise ``½‖y − E x‖² + lam · R(x)`` exactly as written.
+  minimise ``½‖y − E x‖² + lam · R(x)`` exactly as written, with ``R(x) = ½‖x‖²`` for ``sense`` and
+  ``gradient_descent`` (normal matrix ``EᴴE + lam·I``, as BART ``-l2 -r lam``), ``‖Ψx‖₁`` for ``l1_wavelet`` and
+  ``TV(x)`` for ``tv``.
 * Internally each batch element's k-space is divided by ``s = max|Eᴴy|`` (1 when the data are zero) and the
   solution multiplied back. A regulariser that is homogeneous of degree 1 (ℓ1-wavelet, TV) then gets the weight
   ``lam / s``; one of degree 2 (Tikhonov ``lam‖x‖²``) keeps ``lam``. The minimiser and, in exact arithmetic, every
   iterate are unchanged, but float32 stays well inside its range for data scaled by 1e-6 or 1e6 and zero data give
   zeros rather than 0/0.
+* Step sizes: ``1/L`` with ``L = ‖EᴴE‖`` from a power iteration by default. When the maps are normalised so that
+  ``Σ_c |S_c|² ≤ 1`` at every pixel and the mask is binary, ``‖E‖ ≤ 1`` (``F`` is unitary, ``M`` a projection), so
+  ``step_size=1`` is safe and skips the power iteration.
 """
 import tensorflow as tf
 
