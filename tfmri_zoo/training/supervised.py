@@ -135,6 +135,8 @@ def train(model, train_ds, val_ds=None, out_dir="runs/train", epochs=10, loss=No
     model = build_and_compile(model, first_batch(train_ds)[0], loss=loss, optimizer=optimizer,
                               learning_rate=learning_rate, metrics=metrics, strategy=strategy, seed=seed,
                               jit_compile=jit_compile)
+    if strategy is not None and strategy.num_replicas_in_sync > 1:
+        _build_for_strategy(model, strategy, train_ds)
     monitor = "val_loss" if val_ds is not None else "loss"
     panels = (example_inputs, example_target) if (image_panels and tensorboard) else None
     all_callbacks = default_callbacks(out_dir, monitor, patience, tensorboard, panels, checkpoint, backup,
@@ -144,6 +146,22 @@ def train(model, train_ds, val_ds=None, out_dir="runs/train", epochs=10, loss=No
                         shuffle=False)
     _save_atomic(model, os.path.join(out_dir, "final.keras"))
     return model, history
+
+
+def _build_for_strategy(model, strategy, dataset):
+    """Works around Keras 3.15 with several replicas and dict inputs: ``fit`` builds the compiled loss/metrics by
+    ``strategy.reduce("MEAN", batch)`` of the first distributed batch, which fails on a dict of ``PerReplica`` values
+    (and would average complex k-space across replicas). Build them here from one local batch instead and skip
+    that step."""
+    with strategy.scope():
+        model._symbolic_build(data_batch=first_batch(dataset))
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Keras 3.15 reduces the logs of a multi-worker step with ``reduce("MEAN", v, axis=0)``, which fails on
+        # scalar logs: give them a length-1 axis, so the reduction averages the workers' values to a scalar.
+        for name in ("train_step", "test_step"):
+            step = getattr(model, name)
+            setattr(model, name, lambda data, step=step: {k: tf.reshape(v, [1]) for k, v in step(data).items()})
 
 
 def _save_atomic(model, path):
