@@ -8,8 +8,9 @@ random complex k-space, fastMRI's equispaced 4× mask with 8 % centre lines.
     python benchmarks/inference.py --quick    # 8×320×320 only, fewer repeats
     python benchmarks/inference.py --jit      # also time the TensorFlow model under XLA (jit_compile=True)
 
-The PyTorch peer runs when ``torch`` and ``fastmri`` import (``pip install torch fastmri``); otherwise only the
-TensorFlow numbers are printed. Ratio = TensorFlow time / PyTorch time (target ≤ 0.7).
+The PyTorch peer runs when ``torch`` and ``fastmri`` import; otherwise only the TensorFlow numbers are printed.
+Measured set-up: ``pip install torch==2.13.0``, ``pip install fastmri --no-deps`` (0.3.0; its full dependency list
+pins old packages) and ``pip install pandas`` (``import fastmri.models`` needs it). Ratio = TensorFlow time / PyTorch time (target ≤ 0.7).
 """
 import argparse
 import os
