@@ -1,0 +1,147 @@
+"""Config-driven training: ``train_from_config(path_or_dict, data_dir=None, synthetic=False, out_dir=...)``.
+
+A YAML file (or dict) with these sections; every field is optional and has the default shown in :data:`DEFAULTS`
+(``training/configs/*.yaml`` are documented examples):
+
+  model:      name (registry name, default ``modl``), preset (``small``), config (constructor overrides, ``{}``)
+  data:       shape ([64, 64], synthetic data only), coils (8, synthetic), num_slices (4, synthetic), seed (0),
+              batch_size (4), crop (null), normalise (``zero_filled_max``), sensitivities (``stored``)
+  masks:      type (``random`` | ``equispaced``), center_fractions ([0.08, 0.04]), accelerations ([4, 8])
+  loss:       name (``l1``; see tfmri_zoo.training.losses.get), config ({})
+  optimizer:  name (``adam`` | ``adamw`` | ``sgd``), learning_rate (0.001), config ({})
+  training:   mode (``supervised`` | ``ssdu``), epochs (8), steps_per_epoch (50), validation_steps (null),
+              patience (null), seed (0), strategy (null | ``mirrored`` | ``multi_worker``), verbose (1),
+              ssdu: {rho: 0.4, selection: uniform, centre_size: 4}
+  evaluate:   accelerations ([4, 8]) — after training, fastMRI metrics on the test split (synthetic) written to
+              ``out_dir/metrics.json``; ``[]`` to skip
+
+Data: ``synthetic=True`` generates the embedded synthetic dataset (:func:`tfmri_zoo.data.synthetic.default_dataset`)
+in ``data_dir`` (default ``out_dir/data``); otherwise ``data_dir`` holds ``train/``, ``val/`` (and optionally
+``test/``) folders of fastMRI-schema ``.h5`` files.
+"""
+import copy
+import glob
+import json
+import os
+
+DEFAULTS = {
+    "model": {"name": "modl", "preset": "small", "config": {}},
+    "data": {"shape": [64, 64], "coils": 8, "num_slices": 4, "seed": 0, "batch_size": 4, "crop": None,
+             "normalise": "zero_filled_max", "sensitivities": "stored"},
+    "masks": {"type": "random", "center_fractions": [0.08, 0.04], "accelerations": [4, 8]},
+    "loss": {"name": "l1", "config": {}},
+    "optimizer": {"name": "adam", "learning_rate": 1e-3, "config": {}},
+    "training": {"mode": "supervised", "epochs": 8, "steps_per_epoch": 50, "validation_steps": None,
+                 "patience": None, "seed": 0, "strategy": None, "verbose": 1,
+                 "ssdu": {"rho": 0.4, "selection": "uniform", "centre_size": 4}},
+    "evaluate": {"accelerations": [4, 8]},
+}
+
+
+def _merge(defaults, overrides, path=""):
+    out = copy.deepcopy(defaults)
+    for key, value in (overrides or {}).items():
+        if key not in defaults:
+            raise ValueError(f"config: unknown field '{path}{key}'; known: {sorted(defaults)}.")
+        if isinstance(defaults[key], dict) and key != "config" and isinstance(value, dict):
+            out[key] = _merge(defaults[key], value, f"{path}{key}.")
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(path_or_dict):
+    """Reads a YAML file (or takes a dict) and fills every missing field from :data:`DEFAULTS`."""
+    if isinstance(path_or_dict, dict):
+        raw = path_or_dict
+    else:
+        import yaml
+
+        with open(path_or_dict) as f:
+            raw = yaml.safe_load(f) or {}
+    return _merge(DEFAULTS, raw)
+
+
+def _mask_func(masks, seed):
+    from tfmri_zoo.physics.sampling import EquispacedMaskFractionFunc, RandomMaskFunc
+
+    kinds = {"random": RandomMaskFunc, "equispaced": EquispacedMaskFractionFunc}
+    if masks["type"] not in kinds:
+        raise ValueError(f"masks.type: expected one of {sorted(kinds)}, got {masks['type']!r}.")
+    return kinds[masks["type"]](list(masks["center_fractions"]), list(masks["accelerations"]), seed=seed)
+
+
+def _optimizer(spec):
+    import keras
+
+    kinds = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW, "sgd": keras.optimizers.SGD}
+    if spec["name"] not in kinds:
+        raise ValueError(f"optimizer.name: expected one of {sorted(kinds)}, got {spec['name']!r}.")
+    return kinds[spec["name"]](learning_rate=spec["learning_rate"], **spec["config"])
+
+
+def _splits(data, data_dir, synthetic, out_dir):
+    if synthetic:
+        from tfmri_zoo.data.synthetic import default_dataset
+
+        return default_dataset(data_dir or os.path.join(out_dir, "data"), shape=tuple(data["shape"]),
+                               coils=data["coils"], num_slices=data["num_slices"], seed=data["seed"])
+    if data_dir is None:
+        raise ValueError("data_dir: required unless synthetic=True (a folder with train/ and val/ .h5 files).")
+    splits = {s: sorted(glob.glob(os.path.join(data_dir, s, "*.h5"))) for s in ("train", "val", "test")}
+    if not splits["train"]:
+        raise ValueError(f"data_dir: no .h5 files in {os.path.join(data_dir, 'train')}.")
+    return {k: v for k, v in splits.items() if v}
+
+
+def train_from_config(path_or_dict, data_dir=None, synthetic=False, out_dir="runs/train"):
+    """Trains the model a config describes (module docstring); returns ``(model, history, config)``.
+
+    Writes ``out_dir/config.json`` (the full config with defaults), the :func:`~tfmri_zoo.training.train` outputs
+    (``final.keras``, ``best.keras``, ``logs/``) and, when a test split exists, ``out_dir/metrics.json``.
+    """
+    from tfmri_zoo import models
+    from tfmri_zoo.data.pipeline import make_dataset
+    from tfmri_zoo.training import losses
+    from tfmri_zoo.training.distribute import make_strategy
+    from tfmri_zoo.training.evaluate import evaluate, format_table
+    from tfmri_zoo.training.ssdu import ssdu_dataset
+    from tfmri_zoo.training.supervised import train
+
+    config = load_config(path_or_dict)
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    data, run = config["data"], config["training"]
+    if run["mode"] not in ("supervised", "ssdu"):
+        raise ValueError(f"training.mode: expected 'supervised' or 'ssdu', got {run['mode']!r}.")
+    splits = _splits(data, data_dir, synthetic, out_dir)
+    common = dict(batch_size=int(data["batch_size"]), crop=data["crop"], normalise=data["normalise"],
+                  sensitivities=data["sensitivities"], seed=run["seed"])
+    mask_func = _mask_func(config["masks"], run["seed"])
+    train_ds = make_dataset(splits["train"], mask_func=mask_func, shuffle=True, **common).repeat()
+    val_ds = make_dataset(splits["val"], mask_func=mask_func, validation=True, **common) if "val" in splits else None
+    loss = losses.get(config["loss"]["name"], **config["loss"]["config"])
+    if run["mode"] == "ssdu":
+        train_ds = ssdu_dataset(train_ds, seed=run["seed"], **run["ssdu"])
+        if val_ds is not None:
+            val_ds = ssdu_dataset(val_ds, seed=run["seed"] + 1, **run["ssdu"])
+        if config["loss"]["name"] == DEFAULTS["loss"]["name"]:
+            loss = losses.SSDULoss()
+    spec = config["model"]
+
+    def build():
+        return models.get(spec["name"], preset=spec["preset"], **spec["config"])
+
+    model, history = train(build, train_ds, val_ds, out_dir=out_dir, epochs=run["epochs"], loss=loss,
+                           optimizer=_optimizer(config["optimizer"]), steps_per_epoch=run["steps_per_epoch"],
+                           validation_steps=run["validation_steps"], patience=run["patience"],
+                           strategy=make_strategy(run["strategy"]), seed=run["seed"], verbose=run["verbose"])
+    accelerations = config["evaluate"]["accelerations"]
+    if accelerations and "test" in splits:
+        table = evaluate(model, splits["test"], accelerations, sensitivities=data["sensitivities"])
+        with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+            json.dump(table, f, indent=2)
+        if run["verbose"]:
+            print(format_table(table))
+    return model, history, config
