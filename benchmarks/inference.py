@@ -58,8 +58,15 @@ def median_times(runners, repeats):
 def tensorflow_runner(model, kspace, mask, jit):
     """A no-argument function running one TensorFlow inference (a ``tf.function``) to completion."""
     inputs = {"kspace": tf.constant(kspace), "mask": tf.constant(mask)}
-    fn = tf.function(lambda x: model(x, training=False), jit_compile=jit)
-    return lambda: fn(inputs).numpy()
+
+    @tf.function(jit_compile=jit)
+    def infer(x):
+        return model(x, training=False)
+
+    def run():
+        return infer(inputs).numpy()
+
+    return run
 
 
 def torch_peer():
