@@ -70,7 +70,8 @@ def test_kspace_losses_match_numpy(packed_problem):
     inputs, target, packed = packed_problem
     x = tf.constant(_imag_changed(target))
     mask, s, y = inputs["mask"], inputs["sensitivities"], inputs["kspace"]
-    ex = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(s * x.numpy()[:, None], axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+    coil_images = np.fft.ifftshift(s * x.numpy()[:, None], axes=(-2, -1))
+    ex = np.fft.fftshift(np.fft.fft2(coil_images, norm="ortho"), axes=(-2, -1))
     r = (ex - y) * mask
     full_mask = np.broadcast_to(mask, r.shape)
     l2 = np.sum(np.abs(r) ** 2, axis=(1, 2, 3)) / full_mask.sum(axis=(1, 2, 3))

@@ -45,23 +45,35 @@ def evaluate(model, files, accelerations=(4, 8), center_fractions=None, batch_si
     Returns:
       ``{"R=4": {"ssim": float, "psnr": float, "nmse": float, "volumes": int, "slices": int}, ...}``.
     """
-    from tfmri_zoo import metrics
-
     center_fractions = dict(center_fractions or {})
     table = {}
     for acceleration in accelerations:
         pred, target, names, _ = _predict(model, files, acceleration, center_fractions.get(acceleration),
                                           batch_size, sensitivities)
-        scores = {"ssim": [], "psnr": [], "nmse": []}
-        for name in sorted(set(names)):
-            idx = [i for i, n in enumerate(names) if n == name]
-            gt, rec = np.abs(target[idx]), np.abs(pred[idx])
-            scores["ssim"].append(metrics.ssim(gt, rec))
-            scores["psnr"].append(metrics.psnr(gt, rec))
-            scores["nmse"].append(metrics.nmse(gt, rec))
-        table[f"R={acceleration}"] = {**{k: float(np.mean(v)) for k, v in scores.items()},
-                                      "volumes": len(set(names)), "slices": len(names)}
+        table[f"R={acceleration}"] = {**per_volume_metrics(pred, target, names), "volumes": len(set(names)),
+                                      "slices": len(names)}
     return table
+
+
+def per_volume_metrics(predictions, targets, names):
+    """fastMRI SSIM/PSNR/NMSE of magnitudes per volume (slices grouped by file name), averaged over volumes.
+
+    Args:
+      predictions, targets: complex or real ``[slices, H, W]`` arrays.
+      names: the file name of each slice.
+
+    Returns:
+      ``{"ssim": float, "psnr": float, "nmse": float}``.
+    """
+    from tfmri_zoo import metrics
+
+    scores = {"ssim": [], "psnr": [], "nmse": []}
+    for name in sorted(set(names)):
+        idx = [i for i, n in enumerate(names) if n == name]
+        gt, rec = np.abs(targets[idx]), np.abs(predictions[idx])
+        for key in scores:
+            scores[key].append(getattr(metrics, key)(gt, rec))
+    return {k: float(np.mean(v)) for k, v in scores.items()}
 
 
 def format_table(table):

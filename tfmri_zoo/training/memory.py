@@ -2,9 +2,11 @@
 
 Back-propagating through ``K`` unrolled cascades normally keeps every intermediate activation of every cascade
 until the gradient is taken, so memory grows linearly with ``K``. Wrapping each cascade ``x_{k+1} = step(x_k)`` in
-:func:`recompute` (a custom gradient, like ``tf.recompute_grad``) keeps only the cascade inputs ``x_k``; in the backward pass the cascade is
-run again from its stored input to get the activations it needs, one cascade at a time. Values and gradients are
-unchanged (up to float round-off), compute grows by about one extra forward pass.
+:func:`recompute` (a custom gradient, like ``tf.recompute_grad``) keeps only the cascade inputs ``x_k``; in the
+backward pass each cascade is run again from its stored input to get the activations it needs, one cascade at a
+time. Values and gradients are unchanged (up to float round-off); compute grows by about one extra forward pass.
+Measured (``benchmarks/memory.py``, CPU, TF allocator peak of one step, MoDL 192×192, 8 coils, DnCNN 32×5, CG 10):
+12 cascades need 9.4× the step memory of 1 without recompute, 1.06× with it.
 
 How a model uses it (e.g. an unrolled model's loop)::
 
