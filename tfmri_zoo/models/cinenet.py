@@ -12,31 +12,11 @@ proximal step ``(EᴴE + λ_k I)⁻¹(Eᴴy + λ_k z)`` by CG (Eq. 8). ``complex
 real 2-channel network (unconstrained real kernels on ``[Re, Im]``) for comparison. Only 2D+t is implemented.
 """
 import keras
-import tensorflow as tf
 
 from tfmri_zoo.layers.complex_unet import ComplexUNet
 from tfmri_zoo.layers.data_consistency import GradientDC, ProximalL2DC
 from tfmri_zoo.models.base import ReconModel
 from tfmri_zoo.models.registry import register
-
-
-class _VariableRefs(tf.Module):
-    """Plain TF references to variables that SavedModel export would otherwise not reach.
-
-    ``ComplexUNet`` keeps its encoder/decoder stages in nested lists, which Keras 3 hides from TensorFlow's object
-    graph, so ``tf.saved_model.save`` rejects the variables as untracked. Keras ignores a ``tf.Module`` attribute
-    (no duplicate weights, ``.keras`` files unchanged) while TensorFlow tracks it.
-    """
-
-    def __init__(self, variables):
-        super().__init__()
-        self.refs = list(variables)
-
-
-def track_for_savedmodel(model, layers):
-    """Makes the variables of ``layers`` (built) reachable by SavedModel export from ``model``; idempotent."""
-    if getattr(model, "_savedmodel_refs", None) is None:
-        model._savedmodel_refs = _VariableRefs([w for layer in layers for w in layer.weights])
 
 
 def _fixed_layout(kwargs, name):
@@ -105,7 +85,6 @@ class CINENet(ReconModel):
         for unet, dc in zip(self.unets, self.dcs):
             z = unet(x[..., None], training=training)[..., 0]
             x = dc(z, kspace, mask, sensitivities)
-        track_for_savedmodel(self, self.unets)
         return x
 
     def get_config(self):
