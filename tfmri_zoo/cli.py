@@ -1,8 +1,11 @@
-"""Command line: ``tfmri-zoo quickstart | list | export``.
+"""Command line: ``tfmri-zoo quickstart | train | evaluate | recon | export | list``.
 
   tfmri-zoo quickstart --out DIR [--steps N] [--model modl]   the main job (see tfmri_zoo.training.quickstart)
-  tfmri-zoo list                                               registered models and their presets
+  tfmri-zoo train --config models/modl/config.yaml [--data DIR | --synthetic] [--out DIR]
+  tfmri-zoo evaluate --model FILE.keras --data DIR [--accelerations 4 8]      fastMRI metrics table
+  tfmri-zoo recon --model FILE.keras --input IN.h5 --output OUT.h5 [--png OUT.png] [--acceleration R]
   tfmri-zoo export --model FILE.keras --out BASE [--name N] [--version V]   TF-Serving SavedModel from a .keras file
+  tfmri-zoo list                                               registered models and their presets
 """
 import argparse
 import json
@@ -16,6 +19,41 @@ def _quickstart(args):
                    batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed)
 
 
+def _load(path):
+    import keras
+
+    import tfmri_zoo  # noqa: F401  (registers the zoo's classes for safe_mode loading)
+
+    return keras.saving.load_model(path, safe_mode=True)
+
+
+def _train(args):
+    from tfmri_zoo.training.config import train_from_config
+
+    if not args.data and not args.synthetic:
+        raise SystemExit("train: give --data DIR (fastMRI-schema .h5 files) or --synthetic")
+    train_from_config(args.config, data_dir=args.data, synthetic=args.synthetic, out_dir=args.out)
+
+
+def _evaluate(args):
+    from tfmri_zoo.training.evaluate import evaluate, format_table
+
+    table = evaluate(_load(args.model), args.data, accelerations=tuple(args.accelerations),
+                     sensitivities=args.sensitivities)
+    print(format_table(table))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(table, f, indent=2)
+
+
+def _recon(args):
+    from tfmri_zoo.training.evaluate import reconstruct_file
+
+    reconstruct_file(_load(args.model), args.input, args.output, acceleration=args.acceleration,
+                     png_path=args.png, sensitivities=args.sensitivities)
+    print(args.output)
+
+
 def _list(args):
     from tfmri_zoo import models
 
@@ -25,12 +63,9 @@ def _list(args):
 
 
 def _export(args):
-    import keras
-
-    import tfmri_zoo.models  # noqa: F401  (registers the zoo's classes for safe_mode loading)
     from tfmri_zoo.export import export_saved_model, write_models_config
 
-    model = keras.saving.load_model(args.model, safe_mode=True)
+    model = _load(args.model)
     name = args.name or getattr(model, "registry_name", None) or type(model).__name__.lower()
     path = export_saved_model(model, args.out, model_name=name, version=args.version)
     write_models_config(args.out, [name])
@@ -50,6 +85,27 @@ def main(argv=None):
     q.add_argument("--learning-rate", type=float, default=1e-3)
     q.add_argument("--seed", type=int, default=0)
     q.set_defaults(func=_quickstart)
+    t = sub.add_parser("train", help="train a model from a YAML config")
+    t.add_argument("--config", required=True)
+    t.add_argument("--data", help="folder of fastMRI-schema .h5 files (train/val/test subfolders)")
+    t.add_argument("--synthetic", action="store_true", help="use the embedded synthetic data")
+    t.add_argument("--out", default="runs/train")
+    t.set_defaults(func=_train)
+    v = sub.add_parser("evaluate", help="fastMRI metrics of a .keras model per acceleration")
+    v.add_argument("--model", required=True)
+    v.add_argument("--data", required=True, help="folder or list of fastMRI-schema .h5 files")
+    v.add_argument("--accelerations", type=int, nargs="+", default=[4, 8])
+    v.add_argument("--sensitivities", default="stored", choices=["stored", "espirit"])
+    v.add_argument("--json", help="also write the table as JSON")
+    v.set_defaults(func=_evaluate)
+    r = sub.add_parser("recon", help="reconstruct one fastMRI-schema .h5 file")
+    r.add_argument("--model", required=True)
+    r.add_argument("--input", required=True)
+    r.add_argument("--output", required=True)
+    r.add_argument("--png")
+    r.add_argument("--acceleration", type=int)
+    r.add_argument("--sensitivities", default="stored", choices=["stored", "espirit"])
+    r.set_defaults(func=_recon)
     sub.add_parser("list", help="registered models").set_defaults(func=_list)
     e = sub.add_parser("export", help="export a .keras model for TF-Serving")
     e.add_argument("--model", required=True)

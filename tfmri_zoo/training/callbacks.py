@@ -43,14 +43,14 @@ class ImagePanels(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every:
             return
-        from tfmri_zoo.physics.sense import SenseOperator
+        from tfmri_zoo.recon import zero_filled
 
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
         prediction = self.model(self.inputs, training=False)
-        zero_filled = SenseOperator(self.inputs.get("sensitivities"), self.inputs["mask"]).adjoint(
-            self.inputs["kspace"])
-        columns = [_magnitude_panel(zero_filled), _magnitude_panel(prediction)]
+        # Coil-combined with maps, root-sum-of-squares without (e.g. VarNet estimating its own maps).
+        baseline = zero_filled(self.inputs["kspace"], self.inputs["mask"], self.inputs.get("sensitivities"))
+        columns = [_magnitude_panel(baseline), _magnitude_panel(prediction)]
         if self.target is not None:
             columns.append(_magnitude_panel(self.target))
         with self._writer.as_default():

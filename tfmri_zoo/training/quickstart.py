@@ -17,6 +17,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from tfmri_zoo.training.evaluate import per_volume_metrics
+
 ACCELERATIONS = {4: 0.08, 8: 0.04}
 
 
@@ -37,20 +39,6 @@ def _evaluation_batches(files, acceleration):
         batches.append(({k: v.numpy() for k, v in inputs.items()}, target.numpy(),
                         [f.decode() for f in info["fname"].numpy()]))
     return batches
-
-
-def _per_volume_metrics(predictions, targets, names):
-    """fastMRI metrics per volume (magnitudes stacked over the volume's slices), averaged over volumes."""
-    from tfmri_zoo import metrics
-
-    scores = {"ssim": [], "psnr": [], "nmse": []}
-    for name in sorted(set(names)):
-        idx = [i for i, n in enumerate(names) if n == name]
-        gt, pred = np.abs(targets[idx]), np.abs(predictions[idx])
-        scores["ssim"].append(metrics.ssim(gt, pred))
-        scores["psnr"].append(metrics.psnr(gt, pred))
-        scores["nmse"].append(metrics.nmse(gt, pred))
-    return {k: float(np.mean(v)) for k, v in scores.items()}
 
 
 def _run_method(method, batches, **kwargs):
@@ -89,7 +77,7 @@ def _tune(method, batches, grid):
     best = None
     for lam in grid:
         pred, tgt, names = _run_method(method, batches, lam=lam)
-        score = _per_volume_metrics(pred, tgt, names)["ssim"]
+        score = per_volume_metrics(pred, tgt, names)["ssim"]
         if best is None or score > best[1]:
             best = (lam, score)
     return best[0]
@@ -188,7 +176,7 @@ def run(out, model_name="modl", preset="small", steps=600, batch_size=4, learnin
             t0 = time.time()
             pred, tgt, names = _run_method(method, test, **kwargs)
             seconds = time.time() - t0
-            scores = _per_volume_metrics(pred, tgt, names)
+            scores = per_volume_metrics(pred, tgt, names)
             scores.update(seconds_per_slice=seconds / len(names), **kwargs)
             results[f"R={acc}"][name] = scores
             panels[acc]["target"] = (tgt[0], "")

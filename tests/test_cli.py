@@ -1,0 +1,64 @@
+"""The command line: list, export, evaluate and recon on a tiny saved model and tiny synthetic files."""
+import os
+
+import h5py
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.models import zoo_contract
+from tfmri_zoo import cli, models
+from tfmri_zoo.data.synthetic import write_synthetic_dataset
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("cli")
+    model = models.get("modl", preset="small")
+    inputs, _ = zoo_contract.toy_problem(batch=1, coils=4, height=32, width=32)
+    model(inputs)
+    path = str(directory / "modl.keras")
+    model.save(path)
+    files = write_synthetic_dataset(str(directory / "data"), 1, 2, (32, 32), 4, seed=3)
+    return path, files, directory
+
+
+def test_list_names_every_model(capsys):
+    cli.main(["list"])
+    out = capsys.readouterr().out
+    for name in models.list():
+        assert name in out
+
+
+def test_export_from_keras_file(saved_model, capsys):
+    path, _, directory = saved_model
+    cli.main(["export", "--model", path, "--out", str(directory / "serving"), "--version", "2"])
+    exported = capsys.readouterr().out.strip().splitlines()[-1]
+    assert exported.endswith(os.path.join("modl", "2"))
+    assert "serving_default" in tf.saved_model.load(exported).signatures
+    assert "name: 'modl'" in (directory / "serving" / "models.config").read_text()
+
+
+def test_evaluate_prints_a_table(saved_model, capsys, tmp_path):
+    path, files, _ = saved_model
+    cli.main(["evaluate", "--model", path, "--data", os.path.dirname(files[0]), "--accelerations", "4",
+              "--json", str(tmp_path / "table.json")])
+    out = capsys.readouterr().out
+    assert "SSIM" in out and "R=4" in out
+    assert (tmp_path / "table.json").exists()
+
+
+def test_recon_writes_h5(saved_model, tmp_path):
+    path, files, _ = saved_model
+    output = str(tmp_path / "recon.h5")
+    cli.main(["recon", "--model", path, "--input", files[0], "--output", output, "--acceleration", "4",
+              "--png", str(tmp_path / "recon.png")])
+    with h5py.File(output, "r") as f:
+        assert f["reconstruction"].shape == (2, 32, 32)
+        assert np.all(np.isfinite(f["reconstruction"][()]))
+    assert (tmp_path / "recon.png").exists()
+
+
+def test_train_requires_a_data_source():
+    with pytest.raises(SystemExit, match="--data"):
+        cli.main(["train", "--config", "models/modl/config.yaml"])
