@@ -39,3 +39,15 @@ def test_train_from_config_synthetic(tmp_path):
         np.testing.assert_allclose(f["reconstruction"][()], np.abs(image), rtol=1e-6)
         assert f["reconstruction"].shape == (1, 32, 32) and f.attrs["acceleration"] == 4
     assert (tmp_path / "recon.png").stat().st_size > 0
+
+
+def test_model_card_config_is_accepted():
+    import os
+
+    from tfmri_zoo.training.config import load_config
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    config = load_config(os.path.join(root, "models", "modl", "config.yaml"))
+    assert config["model"]["name"] == "modl" and config["model"]["preset"] is None
+    assert config["model"]["config"]["iterations"] == 10
+    assert config["optimizer"]["learning_rate"] == 1e-3

@@ -4,6 +4,8 @@ A YAML file (or dict) with these sections; every field is optional and has the d
 (``training/configs/*.yaml`` are documented examples):
 
   model:      name (registry name, default ``modl``), preset (``small``), config (constructor overrides, ``{}``)
+              — a model card's ``models/<name>/config.yaml`` is accepted too and means that model's paper
+              configuration (its ``config`` section) with every other section at its default
   data:       shape ([64, 64], synthetic data only), coils (8, synthetic), num_slices (4, synthetic), seed (0),
               batch_size (4), crop (null), normalise (``zero_filled_max``), sensitivities (``stored``)
   masks:      type (``random`` | ``equispaced``), center_fractions ([0.08, 0.04]), accelerations ([4, 8])
@@ -59,6 +61,10 @@ def load_config(path_or_dict):
 
         with open(path_or_dict) as f:
             raw = yaml.safe_load(f) or {}
+    if "model" not in raw and "name" in raw and "config" in raw:
+        # A model card's models/<name>/config.yaml: train that model with its paper configuration and the
+        # default data/loss/optimizer settings.
+        raw = {"model": {"name": raw["name"], "preset": None, "config": dict(raw["config"])}}
     return _merge(DEFAULTS, raw)
 
 
