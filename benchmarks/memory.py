@@ -27,19 +27,12 @@ def measure(cascades, recompute, size, coils, filters, layers, cg_iterations):
 
     from tests.models.zoo_contract import toy_problem
     from tfmri_zoo.models.modl import MoDL
-    from tfmri_zoo.training.memory import unroll
-
-    class UnrolledMoDL(MoDL):
-        def reconstruct(self, kspace, mask, sensitivities, training=None):
-            x = self.operator(mask, sensitivities).adjoint(kspace)
-            steps = [lambda x, k, m, s, d=d: self.dc(d(x, training=training), k, m, s) for d in self.denoisers]
-            return unroll(steps, x, kspace, mask, sensitivities, recompute_steps=recompute)
 
     keras.utils.set_random_seed(0)
     inputs, target = toy_problem(batch=1, coils=coils, height=size, width=size)
     inputs = {k: tf.constant(v) for k, v in inputs.items()}
     target = tf.constant(target)
-    model = UnrolledMoDL(iterations=cascades, cg_iterations=cg_iterations, share_weights=False,
+    model = MoDL(iterations=cascades, cg_iterations=cg_iterations, share_weights=False, recompute=recompute,
                          regularizer={"name": "dncnn", "filters": filters, "layers": layers})
     model(inputs)
     optimizer = keras.optimizers.Adam(1e-4)

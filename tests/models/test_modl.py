@@ -117,3 +117,23 @@ def check_tiny_training(name, inputs, target, steps, learning_rate):
                                                           steps=steps, factor=5.0, learning_rate=learning_rate)
     print(f"{name} small: loss {first:.4g} -> {last:.4g}")
     return first, last
+
+
+def test_recompute_option_gives_the_same_output_and_gradients():
+    import tensorflow as tf
+
+    inputs, target = zoo_contract.toy_problem(batch=1, coils=2, height=16, width=16)
+    plain = models.get("modl", preset="small")
+    plain(inputs)
+    memory = models.get("modl", preset="small", recompute=True)
+    memory(inputs)
+    memory.set_weights(plain.get_weights())
+    grads = []
+    for model in (plain, memory):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.abs(model(inputs, training=False) - target) ** 2)
+        grads.append([g.numpy() for g in tape.gradient(loss, model.trainable_weights)])
+    np.testing.assert_allclose(memory(inputs).numpy(), plain(inputs).numpy(), atol=1e-5)
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5 * np.abs(a).max())
+    assert models.get("modl", preset="small", recompute=True).get_config()["recompute"] is True

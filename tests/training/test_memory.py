@@ -5,7 +5,7 @@ import tensorflow as tf
 from tests.models.zoo_contract import toy_problem
 from tfmri_zoo.layers.data_consistency import ProximalL2DC
 from tfmri_zoo.models.regularizers import DnCNN
-from tfmri_zoo.training.memory import recompute, unroll
+from tfmri_zoo.layers.recompute import recompute, unroll
 
 
 def _cascades(count):

@@ -18,3 +18,4 @@ from tfmri_zoo.layers.complex_unet import ComplexUNet
 from tfmri_zoo.layers.data_consistency import (ADMMStep, DataConsistency, GradientDC, KSpaceReplacement,
                                                ProximalL2DC, SingleCoilProximalDC, SoftKSpaceReplacement)
 from tfmri_zoo.layers.rbf import RBFActivation
+from tfmri_zoo.layers.recompute import recompute, unroll

@@ -7,6 +7,7 @@ the ``K = 10`` unrolls; the DC step runs 10 CG iterations.
 import keras
 
 from tfmri_zoo.layers.data_consistency import ProximalL2DC
+from tfmri_zoo.layers.recompute import unroll
 from tfmri_zoo.models.base import ReconModel
 from tfmri_zoo.models.regularizers import make_regularizers, regularizer_spec
 from tfmri_zoo.models.registry import register
@@ -28,6 +29,8 @@ class MoDL(ReconModel):
       lam: initial shared ``λ`` (trainable, ≥ 0).
       regularizer: regulariser name or ``{"name": ..., **config}`` (``"dncnn"``, ``"unet"``, ``"resnet"``, ``"downup"``).
       share_weights: share ``D_w`` over the unrolls (MoDL: ``True``).
+      recompute: memory-efficient training — keep only each unroll's input and recompute the unroll in the
+        backward pass (peak memory nearly independent of ``iterations``; ``benchmarks/memory.py``).
       **kwargs: :class:`~tfmri_zoo.models.base.ReconModel` arguments.
 
     Call args: ``{"kspace": complex64 [B, C, H, W], "mask": float32 [B, 1, 1, W], "sensitivities": complex64
@@ -35,8 +38,9 @@ class MoDL(ReconModel):
     """
 
     def __init__(self, iterations=10, cg_iterations=10, lam=0.05, regularizer="dncnn", share_weights=True,
-                 **kwargs):
+                 recompute=False, **kwargs):
         super().__init__(**kwargs)
+        self.recompute = bool(recompute)
         self.iterations, self.cg_iterations, self.lam = int(iterations), int(cg_iterations), float(lam)
         self.regularizer, self.share_weights = regularizer_spec(regularizer), bool(share_weights)
         self.denoisers = make_regularizers(self.regularizer, self.iterations, self.share_weights)
@@ -44,10 +48,11 @@ class MoDL(ReconModel):
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
         x = self.operator(mask, sensitivities).adjoint(kspace)
-        for denoiser in self.denoisers:
-            x = self.dc(denoiser(x, training=training), kspace, mask, sensitivities)
-        return x
+        steps = [lambda x, k, m, s, d=denoiser: self.dc(d(x, training=training), k, m, s)
+                 for denoiser in self.denoisers]
+        return unroll(steps, x, kspace, mask, sensitivities, recompute_steps=self.recompute)
 
     def get_config(self):
         return {**super().get_config(), "iterations": self.iterations, "cg_iterations": self.cg_iterations,
-                "lam": self.lam, "regularizer": self.regularizer, "share_weights": self.share_weights}
+                "lam": self.lam, "regularizer": self.regularizer, "share_weights": self.share_weights,
+                "recompute": self.recompute}

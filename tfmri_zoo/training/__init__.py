@@ -7,7 +7,7 @@ from tfmri_zoo.training.equilibrium import DeepEquilibriumRecon, anderson, fixed
 from tfmri_zoo.training.evaluate import evaluate, format_table, per_volume_metrics, reconstruct_file
 from tfmri_zoo.training.losses import (ComplexL1, ComplexLoss, ComplexMSE, KSpaceLoss, MixedLoss, SSDULoss,
                                        SSIMLoss)
-from tfmri_zoo.training.memory import recompute, unroll
+from tfmri_zoo.layers.recompute import recompute, unroll
 from tfmri_zoo.training.ssdu import split_mask, ssdu_dataset, ssdu_split_example
 from tfmri_zoo.training.supervised import build_and_compile, train
 from tfmri_zoo.training.sure import sure_loss, train_sure
