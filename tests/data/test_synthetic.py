@@ -7,7 +7,7 @@ from tfmri_zoo.data.fastmri import SliceDataset
 from tfmri_zoo.data.synthetic import default_dataset, synthetic_volume
 from tfmri_zoo.data.synthetic_phantom import TISSUES, Phantom
 from tfmri_zoo.data.synthetic_series import cine_series
-from tfmri_zoo.layers.warp import warp
+from tfmri_zoo.physics.warp import warp
 from tfmri_zoo.physics.fft import fft2c
 
 

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from tests.models.test_cinenet import check_dynamic_zoo_contract, dynamic_problem
 from tfmri_zoo import models
-from tfmri_zoo.layers.warp import warp
+from tfmri_zoo.physics.warp import warp
 from tfmri_zoo.models.motion_net import MotionEstimator, MotionNet, warping_loss
 
 DEFAULT_PARAMS = 1925346  # printed in models/motion_net/README.md

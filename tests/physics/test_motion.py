@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import crandn
-from tfmri_zoo.layers.warp import warp
+from tfmri_zoo.physics.warp import warp
 from tfmri_zoo.physics.motion import MotionSenseOperator, motion_compensated_sense
 from tfmri_zoo.physics.sense import SenseOperator
 

@@ -19,7 +19,7 @@ Relaxometry (spin-echo / inversion-recovery signal equations, full relaxation be
 import numpy as np
 
 from tfmri_zoo.data.synthetic_phantom import TISSUES, WEIGHTINGS
-from tfmri_zoo.layers.warp import warp
+from tfmri_zoo.physics.warp import warp
 
 
 def _signal(tissue, weighting):

@@ -19,3 +19,4 @@ from tfmri_zoo.layers.data_consistency import (ADMMStep, DataConsistency, Gradie
                                                ProximalL2DC, SingleCoilProximalDC, SoftKSpaceReplacement)
 from tfmri_zoo.layers.rbf import RBFActivation
 from tfmri_zoo.layers.recompute import recompute, unroll
+from tfmri_zoo.layers.warp import Warp

@@ -15,7 +15,7 @@ training when ``warp_loss_weight > 0``.
 import keras
 import tensorflow as tf
 
-from tfmri_zoo.layers.warp import scaling_and_squaring, warp
+from tfmri_zoo.physics.warp import scaling_and_squaring, warp
 from tfmri_zoo.models.base import ReconModel
 from tfmri_zoo.models.cinenet import _fixed_layout
 from tfmri_zoo.models.regularizers import UNet

@@ -1,12 +1,30 @@
-"""Physics: centred FFTs, the encoding operator E = M F C, conjugate gradient, sampling masks and coil maps."""
+"""Physics: the encoding operator E = M F C (W) and everything it is built from or composes with.
+
+Centred orthonormal FFTs, the Cartesian SENSE operator, the one conjugate gradient, sampling masks and trajectories,
+the NUFFT and non-Cartesian SENSE with density compensation, coil maps (ESPIRiT, Walsh, compression), the motion
+warp and motion-aware operator, and non-linear signal models (T2, T1) for model-based reconstruction.
+"""
 from tfmri_zoo.physics.cg import conjugate_gradient
 from tfmri_zoo.physics.coils import coil_compress, espirit, estimate_sensitivities, rss, walsh
+from tfmri_zoo.physics.density import pipe_menon_density, radial_density
 from tfmri_zoo.physics.fft import fft2c, fftnc, ifft2c, ifftnc
+from tfmri_zoo.physics.motion import MotionSenseOperator, motion_compensated_sense
+from tfmri_zoo.physics.noncartesian import NonCartesianSenseOperator
+from tfmri_zoo.physics.nufft import NUFFT, kaiser_bessel_beta, nufft, nufft_adjoint
 from tfmri_zoo.physics.sampling import (EquispacedMaskFractionFunc, EquispacedMaskFunc, GaussianMaskFunc, KtMaskFunc,
                                         MaskFunc, PoissonDiscMaskFunc, RandomMaskFunc, center_slice)
 from tfmri_zoo.physics.sense import SenseOperator
+from tfmri_zoo.physics.signal_models import (InversionRecovery, MultiEchoT2, NonlinearOperator, SignalModel,
+                                             pack_params, rate_to_time, unpack_params)
+from tfmri_zoo.physics.trajectories import (GOLDEN_ANGLE, bart_to_radians, radial_angles, radial_trajectory,
+                                            stack_of_stars_trajectory)
+from tfmri_zoo.physics.warp import scaling_and_squaring, warp, warp_adjoint
 
-__all__ = ["EquispacedMaskFractionFunc", "EquispacedMaskFunc", "GaussianMaskFunc", "KtMaskFunc", "MaskFunc",
-           "PoissonDiscMaskFunc", "RandomMaskFunc", "SenseOperator", "center_slice", "coil_compress",
-           "conjugate_gradient", "espirit", "estimate_sensitivities", "fft2c", "fftnc", "ifft2c", "ifftnc", "rss",
-           "walsh"]
+__all__ = ["EquispacedMaskFractionFunc", "EquispacedMaskFunc", "GOLDEN_ANGLE", "GaussianMaskFunc", "InversionRecovery",
+           "KtMaskFunc", "MaskFunc", "MotionSenseOperator", "MultiEchoT2", "NUFFT", "NonCartesianSenseOperator",
+           "NonlinearOperator", "PoissonDiscMaskFunc", "RandomMaskFunc", "SenseOperator", "SignalModel",
+           "bart_to_radians", "center_slice", "coil_compress", "conjugate_gradient", "espirit",
+           "estimate_sensitivities", "fft2c", "fftnc", "ifft2c", "ifftnc", "kaiser_bessel_beta",
+           "motion_compensated_sense", "nufft", "nufft_adjoint", "pack_params", "pipe_menon_density",
+           "radial_angles", "radial_density", "radial_trajectory", "rate_to_time", "rss", "scaling_and_squaring",
+           "stack_of_stars_trajectory", "unpack_params", "walsh", "warp", "warp_adjoint"]

@@ -16,7 +16,7 @@ Motion-compensated reconstruction solves ``(EᴴE + λI) x = Eᴴy`` with the pa
 import tensorflow as tf
 
 from tfmri_zoo import validation
-from tfmri_zoo.layers.warp import warp, warp_adjoint
+from tfmri_zoo.physics.warp import warp, warp_adjoint
 from tfmri_zoo.physics.cg import conjugate_gradient
 from tfmri_zoo.physics.sense import SenseOperator
 
