@@ -92,5 +92,6 @@ def test_registry_rejects_unknown_names():
 
 def test_training_lowers_loss(problem):
     inputs, target = problem
-    zoo_contract.check_training_lowers_loss(ResidualCNN(filters=16), inputs, target, steps=80, factor=3.0,
+    keras.utils.set_random_seed(0)  # measured 11.6× with this seed (3.3×–11.6× over seeds 0–3)
+    zoo_contract.check_training_lowers_loss(ResidualCNN(filters=16), inputs, target, steps=80, factor=5.0,
                                             learning_rate=3e-3)

@@ -48,8 +48,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfmri_zoo.data.fastmri import SliceDataset, read_slice
-from tfmri_zoo.data.transforms import center_crop, sense_combine
-from tfmri_zoo.physics.coils import rss
+from tfmri_zoo.data.transforms import center_crop
+from tfmri_zoo.physics.coils import rss, sense_combine
 from tfmri_zoo.physics.fft import fft2c, ifft2c
 
 NORMALISATIONS = (None, "zero_filled_max", "volume_max")

@@ -1,8 +1,6 @@
 """Small image-space transforms shared by the data pipeline and the synthetic generator (TensorFlow ops)."""
 import tensorflow as tf
 
-from tfmri_zoo.physics.sense import SenseOperator
-
 
 def center_crop(x, shape):
     """Crops the last two axes of ``x`` to ``shape`` ``(h, w)`` about the centre (fastMRI's ``center_crop``).
@@ -19,19 +17,3 @@ def center_crop(x, shape):
         height, width = tf.shape(x)[-2], tf.shape(x)[-1]
     top, left = (height - h) // 2, (width - w) // 2
     return x[..., top:top + h, left:left + w]
-
-
-def sense_combine(coil_images, sensitivities):
-    """Optimal (SENSE) coil combination ``Σ_c conj(S_c) x_c / Σ_c |S_c|²`` (0 where the maps vanish).
-
-    Args:
-      coil_images: complex64 ``[B, C, *extra, H, W]``.
-      sensitivities: complex64, same layout (extra axes may be 1).
-
-    Returns:
-      complex64 ``[B, *extra, H, W]``.
-    """
-    combined = SenseOperator(sensitivities).coil_combine(coil_images)
-    energy = tf.reduce_sum(tf.square(tf.abs(sensitivities)), axis=1)
-    safe = tf.where(energy > 1e-6, energy, tf.ones_like(energy))
-    return tf.where(energy > 1e-6, combined / tf.cast(safe, combined.dtype), tf.zeros_like(combined))

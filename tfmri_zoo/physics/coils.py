@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from tfmri_zoo.physics.espirit import calibration_region, coil_principal_components, espirit_maps, rotate_phase
 from tfmri_zoo.physics.fft import ifft2c
+from tfmri_zoo.physics.sense import SenseOperator
 from tfmri_zoo.validation import as_complex, check_finite, check_rank
 
 _LAYOUT = "[batch, coils, height, width]"
@@ -189,3 +190,26 @@ def estimate_sensitivities(kspace, method="espirit", calib_size=24, **kwargs):
     if method == "walsh":
         return walsh(low_resolution_images(kspace, calib_size), **kwargs)
     raise ValueError(f"method: expected one of {_METHODS}, got {method!r}.")
+
+
+def sense_combine(coil_images, sensitivities):
+    """Pixelwise least-squares (SENSE) coil combination ``Σ_c conj(S_c) x_c / Σ_c |S_c|²``.
+
+    Pixels whose map energy ``Σ|S|²`` is below 1e-6 of the example's maximum (outside the coils' support) are set to
+    0 rather than amplified. For maps normalised to ``Σ|S|² = 1`` this is ``Cᴴ x`` (the adjoint coil combination).
+
+    Args:
+      coil_images: complex ``[B, C, *extra, H, W]``.
+      sensitivities: complex, the same layout (``extra`` axes may be 1).
+
+    Returns:
+      complex ``[B, *extra, H, W]`` of ``coil_images``' dtype.
+    """
+    coil_images = as_complex(coil_images, "coil_images")
+    sensitivities = as_complex(sensitivities, "sensitivities", coil_images.dtype)
+    combined = SenseOperator(sensitivities, dtype=coil_images.dtype).coil_combine(coil_images)
+    energy = tf.reduce_sum(tf.math.real(sensitivities * tf.math.conj(sensitivities)), axis=1)
+    peak = tf.reduce_max(energy, axis=list(range(1, energy.shape.rank)), keepdims=True)
+    support = energy > 1e-6 * peak
+    safe = tf.where(support, energy, tf.ones_like(energy))
+    return tf.where(support, combined / tf.complex(safe, tf.zeros_like(safe)), tf.zeros_like(combined))

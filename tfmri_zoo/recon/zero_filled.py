@@ -1,6 +1,7 @@
 """Zero-filled reconstruction: the inverse FFT of the measured k-space, coil-combined."""
 import tensorflow as tf
 
+from tfmri_zoo.physics.coils import rss, sense_combine
 from tfmri_zoo.physics.fft import ifft2c
 from tfmri_zoo.recon import problem
 
@@ -10,7 +11,7 @@ def zero_filled(kspace, mask=None, sensitivities=None):
     """Zero-filled image of 2D multi-coil Cartesian k-space.
 
     With ``sensitivities`` the coil images are combined by pixelwise least squares,
-    ``Σ_c conj(S_c) x_c / Σ_c |S_c|²`` (0 where ``Σ|S|² = 0``); for maps normalised to ``Σ|S|² = 1`` this is ``Eᴴy``.
+    ``Σ_c conj(S_c) x_c / Σ_c |S_c|²`` (:func:`tfmri_zoo.physics.coils.sense_combine`); for maps normalised to ``Σ|S|² = 1`` this is ``Eᴴy``.
     Without sensitivities a single coil is returned as is and several coils by root-sum-of-squares (real-valued,
     returned as complex with zero phase).
 
@@ -27,9 +28,5 @@ def zero_filled(kspace, mask=None, sensitivities=None):
         coils = ifft2c(operator.apply_mask(kspace))
         if kspace.shape[1] == 1:
             return coils[:, 0]
-        rss = tf.sqrt(tf.reduce_sum(tf.math.real(coils * tf.math.conj(coils)), axis=1))
-        return tf.cast(rss, kspace.dtype)
-    weights = tf.reduce_sum(tf.math.real(operator.sensitivities * tf.math.conj(operator.sensitivities)), axis=1)
-    safe = tf.where(weights > 0, weights, tf.ones_like(weights))
-    combined = operator.adjoint(kspace) / tf.cast(safe, kspace.dtype)
-    return tf.where(weights > 0, combined, tf.zeros_like(combined))
+        return tf.cast(rss(coils, axis=1), kspace.dtype)
+    return sense_combine(ifft2c(operator.apply_mask(kspace)), operator.sensitivities)

@@ -63,7 +63,7 @@ def classical_methods():
         def run(x, **params):
             key = (name, tuple(sorted(params.items())))
             if key not in compiled:
-                compiled[key] = tf.function(lambda k, m, s: solvers[name](k, m, s, **params))
+                compiled[key] = tf.function(lambda k, m, s: solvers[name](k, m, s, **params), autograph=False)
             return compiled[key](x["kspace"], x["mask"], x["sensitivities"]).numpy()
         return run
 
@@ -156,7 +156,7 @@ def run(out, model_name="modl", preset="small", steps=600, batch_size=4, learnin
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=ComplexL1())
     epochs = max(1, steps // 50)
     t0 = time.time()
-    history = model.fit(train, steps_per_epoch=max(1, steps // epochs), epochs=epochs, verbose=0,
+    history = model.fit(train, steps_per_epoch=max(1, steps // epochs), epochs=epochs, verbose=0, shuffle=False,
                         callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: log(
                             f"  epoch {e + 1}/{epochs}: loss {logs['loss']:.4f}"))])
     train_seconds = time.time() - t0
