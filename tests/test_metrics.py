@@ -9,6 +9,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tests.conftest import crandn
 from tfmri_zoo.metrics import (NMSEMetric, PSNRMetric, SSIMMetric, nmse, nmse_tf, psnr, psnr_tf, ssim,
                                ssim_tf)
+from tfmri_zoo.training.losses import ComplexMSE
 
 
 # --- fastMRI evaluate.py definitions, written against skimage (the independent reference) ----------------------
@@ -92,22 +93,12 @@ def test_ssim_tf_gradient_is_finite_and_matches_finite_difference(rng):
     assert abs(fd - np.sum(grad * direction)) <= 1e-3 * abs(fd)
 
 
-class _ComplexMSE(keras.losses.Loss):
-    """evaluate() needs a loss; this one keeps complex inputs (dtype complex64), as DESIGN.md prescribes."""
-
-    def __init__(self):
-        super().__init__(name="complex_mse", dtype="complex64")
-
-    def call(self, y_true, y_pred):
-        return tf.reduce_mean(tf.abs(y_true - y_pred) ** 2, axis=[1, 2])
-
-
 def test_keras_metrics_react_to_imaginary_part_inside_evaluate(rng):
     x = crandn(rng, 4, 24, 24)
     real_only = np.real(x).astype(np.complex64)
     inputs = keras.Input(shape=(24, 24), dtype="complex64")
     model = keras.Model(inputs, keras.layers.Identity()(inputs))
-    model.compile(loss=_ComplexMSE(), metrics=[SSIMMetric(), PSNRMetric(), NMSEMetric()])
+    model.compile(loss=ComplexMSE(), metrics=[SSIMMetric(), PSNRMetric(), NMSEMetric()])
     same = model.evaluate(x, x, verbose=0, return_dict=True, batch_size=2)
     diff = model.evaluate(x, real_only, verbose=0, return_dict=True, batch_size=2)
     assert same["ssim"] == pytest.approx(1.0, abs=1e-5) and same["nmse"] == pytest.approx(0.0, abs=1e-6)

@@ -7,18 +7,7 @@ import tensorflow as tf
 
 from tests.conftest import crandn
 from tfmri_zoo import layers as L
-
-
-class ComplexMSE(keras.losses.Loss):
-    """mean |y_pred - y_true|^2 over non-batch axes. ``dtype="complex64"`` stops Keras from casting the complex
-    inputs to float32 (which would drop the imaginary part, DESIGN.md)."""
-
-    def __init__(self, name="complex_mse", reduction="sum_over_batch_size"):
-        super().__init__(name=name, reduction=reduction, dtype="complex64")
-
-    def call(self, y_true, y_pred):
-        d = tf.cast(y_pred, tf.complex64) - tf.cast(y_true, tf.complex64)
-        return tf.reduce_mean(tf.math.real(d * tf.math.conj(d)), axis=list(range(1, len(d.shape))))
+from tfmri_zoo.training.losses import ComplexMSE
 
 
 def test_loss_sees_the_imaginary_part(rng):
