@@ -22,26 +22,26 @@ from tfmri_zoo.training.evaluate import per_volume_metrics
 ACCELERATIONS = {4: 0.08, 8: 0.04}
 
 
-def _datasets(files, mask_func, batch_size, shuffle, seed, validation):
+def make_split_dataset(files, mask_func, batch_size, shuffle, seed, validation):
     from tfmri_zoo.data.pipeline import make_dataset
 
     return make_dataset(files, mask_func=mask_func, batch_size=batch_size, shuffle=shuffle, seed=seed,
                         sensitivities="stored", validation=validation, return_info=validation)
 
 
-def _evaluation_batches(files, acceleration):
+def evaluation_batches(files, acceleration):
     """Test data at one acceleration with fastMRI's per-volume masks: list of (inputs, target, fname) numpy."""
     from tfmri_zoo.physics.sampling import RandomMaskFunc
 
     mask_func = RandomMaskFunc([ACCELERATIONS[acceleration]], [acceleration])
     batches = []
-    for inputs, target, info in _datasets(files, mask_func, 4, False, 0, True):
+    for inputs, target, info in make_split_dataset(files, mask_func, 4, False, 0, True):
         batches.append(({k: v.numpy() for k, v in inputs.items()}, target.numpy(),
                         [f.decode() for f in info["fname"].numpy()]))
     return batches
 
 
-def _run_method(method, batches, **kwargs):
+def run_method(method, batches, **kwargs):
     outputs = [np.asarray(method(inputs, **kwargs)) for inputs, _, _ in batches]
     targets = np.concatenate([t for _, t, _ in batches])
     names = sum((n for _, _, n in batches), [])
@@ -76,7 +76,7 @@ LAM_GRID = {"sense": [0.0, 3e-3, 1e-2, 3e-2], "l1_wavelet": [3e-4, 1e-3, 3e-3, 1
 def _tune(method, batches, grid):
     best = None
     for lam in grid:
-        pred, tgt, names = _run_method(method, batches, lam=lam)
+        pred, tgt, names = run_method(method, batches, lam=lam)
         score = per_volume_metrics(pred, tgt, names)["ssim"]
         if best is None or score > best[1]:
             best = (lam, score)
@@ -149,7 +149,7 @@ def run(out, model_name="modl", preset="small", steps=600, batch_size=4, learnin
         f"({shape[0]}x{shape[1]}, {coils} coils)")
 
     train_mask = RandomMaskFunc(list(ACCELERATIONS.values()), list(ACCELERATIONS), seed=seed)
-    train = _datasets(splits["train"], train_mask, batch_size, True, seed, False).repeat()
+    train = make_split_dataset(splits["train"], train_mask, batch_size, True, seed, False).repeat()
     if model_name == "modl" and not model_config:
         model_config = dict(QUICKSTART_MODEL)
     model = models.get(model_name, preset=preset, **model_config)
@@ -166,15 +166,15 @@ def run(out, model_name="modl", preset="small", steps=600, batch_size=4, learnin
     methods[model_name] = lambda x: model(x, training=False).numpy()
     results, panels = {}, {}
     for acc in ACCELERATIONS:
-        val = _evaluation_batches(splits["val"], acc)
-        test = _evaluation_batches(splits["test"], acc)
+        val = evaluation_batches(splits["val"], acc)
+        test = evaluation_batches(splits["test"], acc)
         lams = {name: _tune(methods[name], val, grid) for name, grid in (lam_grid or LAM_GRID).items()}
         results[f"R={acc}"] = {}
         panels[acc] = {}
         for name, method in methods.items():
             kwargs = {"lam": lams[name]} if name in lams else {}
             t0 = time.time()
-            pred, tgt, names = _run_method(method, test, **kwargs)
+            pred, tgt, names = run_method(method, test, **kwargs)
             seconds = time.time() - t0
             scores = per_volume_metrics(pred, tgt, names)
             scores.update(seconds_per_slice=seconds / len(names), **kwargs)
