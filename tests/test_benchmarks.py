@@ -1,0 +1,39 @@
+"""Every benchmark runs to the end at a tiny size and prints its table (a smoke test, not a timing assertion).
+
+Most run with ``--quick``; the memory and cine benchmarks, whose quick modes take minutes, get explicit tiny sizes.
+"""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+CASES = {
+    # script: (arguments, a phrase its output must contain)
+    "classical.py": (["--quick"], "ratio"),
+    "nufft.py": (["--quick"], "forward+adjoint"),
+    "inference.py": (["--quick", "--no-torch"], "VarNet"),
+    "pipeline.py": (["--quick"], "examples/s"),
+    "memory.py": (["--size", "96", "--coils", "4", "--filters", "16", "--layers", "4", "--cg-iterations", "3",
+                   "--cascades", "1", "3"], "peak(3) / peak(1)"),
+    "serving.py": (["--quick"], "SavedModel"),
+    "cine.py": (["--size", "16", "--frames", "4", "--coils", "2", "--train", "2", "--test", "2", "--steps", "2",
+                 "--cg", "2", "--models", "cinenet"], "PSNR"),
+    "zoo.py": (["--quick"], "zero_filled"),
+}
+
+
+@pytest.mark.parametrize("script", sorted(CASES))
+def test_benchmark_quick_mode(script, tmp_path):
+    if script == "classical.py" and shutil.which("bart") is None:
+        pytest.skip("BART is not installed (apt-get install bart); .ci/run installs it")
+    args, phrase = CASES[script]
+    extra = ["--out", str(tmp_path / "out")] if script == "zoo.py" else []
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script), *args, *extra],
+                            capture_output=True, text=True, cwd=str(tmp_path), timeout=900,
+                            env={**os.environ, "PYTHONPATH": ROOT})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    assert phrase in result.stdout, result.stdout[-3000:]
