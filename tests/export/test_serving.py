@@ -166,3 +166,19 @@ def test_export_error_cleans_up_and_versions_are_immutable(exported, tmp_path, m
     assert os.listdir(tmp_path / "toy") == []
     with pytest.raises(ValueError, match="version"):
         export_saved_model(model, exported[3], model_name="toy", version=3)
+
+
+def test_model_that_estimates_maps_gets_a_signature_without_them(tmp_path):
+    from tfmri_zoo import models
+
+    inputs, _ = zoo_contract.toy_problem(batch=1, coils=4, height=32, width=32)
+    model = models.get("varnet", preset="small")
+    expected = model({"kspace": inputs["kspace"], "mask": inputs["mask"]}).numpy()
+    path = export_saved_model(model, str(tmp_path), model_name="varnet", version=1, warmup=False)
+    loaded = tf.saved_model.load(path)
+    assert set(loaded.signatures) == {"serving_default", "complex", "estimate_sensitivities"}
+    request = serving_inputs(inputs["kspace"], inputs["mask"][:, 0, 0], inputs["sensitivities"])
+    out = loaded.signatures["estimate_sensitivities"](kspace=tf.constant(request["kspace"]),
+                                                      mask=tf.constant(request["mask"]))
+    image = out["image"].numpy()
+    np.testing.assert_allclose(image[..., 0] + 1j * image[..., 1], expected, atol=1e-5 * np.abs(expected).max())

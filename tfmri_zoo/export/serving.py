@@ -13,6 +13,8 @@ Signatures (``B``, ``H``, ``W`` and the coil count ``C`` are dynamic; ``*extra``
     → image        float32 ``[B, *extra, H, W, 2]``,  magnitude float32 ``[B, *extra, H, W]``
 ``complex`` (for gRPC users)
     the same with complex64 ``kspace``/``sensitivities`` and a complex64 ``image``.
+``estimate_sensitivities`` (only for models that estimate their own coil maps, e.g. E2E-VarNet)
+    ``kspace`` and ``mask`` as in ``serving_default``, no ``sensitivities``; the same outputs.
 
 Scale normalisation is inside every zoo model, so raw scanner data of any scale can be sent.
 """
@@ -56,9 +58,10 @@ class ServingModule(tf.Module):
         mask = tf.TensorSpec([None] * (1 + dims), tf.float32, name="mask")
 
         def run(kspace, mask, sensitivities):
-            image = self.model({"kspace": kspace, "mask": tf.expand_dims(mask, 1), "sensitivities": sensitivities},
-                               training=False)
-            return image
+            inputs = {"kspace": kspace, "mask": tf.expand_dims(mask, 1)}
+            if sensitivities is not None:
+                inputs["sensitivities"] = sensitivities
+            return self.model(inputs, training=False)
 
         def serve_real(kspace, mask, sensitivities):
             image = run(_to_complex(kspace), mask, _to_complex(sensitivities))
@@ -68,13 +71,24 @@ class ServingModule(tf.Module):
             image = run(kspace, mask, sensitivities)
             return {"image": image, "magnitude": tf.abs(image)}
 
+        def serve_without_maps(kspace, mask):
+            image = run(_to_complex(kspace), mask, None)
+            return {"image": _to_real(image), "magnitude": tf.abs(image)}
+
         self.serve_real = tf.function(serve_real, input_signature=[real_k, mask, real_s], jit_compile=jit_compile)
+        if getattr(model, "estimate_sensitivities", False):
+            # Only then: a traced function is saved with the module, and other models need their maps.
+            self.serve_without_maps = tf.function(serve_without_maps, input_signature=[real_k, mask],
+                                                  jit_compile=jit_compile)
         self.serve_complex = tf.function(serve_complex, input_signature=[cplx_k, mask, cplx_s],
                                          jit_compile=jit_compile)
 
     def signatures(self):
-        return {"serving_default": self.serve_real.get_concrete_function(),
-                "complex": self.serve_complex.get_concrete_function()}
+        signatures = {"serving_default": self.serve_real.get_concrete_function(),
+                      "complex": self.serve_complex.get_concrete_function()}
+        if hasattr(self, "serve_without_maps"):
+            signatures["estimate_sensitivities"] = self.serve_without_maps.get_concrete_function()
+        return signatures
 
 
 def example_request(model, batch=1, coils=None, shape=None):

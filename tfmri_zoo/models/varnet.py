@@ -30,6 +30,7 @@ from tfmri_zoo.models.base import ReconModel
 from tfmri_zoo.models.registry import register
 from tfmri_zoo.models.regularizers import make_regularizer
 from tfmri_zoo.models.vn import non_residual_spec
+from tfmri_zoo.physics.coils import rss
 from tfmri_zoo.physics.fft import ifft2c
 from tfmri_zoo.physics.sense import SenseOperator
 
@@ -271,9 +272,7 @@ class VarNet(ReconModel):
     def input_scale(self, kspace, mask, sensitivities):
         if not self.estimate_sensitivities:
             return super().input_scale(kspace, mask, sensitivities)
-        coil_images = ifft2c(kspace * tf.cast(mask, kspace.dtype))
-        rss = tf.sqrt(tf.reduce_sum(tf.square(tf.abs(coil_images)), axis=1))
-        scale = tf.reduce_max(rss, axis=[1, 2], keepdims=True)
+        scale = tf.reduce_max(rss(ifft2c(kspace * tf.cast(mask, kspace.dtype))), axis=[1, 2], keepdims=True)
         scale = tf.where(scale > 0, scale, tf.ones_like(scale))
         return tf.cast(tf.stop_gradient(scale), kspace.dtype)
 
