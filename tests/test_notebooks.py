@@ -2,7 +2,7 @@
 
 Each notebook runs in its own kernel (the interpreter running pytest, through a kernelspec written to a temporary
 folder, so a fresh CI machine with only ``pip install -e .[dev]`` needs no installed kernelspec) with
-``TFMRI_ZOO_NOTEBOOK_SCALE=tiny`` and its own temporary working directory. The four notebooks run concurrently
+``TFMRI_ZOO_NOTEBOOK_SCALE=tiny`` and its own temporary working directory. The notebooks run concurrently
 (each is mostly a single-threaded TensorFlow process), which keeps the wall time of this file near that of the
 slowest notebook.
 """
@@ -22,7 +22,7 @@ from nbclient import NotebookClient
 
 NOTEBOOK_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "training", "notebooks")
 NOTEBOOKS = ["01_quickstart.ipynb", "02_train_fastmri_tfds.ipynb", "03_ssdu_self_supervised.ipynb",
-             "04_export_and_serve.ipynb"]
+             "04_export_and_serve.ipynb", "05_cine_motion.ipynb"]
 KERNEL_NAME = "tfmri-zoo-notebook-test"
 CELL_TIMEOUT = 300
 
@@ -172,6 +172,27 @@ def test_export_and_serve_notebook(executed):
     assert "tensorflow/serving:latest-gpu" in text
     with open(_path(result, "runs", "04_export", "body.json")) as f:
         assert set(json.load(f)["inputs"]) == {"kspace", "mask", "sensitivities"}
+
+
+def test_cine_motion_notebook(executed):
+    result = executed["05_cine_motion.ipynb"]
+    text = _ran_cleanly(result)
+    assert "kspace (1, 4, 4, 32, 32) mask (1, 1, 4, 1, 32) sensitivities (1, 4, 1, 32, 32) " \
+           "displacements (1, 4, 32, 32, 2)" in text
+    assert "nominal R = 8" in text
+    with open(_path(result, "runs", "05_cine", "metrics.json")) as f:
+        summary = json.load(f)
+    assert summary["acceleration"] == 8 and summary["steps"] == 2
+    results = summary["results"]
+    assert set(results) == {"frame-wise SENSE", "MC-CG, true fields", "cinenet", "motion_net"}
+    for name, scores in results.items():
+        assert 0.0 < scores["ssim"] <= 1.0 and math.isfinite(scores["psnr"])
+        assert f"| {name} | {scores['psnr']:.2f} | {scores['ssim']:.4f} |" in text  # the table shows metrics.json
+    # the true fields make motion compensation far better than frame-wise SENSE even at tiny scale
+    assert results["MC-CG, true fields"]["psnr"] > results["frame-wise SENSE"]["psnr"] + 5.0
+    for name in ("cinenet", "motion_net"):
+        assert re.search(rf"{name}: \d+ parameters, 2 steps in \d+ s, final loss [\d.e+-]+", text)
+    assert os.path.getsize(_path(result, "runs", "05_cine", "frames.png")) > 1000
 
 
 def test_committed_notebooks_match_generator():
