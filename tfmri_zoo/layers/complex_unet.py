@@ -16,11 +16,65 @@ pooling between encoder levels; a stride-2 transposed convolution, skip concaten
 a final 1x1 convolution to ``out_features`` (default: input features), plus the input if ``residual``.
 """
 import keras
+import tensorflow as tf
 
 from tfmri_zoo.layers import complex_conv, complex_norm, complex_pooling
 from tfmri_zoo.layers.complex_activations import get_complex_activation
 from tfmri_zoo.layers.complex_misc import ChannelsToComplex, ComplexToChannels
 from tfmri_zoo.layers.complex_ops import complex_dtype_of
+
+@keras.saving.register_keras_serializable(package="tfmri_zoo")
+class FrameWise(keras.layers.Layer):
+    """Applies a spatial layer to every frame of a dynamic tensor by folding time into the batch axis.
+
+    ``[B, T, *spatial, F] -> [B·T, *spatial, F] -> layer -> [B, T, *spatial', F']``.  Used by the ``"3dt"`` U-Net
+    for its pooling, up-sampling and 1x1 head (there are no (3+1)D pooling layers: the time axis is never pooled).
+
+    Args:
+        layer: a Keras layer (or its serialised config) on ``[batch, *spatial, features]``.
+
+    Call args:
+        inputs: ``[B, T, *spatial, F]`` (complex, or real in real 2-channel mode).
+
+    Returns:
+        ``[B, T, *layer_output_shape[1:]]`` of the layer's output dtype.
+    """
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(**kwargs)
+        self.layer = layer if isinstance(layer, keras.layers.Layer) else keras.layers.deserialize(layer)
+
+    def build(self, input_shape):
+        if not self.layer.built:  # a deserialised inner layer may be built already
+            self.layer.build((None,) + tuple(input_shape[2:]))
+
+    def call(self, inputs):
+        shape = tf.shape(inputs)
+        folded = tf.reshape(inputs, tf.concat([[shape[0] * shape[1]], shape[2:]], axis=0))
+        y = self.layer(folded)
+        return tf.reshape(y, tf.concat([shape[:2], tf.shape(y)[1:]], axis=0))
+
+    def compute_output_spec(self, inputs):
+        frame = self.layer.compute_output_spec(keras.KerasTensor((None,) + tuple(inputs.shape[2:]), inputs.dtype))
+        return keras.KerasTensor(tuple(inputs.shape[:2]) + tuple(frame.shape[1:]), dtype=frame.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "layer": keras.layers.serialize(self.layer)}
+
+
+def _framewise_pool3d(dtype=None, name=None):
+    """Max-magnitude pooling of D, H and W of ``[B, T, D, H, W, F]`` (time kept)."""
+    return FrameWise(complex_pooling.ComplexMaxPooling3D((2, 2, 2), dtype=dtype, name=f"{name}_frame"),
+                     dtype=dtype, name=name)
+
+
+def _framewise_transpose3d(filters, kernel_size, strides, name=None, dtype=None, **kwargs):
+    """Stride-2 transposed 3D convolution of D, H and W of ``[B, T, D, H, W, F]`` (``kernel_size``/``strides`` are
+    the 4-tuples of the factor table; their leading time entry 1 is dropped)."""
+    return FrameWise(complex_conv.ComplexConv3DTranspose(filters, tuple(kernel_size)[1:], strides=tuple(strides)[1:],
+                                                         dtype=dtype, name=f"{name}_frame", **kwargs),
+                     dtype=dtype, name=name)
+
 
 _CONVS = {
     # conv kind: (conv class, transpose class, pooling class, pool/up factor, spatial rank of the tensor)
@@ -30,6 +84,7 @@ _CONVS = {
             (1, 2, 2), 3),
     "3d": (complex_conv.ComplexConv3D, complex_conv.ComplexConv3DTranspose, complex_pooling.ComplexMaxPooling3D,
            (2, 2, 2), 3),
+    "3dt": (complex_conv.ComplexConv3Dt, _framewise_transpose3d, _framewise_pool3d, (1, 2, 2, 2), 4),
 }
 _NORMS = {
     "batch": complex_norm.ComplexBatchNormalization,
@@ -50,14 +105,17 @@ class ComplexUNet(keras.layers.Layer):
         activation: complex activation name (``"crelu"``, ``"modrelu"``, ``"cardioid"``, ``"separable_tanh"``,
             ...), layer config or layer (a fresh copy is made per use).
         conv: ``"2d"`` for ``[B, H, W, F]``; ``"2dt"`` (split spatio-temporal, pooling H and W only) or ``"3d"``
-            (full 3D kernels, pooling all three axes) for ``[B, T, H, W, F]``.
+            (full 3D kernels, pooling all three axes) for ``[B, T, H, W, F]``; ``"3dt"`` (split 3D-spatial then
+            temporal convolutions, :class:`~tfmri_zoo.layers.complex_conv.ComplexConv3Dt`; pooling, up-sampling
+            and the 1x1 head per frame over D, H and W, :class:`FrameWise`) for ``[B, T, D, H, W, F]``.
         normalization: ``None``, ``"batch"``, ``"instance"`` or ``"layer"``.
         complex_mode: ``True`` complex network, ``False`` real 2-channel network (module docstring).
         out_features: output features (default: the input's).
         residual: add the input to the output (needs ``out_features`` equal to the input's).
 
     Call args:
-        inputs: complex ``[B, H, W, F]`` (``"2d"``) or ``[B, T, H, W, F]``; the pooled axes must be divisible by
+        inputs: complex ``[B, H, W, F]`` (``"2d"``), ``[B, T, H, W, F]`` or ``[B, T, D, H, W, F]`` (``"3dt"``); the
+            pooled axes must be divisible by
             ``2**depth``.
         training: forwarded to batch normalisation.
 
@@ -88,9 +146,12 @@ class ComplexUNet(keras.layers.Layer):
     def _conv(self, features, name, kernel_size=None):
         conv_cls = _CONVS[self.conv][0]
         kwargs = dict(real_2ch=not self.complex_mode, dtype=self.dtype_policy, name=name)
+        if kernel_size == 1 and self.conv == "3dt":
+            return FrameWise(complex_conv.ComplexConv3D(features, 1, **{**kwargs, "name": f"{name}_frame"}),
+                             dtype=self.dtype_policy, name=name)
         if kernel_size == 1:
             conv_cls = (complex_conv.ComplexConv2D if self.conv == "2d" else complex_conv.ComplexConv3D)
-        elif self.conv == "2dt":
+        elif self.conv in ("2dt", "3dt"):
             kwargs["temporal_kernel_size"] = self.kernel_size
         return conv_cls(features, kernel_size or self.kernel_size, **kwargs)
 
@@ -144,7 +205,7 @@ class ComplexUNet(keras.layers.Layer):
 
     def _run_stage(self, layers, x, training):
         for layer in layers:
-            if isinstance(layer, (complex_conv._ComplexConvBase, complex_conv._ComplexConvSpatioTemporal)):
+            if isinstance(layer, (complex_conv._ComplexConvBase, complex_conv._ComplexConvSpatioTemporal, FrameWise)):
                 x = layer(x)
             else:
                 x = self._apply(layer, x, training)

@@ -9,7 +9,11 @@ split into a 2D spatial convolution per frame followed by a 1D temporal convolut
 (:class:`tfmri_zoo.layers.complex_conv.ComplexConv2Dt`), complex activations, complex normalisation and
 max-magnitude pooling (spatial axes only), and ``DC_k`` either a gradient step ``z − λ_k Eᴴ(Ez − y)`` (Eq. 6) or the
 proximal step ``(EᴴE + λ_k I)⁻¹(Eᴴy + λ_k z)`` by CG (Eq. 8). ``complex_network=False`` builds the same network as a
-real 2-channel network (unconstrained real kernels on ``[Re, Im]``) for comparison. Only 2D+t is implemented.
+real 2-channel network (unconstrained real kernels on ``[Re, Im]``) for comparison.
+
+3D+t (``spatial_rank=3``): images ``x ∈ C^{T×D×H×W}``, ``E`` the SENSE operator with a 3D FFT over ``D, H, W`` per
+frame, and U-Nets of :class:`~tfmri_zoo.layers.complex_conv.ComplexConv3Dt` (a 3D convolution per frame, then a 1D
+temporal convolution per voxel) with max-magnitude pooling of ``D, H, W`` per frame (``conv="3dt"``).
 """
 import keras
 
@@ -36,12 +40,12 @@ def _fixed_layout(kwargs, name):
 })
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
 class CINENet(ReconModel):
-    """CINENet on 2D+t multi-coil data.
+    """CINENet on 2D+t (or 3D+t) multi-coil data.
 
     Args:
       cascades: number of (U-Net, DC) cascades ``K`` (weights not shared).
       filters: features of the U-Nets' first level (doubled per level).
-      depth: number of spatial poolings per U-Net (``H`` and ``W`` must be divisible by ``2**depth``).
+      depth: number of spatial poolings per U-Net (``H``, ``W`` (and ``D``) must be divisible by ``2**depth``).
       convs_per_level: split convolutions per U-Net level.
       kernel_size: spatial and temporal kernel size of the split convolutions.
       activation: complex activation (``"cardioid"``, ``"modrelu"``, ``"crelu"``, ...).
@@ -50,16 +54,21 @@ class CINENet(ReconModel):
       dc: ``"gradient"`` (Eq. 6) or ``"proximal"`` (CG, Eq. 8).
       dc_weight: initial ``λ`` of every DC layer (step size for ``"gradient"``, penalty for ``"proximal"``).
       cg_iterations: CG iterations of the proximal DC.
+      spatial_rank: ``2`` (2D+t) or ``3`` (3D+t: a depth axis ``D`` before ``H, W`` everywhere, 3D FFT).
       **kwargs: :class:`~tfmri_zoo.models.base.ReconModel` arguments (``normalize``).
 
     Call args: ``{"kspace": complex64 [B, C, T, H, W], "mask": float32 [B, 1, T, 1, W] or [B, 1, T, H, W],
-    "sensitivities": complex64 [B, C, 1, H, W]}``. Returns complex64 ``[B, T, H, W]``.
+    "sensitivities": complex64 [B, C, 1, H, W]}``. Returns complex64 ``[B, T, H, W]``. With ``spatial_rank=3``:
+    ``kspace [B, C, T, D, H, W]``, ``mask [B, 1, T, 1|D, 1|H, W]`` (broadcastable), ``sensitivities
+    [B, C, 1, D, H, W]`` → ``[B, T, D, H, W]``.
     """
 
     def __init__(self, cascades=5, filters=16, depth=2, convs_per_level=2, kernel_size=3, activation="cardioid",
                  normalization="instance", complex_network=True, dc="proximal", dc_weight=None, cg_iterations=5,
-                 **kwargs):
-        super().__init__(extra_dims=1, spatial_rank=2, **_fixed_layout(kwargs, "CINENet"))
+                 spatial_rank=2, **kwargs):
+        if spatial_rank not in (2, 3):
+            raise ValueError(f"spatial_rank: expected 2 (2D+t) or 3 (3D+t), got {spatial_rank!r}.")
+        super().__init__(extra_dims=1, spatial_rank=int(spatial_rank), **_fixed_layout(kwargs, "CINENet"))
         if dc not in ("gradient", "proximal"):
             raise ValueError(f"dc: expected 'gradient' or 'proximal', got {dc!r}.")
         if int(cascades) < 1:
@@ -71,17 +80,20 @@ class CINENet(ReconModel):
         self.dc_weight = float(dc_weight) if dc_weight is not None else (1.0 if dc == "gradient" else 0.05)
         self.cg_iterations = int(cg_iterations)
         self.unets = [ComplexUNet(filters=self.filters, depth=self.depth, convs_per_level=self.convs_per_level,
-                                  kernel_size=self.kernel_size, activation=activation, conv="2dt",
+                                  kernel_size=self.kernel_size, activation=activation,
+                                  conv="2dt" if self.spatial_rank == 2 else "3dt",
                                   normalization=normalization, complex_mode=self.complex_network, out_features=1,
                                   residual=True, name=f"unet{k}") for k in range(self.cascades)]
         if dc == "gradient":
-            self.dcs = [GradientDC(step_size=self.dc_weight, name=f"dc{k}") for k in range(self.cascades)]
+            self.dcs = [GradientDC(step_size=self.dc_weight, spatial_rank=self.spatial_rank, name=f"dc{k}")
+                        for k in range(self.cascades)]
         else:
-            self.dcs = [ProximalL2DC(lam=self.dc_weight, cg_iterations=self.cg_iterations, name=f"dc{k}")
+            self.dcs = [ProximalL2DC(lam=self.dc_weight, cg_iterations=self.cg_iterations,
+                                     spatial_rank=self.spatial_rank, name=f"dc{k}")
                         for k in range(self.cascades)]
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
-        x = self.operator(mask, sensitivities).adjoint(kspace)                # [B, T, H, W]
+        x = self.operator(mask, sensitivities).adjoint(kspace)                # [B, T, (D,) H, W]
         for unet, dc in zip(self.unets, self.dcs):
             z = unet(x[..., None], training=training)[..., 0]
             x = dc(z, kspace, mask, sensitivities)
