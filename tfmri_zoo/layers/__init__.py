@@ -20,3 +20,4 @@ from tfmri_zoo.layers.data_consistency import (ADMMStep, DataConsistency, Gradie
 from tfmri_zoo.layers.rbf import RBFActivation
 from tfmri_zoo.layers.recompute import recompute, unroll
 from tfmri_zoo.layers.warp import Warp
+from tfmri_zoo.layers.complex_unet import FrameWise
