@@ -14,10 +14,9 @@ from tfmri_zoo.layers.complex_pooling import (ComplexAveragePooling1D, ComplexAv
                                               ComplexMaxPooling2D, ComplexMaxPooling2Dt, ComplexMaxPooling3D,
                                               ComplexUpSampling1D, ComplexUpSampling2D, ComplexUpSampling2Dt,
                                               ComplexUpSampling3D)
-from tfmri_zoo.layers.complex_unet import ComplexUNet
+from tfmri_zoo.layers.complex_unet import ComplexUNet, FrameWise
 from tfmri_zoo.layers.data_consistency import (ADMMStep, DataConsistency, GradientDC, KSpaceReplacement,
                                                ProximalL2DC, SingleCoilProximalDC, SoftKSpaceReplacement)
 from tfmri_zoo.layers.rbf import RBFActivation
 from tfmri_zoo.layers.recompute import recompute, unroll
 from tfmri_zoo.layers.warp import Warp
-from tfmri_zoo.layers.complex_unet import FrameWise
