@@ -81,15 +81,7 @@ def test_bad_arguments_are_named(problem):
 # -- checks shared by the test files of the unrolled models (imported by test_proxgrad, test_admmnet, ...) ----------
 def check_small_preset(name, cls, inputs, target):
     """Registry build with preset small, output shape/dtype, .keras and SavedModel round trips, scale equivariance."""
-    keras.utils.set_random_seed(0)
-    model = models.get(name, preset="small")
-    assert isinstance(model, cls)
-    zoo_contract.check_output(model, inputs, target)
-    loaded = zoo_contract.check_keras_round_trip(model, inputs)
-    assert loaded.get_config() == model.get_config()
-    zoo_contract.check_saved_model_round_trip(model, inputs)
-    zoo_contract.check_scale_equivariance(model, inputs)
-    return model
+    return zoo_contract.check_registry_model(name, cls, inputs, target)
 
 
 def check_model_card(name, parameters):

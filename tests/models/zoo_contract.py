@@ -121,3 +121,20 @@ class _LossRecorder(keras.callbacks.Callback):
         prev = getattr(self, "_mean", 0.0)
         self.model._recorded_losses.append(mean * (n + 1) - prev * n)
         self._mean = mean
+
+
+def check_registry_model(name, cls, inputs, target, **config):
+    """The whole contract for registered model ``name`` (preset small, overridden by ``config``): builds as ``cls``,
+    output shape/dtype, ``.keras`` round trip with an equal config, SavedModel round trip, scale equivariance.
+    Returns the model."""
+    from tfmri_zoo import models
+
+    keras.utils.set_random_seed(0)
+    model = models.get(name, preset="small", **config)
+    assert isinstance(model, cls)
+    check_output(model, inputs, target)
+    loaded = check_keras_round_trip(model, inputs)
+    assert loaded.get_config() == model.get_config()
+    check_saved_model_round_trip(model, inputs)
+    check_scale_equivariance(model, inputs)
+    return model
