@@ -11,10 +11,11 @@ from tfmri_zoo.recon.l1_wavelet import l1_wavelet, soft_threshold
 from tfmri_zoo.recon.model_based import fit_parametric, gauss_newton, initial_params, model_based_reconstruction
 from tfmri_zoo.recon.pnp import pnp_admm, pnp_proximal_gradient, red, red_residual
 from tfmri_zoo.recon.sense import sense
+from tfmri_zoo.recon.tuning import LAM_GRIDS, select_lam
 from tfmri_zoo.recon.tv import tv
 from tfmri_zoo.recon.wavelets import dwt2, idwt2, wavedec2, waverec2
 from tfmri_zoo.recon.zero_filled import zero_filled
 
 __all__ = ["DIPResult", "deep_image_prior", "dwt2", "fit_parametric", "gauss_newton", "gradient_descent", "idwt2",
            "initial_params", "l1_wavelet", "model_based_reconstruction", "pnp_admm", "pnp_proximal_gradient", "red",
-           "red_residual", "sense", "soft_threshold", "tv", "wavedec2", "waverec2", "zero_filled"]
+           "red_residual", "select_lam", "LAM_GRIDS", "sense", "soft_threshold", "tv", "wavedec2", "waverec2", "zero_filled"]
