@@ -1,6 +1,6 @@
 """The encoding operator E = M F C (Eq. 1 of the review) for Cartesian multi-coil MRI.
 
-Layouts (DESIGN.md):
+Layouts (docs/design.md):
   image        complex ``[batch, *extra, *spatial]``            e.g. 2D ``[B, H, W]``, 2D+t ``[B, T, H, W]``
   coil images  complex ``[batch, coils, *extra, *spatial]``     coil axis is 1 (= -3 for 2D)
   k-space      same as coil images
@@ -12,6 +12,9 @@ axes (time, echoes, ...) are carried along. Single-coil data is the case ``sensi
 sensitivity, k-space ``[B, 1, ...]``.
 
 The operator is a light Python object rebuilt inside Keras layers from call inputs, never serialised itself.
+It checks dtypes, ranks and static shapes only: the values (NaN/Inf, an all-zero mask, run-time shapes) are checked
+once where data enter the package — ``ReconModel.parse_inputs``, the classical solvers, the serving signatures — with
+:mod:`tfmri_zoo.validation`, not at each of the many constructions inside one model call.
 ``SenseOperator.image_transform`` / ``image_adjoint`` are hooks for composed operators (a motion warp W inserts
 itself there: E = M F C W).
 """
@@ -43,11 +46,8 @@ class SenseOperator:
             if sensitivities.shape.rank is None or sensitivities.shape.rank < spatial_rank + 2:
                 raise ValueError(f"sensitivities: expected rank >= {spatial_rank + 2} "
                                  f"[batch, coils, *extra, *spatial], got shape {sensitivities.shape}.")
-            validation.check_finite(sensitivities, "sensitivities")
         self.sensitivities = sensitivities
         self.mask = None if mask is None else validation.as_mask(mask, "mask", self.dtype)
-        if self.mask is not None:
-            validation.check_finite(self.mask, "mask")
 
     # -- stages ---------------------------------------------------------------------------------------------------
     @property

@@ -1,6 +1,7 @@
 """Gradient descent (Eq. 6 of the review) on ``½‖y − E x‖² + (λ/2)‖x‖²``: ``x ← x − α (Eᴴ(E x − y) + λ x)``."""
 import tensorflow as tf
 
+from tfmri_zoo import validation
 from tfmri_zoo.recon import problem
 
 
@@ -23,6 +24,8 @@ def gradient_descent(kspace, mask=None, sensitivities=None, *, lam=0.0, max_iter
     Returns:
       complex ``[B, H, W]`` image in k-space's dtype.
     """
+    max_iter, tol = problem.check_iterations(max_iter, tol)
+    power_iterations = validation.as_int(power_iterations, "power_iterations", minimum=1)
     operator, _, lam, rhs, scale = problem.prepare(kspace, mask, sensitivities, lam, max_iter, tol)
     step = problem.per_batch(problem.step_from(step_size, operator.normal, rhs, lam, power_iterations), rhs)
 

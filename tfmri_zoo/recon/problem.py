@@ -37,29 +37,37 @@ def make_operator(kspace, mask, sensitivities):
     """
     kspace = validation.as_complex(kspace, "kspace")
     validation.check_rank(kspace, "kspace", 4, _LAYOUT)
-    validation.check_finite(kspace, "kspace")
+    kspace = validation.check_finite(kspace, "kspace")
     if sensitivities is not None:
         sensitivities = validation.as_complex(sensitivities, "sensitivities", kspace.dtype)
         validation.check_rank(sensitivities, "sensitivities", 4, _LAYOUT)
+        sensitivities = validation.check_finite(sensitivities, "sensitivities")
+        sensitivities = validation.check_shapes_compatible(sensitivities, kspace, "sensitivities", "kspace",
+                                                           equal_axes=(1, 2, 3))
+    if mask is not None:
+        mask = tf.convert_to_tensor(mask)
+        if mask.dtype.is_complex:
+            raise TypeError(f"mask: expected a float32 or bool mask, got {mask.dtype.name}.")
+        if mask.dtype == tf.bool:
+            mask = tf.cast(mask, tf.float32)
+        validation.check_rank(mask, "mask", 4, _LAYOUT + " (broadcastable)")
+        mask = validation.check_mask(mask, "mask")
+        mask = validation.check_shapes_compatible(mask, kspace, "mask", "kspace")
     operator = SenseOperator(sensitivities, mask, spatial_rank=2, dtype=kspace.dtype)
-    if operator.mask is not None:
-        validation.check_broadcastable(operator.mask, kspace.shape, "mask", "kspace")
     return operator, kspace
 
 
 def check_lam(lam):
-    """Returns ``lam`` as a float after checking it is a non-negative number."""
-    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam >= 0:
-        raise ValueError(f"lam: expected a non-negative number, got {lam!r}.")
-    return float(lam)
+    """Returns ``lam`` as a Python float after checking it is a finite non-negative number; accepts numbers as
+    users pass them (``0.01``, ``np.float32(0.01)``, a 0-d array or eager tensor)."""
+    return validation.as_float(lam, "lam", minimum=0.0)
 
 
 def check_iterations(max_iter, tol):
-    """Checks ``max_iter`` (int ≥ 0) and ``tol`` (``None`` or a positive number)."""
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 0:
-        raise ValueError(f"max_iter: expected a non-negative int, got {max_iter!r}.")
-    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol > 0):
-        raise ValueError(f"tol: expected None or a positive number, got {tol!r}.")
+    """Checks ``max_iter`` (int ≥ 0, numpy integers accepted) and ``tol`` (``None`` or a positive number, numpy
+    scalars accepted); returns them as ``(int, float or None)``."""
+    return (validation.as_int(max_iter, "max_iter", minimum=0),
+            validation.as_float(tol, "tol", minimum=0.0, exclusive=True, allow_none=True))
 
 
 def prepare(kspace, mask, sensitivities, lam, max_iter, tol):
@@ -70,7 +78,7 @@ def prepare(kspace, mask, sensitivities, lam, max_iter, tol):
       ``[B]`` (see the module docstring); multiply the solution by ``s``.
     """
     lam = check_lam(lam)
-    check_iterations(max_iter, tol)
+    max_iter, tol = check_iterations(max_iter, tol)
     operator, kspace = make_operator(kspace, mask, sensitivities)
     rhs = operator.adjoint(kspace)
     scale = data_scale(rhs)
@@ -150,9 +158,9 @@ def step_from(step_size, normal, like, extra=0.0, power_iterations=20):
     """Gradient step ``1 / (L + extra)`` per batch element (real ``[B]``), ``L`` by power iteration, or the user's
     ``step_size`` (a positive number, e.g. 1 when ``Σ|S|² ≤ 1`` and the mask is binary, so that ``‖E‖ ≤ 1``)."""
     real = like.dtype.real_dtype
+    step_size = validation.as_float(step_size, "step_size", minimum=0.0, exclusive=True, allow_none=True)
+    extra = validation.as_float(extra, "extra", minimum=0.0)
     if step_size is not None:
-        if isinstance(step_size, bool) or not isinstance(step_size, (int, float)) or not step_size > 0:
-            raise ValueError(f"step_size: expected None or a positive number, got {step_size!r}.")
         return tf.fill([tf.shape(like)[0]], tf.constant(step_size, real))
     lipschitz = max_eigenvalue(normal, like, power_iterations) + tf.constant(extra, real)
     return 1.0 / tf.maximum(lipschitz, tf.constant(1e-12, real))

@@ -24,6 +24,7 @@ def sense(kspace, mask=None, sensitivities=None, *, lam=0.0, max_iter=50, tol=No
       complex ``[B, H, W]`` image in k-space's dtype.
     """
     # λ‖x‖² is 2-homogeneous: λ is unchanged by the internal data scaling.
+    max_iter, tol = problem.check_iterations(max_iter, tol)
     operator, _, lam, rhs, scale = problem.prepare(kspace, mask, sensitivities, lam, max_iter, tol)
 
     def normal(x):

@@ -12,6 +12,7 @@ with ``τ = σ = 0.99/‖K‖``, ``‖K‖² ≤ ‖EᴴE‖ + 8`` (``‖∇‖�
 """
 import tensorflow as tf
 
+from tfmri_zoo import validation
 from tfmri_zoo.recon import problem
 
 
@@ -43,6 +44,8 @@ def tv(kspace, mask=None, sensitivities=None, *, lam, max_iter=100, tol=None, st
     Returns:
       complex ``[B, H, W]`` image in k-space's dtype.
     """
+    max_iter, tol = problem.check_iterations(max_iter, tol)
+    power_iterations = validation.as_int(power_iterations, "power_iterations", minimum=1)
     operator, kspace, lam, rhs, scale = problem.prepare(kspace, mask, sensitivities, lam, max_iter, tol)
     real = rhs.dtype.real_dtype
     data = operator.apply_mask(kspace) / problem.per_batch(scale, kspace)
