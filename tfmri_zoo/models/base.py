@@ -46,7 +46,15 @@ class ReconModel(keras.Model):
         return SenseOperator(sensitivities, mask, spatial_rank=self.spatial_rank, dtype=dtype)
 
     def parse_inputs(self, inputs):
-        """Validates the input dict; returns ``(kspace, mask, sensitivities)`` with sensitivities possibly None."""
+        """Validates the input dict; returns ``(kspace, mask, sensitivities)`` with sensitivities possibly None.
+
+        Static checks (dtype, rank, static shapes) raise ``TypeError``/``ValueError`` at once. Value checks hold in
+        every mode (eager, ``tf.function``, ``.keras``-loaded, SavedModel signatures): NaN/Inf in ``kspace``,
+        ``sensitivities`` or ``mask``, a mask that is all zero for an example, and shapes only known at run time
+        raise ``tf.errors.InvalidArgumentError`` naming the argument (in eager mode
+        :class:`tfmri_zoo.validation.InvalidInputError`, which is also a ``ValueError``). They are device reductions:
+        nothing is copied to the host.
+        """
         if not isinstance(inputs, dict):
             raise TypeError("inputs: expected a dict with keys 'kspace', 'mask' and optionally 'sensitivities', "
                             f"got {type(inputs).__name__}.")
@@ -69,10 +77,16 @@ class ReconModel(keras.Model):
             kc, sc = kspace.shape[1], sensitivities.shape[1]
             if kc is not None and sc is not None and kc != sc:
                 raise ValueError(f"sensitivities: {sc} coils on axis 1, but kspace has {kc}.")
+            spatial = tuple(range(-self.spatial_rank, 0))
+            sensitivities = validation.check_shapes_compatible(sensitivities, kspace, "sensitivities", "kspace",
+                                                               equal_axes=(1,) + spatial)
+            sensitivities = validation.check_finite(sensitivities, "sensitivities")
         elif kspace.shape[1] is not None and kspace.shape[1] != 1:
             raise ValueError(f"sensitivities: required for multi-coil kspace ({kspace.shape[1]} coils); "
                              "omit only for single-coil data [B, 1, ...].")
-        validation.check_finite(kspace, "kspace")
+        mask = validation.check_shapes_compatible(mask, kspace, "mask", "kspace")
+        mask = validation.check_mask(mask, "mask")
+        kspace = validation.check_finite(kspace, "kspace")
         return kspace, mask, sensitivities
 
     def input_scale(self, kspace, mask, sensitivities):
