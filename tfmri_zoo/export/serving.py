@@ -14,7 +14,13 @@ Signatures (``B``, ``H``, ``W`` and the coil count ``C`` are dynamic; ``*extra``
 ``complex`` (for gRPC users)
     the same with complex64 ``kspace``/``sensitivities`` and a complex64 ``image``.
 ``estimate_sensitivities`` (only for models that estimate their own coil maps, e.g. E2E-VarNet)
-    ``kspace`` and ``mask`` as in ``serving_default``, no ``sensitivities``; the same outputs.
+    ``kspace`` and ``mask`` as in ``serving_default``, no ``sensitivities``; the same outputs. Such a model's
+    ``serving_default`` and ``complex`` signatures keep the ``sensitivities`` input (one client API for the zoo) but
+    do not use it; :func:`export_saved_model` warns about it.
+
+Bad requests are refused by every signature, also with ``jit_compile=True``: NaN/Inf in ``kspace`` or
+``sensitivities``, a mask that is all zero for an example, or shapes that do not fit each other give
+``tf.errors.InvalidArgumentError`` naming the argument (HTTP 400 from TF-Serving's REST API), never a NaN image.
 
 Scale normalisation is inside every zoo model, so raw scanner data of any scale can be sent.
 """
@@ -23,7 +29,11 @@ import shutil
 import tempfile
 import time
 
+import warnings
+
 import tensorflow as tf
+
+from tfmri_zoo import validation
 
 _WARMUP_FILE = "tf_serving_warmup_requests"
 
@@ -42,8 +52,35 @@ def _to_real(x):
     return tf.stack([tf.math.real(x), tf.math.imag(x)], axis=-1)
 
 
+def check_serving_inputs(kspace, mask, sensitivities, spatial_rank):
+    """The value and run-time shape checks of every signature, outside any XLA cluster (XLA drops ``Assert`` ops).
+
+    Args:
+      kspace: complex ``[B, C, *extra, *spatial]``.
+      mask: float32 ``[B, 1, *extra, *spatial]`` (the signature's mask with the coil axis added).
+      sensitivities: complex, kspace's layout, or ``None``.
+
+    Returns:
+      ``(kspace, mask, sensitivities)`` that depend on the checks: a bad request fails with
+      ``tf.errors.InvalidArgumentError`` naming ``kspace``, ``mask`` or ``sensitivities`` (what a TF-Serving client
+      receives), never with a NaN image.
+    """
+    kspace = validation.check_finite(kspace, "kspace")
+    mask = validation.check_mask(validation.check_shapes_compatible(mask, kspace, "mask", "kspace"), "mask")
+    if sensitivities is not None:
+        spatial = tuple(range(-spatial_rank, 0))
+        sensitivities = validation.check_shapes_compatible(sensitivities, kspace, "sensitivities", "kspace",
+                                                           equal_axes=(1,) + spatial)
+        sensitivities = validation.check_finite(sensitivities, "sensitivities")
+    return kspace, mask, sensitivities
+
+
 class ServingModule(tf.Module):
-    """Wraps a zoo model (called as ``model({"kspace", "mask", "sensitivities"})``) with serving signatures."""
+    """Wraps a zoo model (called as ``model({"kspace", "mask", "sensitivities"})``) with serving signatures.
+
+    Every signature checks its inputs (:func:`check_serving_inputs`) before the model runs; with ``jit_compile`` the
+    model call is an XLA-compiled function nested inside the uncompiled signature, so the checks stay.
+    """
 
     def __init__(self, model, jit_compile=False):
         super().__init__(name="tfmri_zoo_serving")
@@ -57,11 +94,20 @@ class ServingModule(tf.Module):
         cplx_s = tf.TensorSpec([None] * (2 + dims), tf.complex64, name="sensitivities")
         mask = tf.TensorSpec([None] * (1 + dims), tf.float32, name="mask")
 
-        def run(kspace, mask, sensitivities):
-            inputs = {"kspace": kspace, "mask": tf.expand_dims(mask, 1)}
+        def call_model(kspace, mask, sensitivities=None):
+            inputs = {"kspace": kspace, "mask": mask}
             if sensitivities is not None:
                 inputs["sensitivities"] = sensitivities
             return self.model(inputs, training=False)
+
+        model_fn = tf.function(call_model, jit_compile=True) if jit_compile else call_model
+
+        def run(kspace, mask, sensitivities):
+            kspace, mask, sensitivities = check_serving_inputs(kspace, tf.expand_dims(mask, 1), sensitivities,
+                                                               spatial)
+            if sensitivities is None:
+                return model_fn(kspace, mask)
+            return model_fn(kspace, mask, sensitivities)
 
         def serve_real(kspace, mask, sensitivities):
             image = run(_to_complex(kspace), mask, _to_complex(sensitivities))
@@ -75,13 +121,11 @@ class ServingModule(tf.Module):
             image = run(_to_complex(kspace), mask, None)
             return {"image": _to_real(image), "magnitude": tf.abs(image)}
 
-        self.serve_real = tf.function(serve_real, input_signature=[real_k, mask, real_s], jit_compile=jit_compile)
+        self.serve_real = tf.function(serve_real, input_signature=[real_k, mask, real_s])
         if getattr(model, "estimate_sensitivities", False):
             # Only then: a traced function is saved with the module, and other models need their maps.
-            self.serve_without_maps = tf.function(serve_without_maps, input_signature=[real_k, mask],
-                                                  jit_compile=jit_compile)
-        self.serve_complex = tf.function(serve_complex, input_signature=[cplx_k, mask, cplx_s],
-                                         jit_compile=jit_compile)
+            self.serve_without_maps = tf.function(serve_without_maps, input_signature=[real_k, mask])
+        self.serve_complex = tf.function(serve_complex, input_signature=[cplx_k, mask, cplx_s])
 
     def signatures(self):
         signatures = {"serving_default": self.serve_real.get_concrete_function(),
@@ -142,6 +186,10 @@ def export_saved_model(model, base_dir, model_name=None, version=None, warmup=Tr
       the path of the version folder.
     """
     model_name = model_name or getattr(model, "registry_name", None) or type(model).__name__.lower()
+    if getattr(model, "estimate_sensitivities", False):
+        warnings.warn(f"{model_name}: estimates its own coil maps, so the 'sensitivities' input of its "
+                      "'serving_default' and 'complex' signatures is accepted but not used; clients can call the "
+                      "'estimate_sensitivities' signature without maps.", UserWarning, stacklevel=2)
     version = int(time.time()) if version is None else version
     if not isinstance(version, int) or version <= 0:
         raise ValueError(f"version: expected a positive int, got {version!r}.")
