@@ -1,7 +1,8 @@
 """Command line: ``tfmri-zoo quickstart | train | evaluate | recon | export | list``.
 
   tfmri-zoo quickstart --out DIR [--steps N] [--model modl]   the main job (see tfmri_zoo.training.quickstart)
-  tfmri-zoo train --config models/modl/config.yaml [--data DIR | --synthetic] [--out DIR]
+  tfmri-zoo train --config models/modl/config.yaml [--data DIR | --synthetic] [--out DIR]   (a config with
+                  data.source: brain or synthetic generates its data)
   tfmri-zoo evaluate --model FILE.keras --data DIR [--accelerations 4 8]      fastMRI metrics table
   tfmri-zoo recon --model FILE.keras --input IN.h5 --output OUT.h5 [--png OUT.png] [--acceleration R]
   tfmri-zoo export --model FILE.keras --out BASE [--name N] [--version V]   TF-Serving SavedModel from a .keras file
@@ -30,8 +31,11 @@ def _load(path):
 def _train(args):
     from tfmri_zoo.training.config import train_from_config
 
-    if not args.data and not args.synthetic:
-        raise SystemExit("train: give --data DIR (fastMRI-schema .h5 files) or --synthetic")
+    from tfmri_zoo.training.config import load_config
+
+    if not args.data and not args.synthetic and load_config(args.config)["data"]["source"] == "files":
+        raise SystemExit("train: give --data DIR (fastMRI-schema .h5 files) or --synthetic, or a config whose "
+                         "data.source is 'synthetic' or 'brain'")
     train_from_config(args.config, data_dir=args.data, synthetic=args.synthetic, out_dir=args.out)
 
 

@@ -403,3 +403,28 @@ class KtMaskFunc(_SeededMaskFunc):
         lines[:, center_slice(num_cols, num_low)] = 1.0
         out_shape = _broadcast_shape(shape, [self.time_axis, -1])
         return lines.reshape(out_shape), num_low
+
+
+class MixedMaskFunc(_SeededMaskFunc):
+    """Chooses one of several mask functions per call (e.g. fastMRI random and equispaced-fraction masks in one
+    training run, so that one model serves both).
+
+    Args:
+        mask_funcs: non-empty list of mask functions (``__call__(shape, offset, seed)``).
+        seed: seed of the choice's ``RandomState``.
+
+    The choice uses this object's generator, reseeded by the call's ``seed`` like every fastMRI mask function, then the
+    chosen function is called with the same ``seed`` and ``offset``: reproducible per example.
+    """
+
+    def __init__(self, mask_funcs, seed=None):
+        mask_funcs = list(mask_funcs)
+        if not mask_funcs or not all(callable(f) for f in mask_funcs):
+            raise ValueError("mask_funcs: expected a non-empty list of mask functions.")
+        super().__init__(seed)
+        self.mask_funcs = mask_funcs
+
+    def __call__(self, shape, offset=None, seed=None):
+        with self._temp_seed(seed):
+            choice = self.rng.randint(len(self.mask_funcs))
+        return self.mask_funcs[choice](shape, offset=offset, seed=seed)

@@ -6,9 +6,13 @@ A YAML file (or dict) with these sections; every field is optional and has the d
   model:      name (registry name, default ``modl``), preset (``small``), config (constructor overrides, ``{}``)
               — a model card's ``models/<name>/config.yaml`` is accepted too and means that model's paper
               configuration (its ``config`` section) with every other section at its default
-  data:       shape ([64, 64], synthetic data only), coils (8, synthetic), num_slices (4, synthetic), seed (0),
+  data:       source (``files`` | ``synthetic`` | ``brain``), shape ([64, 64], generated data; ``null`` for the brain
+              data's random matrix sizes), coils (8, generated data; ``null`` for brain: random 4–16), num_slices (4),
+              splits (subjects per split of generated data, null: the generator's default), sizes (brain: matrix
+              sizes drawn per side, null: 96–256), seed (0),
               batch_size (4), crop (null), normalise (``zero_filled_max``), sensitivities (``stored``)
-  masks:      type (``random`` | ``equispaced``), center_fractions ([0.08, 0.04]), accelerations ([4, 8])
+  masks:      type (``random`` | ``equispaced`` | ``mixed``: both, chosen per example), center_fractions
+              ([0.08, 0.04]), accelerations ([4, 8])
   loss:       name (``l1``; see tfmri_zoo.training.losses.get), config ({})
   optimizer:  name (``adam`` | ``adamw`` | ``sgd``), learning_rate (0.001), config ({})
   training:   mode (``supervised`` | ``ssdu``), epochs (8), steps_per_epoch (50), validation_steps (null),
@@ -17,9 +21,10 @@ A YAML file (or dict) with these sections; every field is optional and has the d
   evaluate:   accelerations ([4, 8]) — after training, fastMRI metrics on the test split (synthetic) written to
               ``out_dir/metrics.json``; ``[]`` to skip
 
-Data: ``synthetic=True`` generates the embedded synthetic dataset (:func:`tfmri_zoo.data.synthetic.default_dataset`)
-in ``data_dir`` (default ``out_dir/data``); otherwise ``data_dir`` holds ``train/``, ``val/`` (and optionally
-``test/``) folders of fastMRI-schema ``.h5`` files.
+Data: ``data.source: synthetic`` (or ``synthetic=True``) generates the embedded phantom dataset
+(:func:`tfmri_zoo.data.synthetic.default_dataset`), ``data.source: brain`` the realistic brain dataset
+(:func:`tfmri_zoo.data.brain.brain_dataset`), in ``data_dir`` (default ``out_dir/data``); otherwise ``data_dir``
+holds ``train/``, ``val/`` (and optionally ``test/``) folders of fastMRI-schema ``.h5`` files.
 """
 import copy
 import glob
@@ -28,7 +33,8 @@ import os
 
 DEFAULTS = {
     "model": {"name": "modl", "preset": "small", "config": {}},
-    "data": {"shape": [64, 64], "coils": 8, "num_slices": 4, "seed": 0, "batch_size": 4, "crop": None,
+    "data": {"source": "files", "shape": [64, 64], "coils": 8, "num_slices": 4, "splits": None, "sizes": None, "seed": 0,
+             "batch_size": 4, "crop": None,
              "normalise": "zero_filled_max", "sensitivities": "stored"},
     "masks": {"type": "random", "center_fractions": [0.08, 0.04], "accelerations": [4, 8]},
     "loss": {"name": "l1", "config": {}},
@@ -69,12 +75,15 @@ def load_config(path_or_dict):
 
 
 def _mask_func(masks, seed):
-    from tfmri_zoo.physics.sampling import EquispacedMaskFractionFunc, RandomMaskFunc
+    from tfmri_zoo.physics.sampling import EquispacedMaskFractionFunc, MixedMaskFunc, RandomMaskFunc
 
     kinds = {"random": RandomMaskFunc, "equispaced": EquispacedMaskFractionFunc}
-    if masks["type"] not in kinds:
-        raise ValueError(f"masks.type: expected one of {sorted(kinds)}, got {masks['type']!r}.")
-    return kinds[masks["type"]](list(masks["center_fractions"]), list(masks["accelerations"]), seed=seed)
+    if masks["type"] not in (*kinds, "mixed"):
+        raise ValueError(f"masks.type: expected one of {sorted(kinds) + ['mixed']}, got {masks['type']!r}.")
+    make = lambda kind: kinds[kind](list(masks["center_fractions"]), list(masks["accelerations"]), seed=seed)
+    if masks["type"] == "mixed":
+        return MixedMaskFunc([make("random"), make("equispaced")], seed=seed)
+    return make(masks["type"])
 
 
 def _optimizer(spec):
@@ -87,11 +96,22 @@ def _optimizer(spec):
 
 
 def _splits(data, data_dir, synthetic, out_dir):
-    if synthetic:
+    source = "synthetic" if synthetic else data["source"]
+    if source not in ("files", "synthetic", "brain"):
+        raise ValueError(f"data.source: expected 'files', 'synthetic' or 'brain', got {source!r}.")
+    if source == "synthetic":
         from tfmri_zoo.data.synthetic import default_dataset
 
         return default_dataset(data_dir or os.path.join(out_dir, "data"), shape=tuple(data["shape"]),
-                               coils=data["coils"], num_slices=data["num_slices"], seed=data["seed"])
+                               coils=data["coils"], num_slices=data["num_slices"], splits=data["splits"],
+                               seed=data["seed"])
+    if source == "brain":
+        from tfmri_zoo.data.brain import brain_dataset
+
+        return brain_dataset(data_dir or os.path.join(out_dir, "data"), splits=data["splits"],
+                             num_slices=data["num_slices"], seed=data["seed"],
+                             shape=None if data["shape"] is None else tuple(data["shape"]), coils=data["coils"],
+                             **({} if data["sizes"] is None else {"sizes": tuple(data["sizes"])}))
     if data_dir is None:
         raise ValueError("data_dir: required unless synthetic=True (a folder with train/ and val/ .h5 files).")
     splits = {s: sorted(glob.glob(os.path.join(data_dir, s, "*.h5"))) for s in ("train", "val", "test")}

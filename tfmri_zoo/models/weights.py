@@ -1,0 +1,75 @@
+"""Pretrained weights, Keras-style: ``models.list_weights(name)`` and ``models.get(name, weights=...)``.
+
+Weight files ship inside the package (``tfmri_zoo/weights/``, offline) and are listed in
+``tfmri_zoo/weights/manifest.json``:
+
+  {"<model>": {"<weights name>": {"file": "<model>-<weights>.weights.h5", "sha256": "<hex>", "config": {...},
+                                   "build": {"coils": 4, "shape": [64, 64]}, "command": "...", "card": "..."}}}
+
+``config`` is the full constructor configuration the weights were trained with (independent of presets);
+``build`` gives the shapes of the dummy call that creates the variables before loading. Every load verifies the
+file's SHA-256 first: a corrupted, truncated or replaced file raises a ``ValueError``, never a half-loaded model.
+"""
+import hashlib
+import json
+import os
+
+WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")
+MANIFEST = os.path.join(WEIGHTS_DIR, "manifest.json")
+
+
+def manifest():
+    """The parsed manifest ``{model: {weights: entry}}`` (empty when no weights ship)."""
+    if not os.path.exists(MANIFEST):
+        return {}
+    with open(MANIFEST) as f:
+        return json.load(f)
+
+
+def list_weights(name):
+    """Sorted names of the weight sets shipped for model ``name`` (``[]`` when there are none)."""
+    return sorted(manifest().get(name, {}))
+
+
+def weights_entry(name, weights):
+    """The manifest entry of ``name``/``weights``; ``ValueError`` listing what exists when unknown."""
+    available = manifest()
+    if weights not in available.get(name, {}):
+        listing = {model: sorted(sets) for model, sets in sorted(available.items())}
+        raise ValueError(f"weights: no weight set '{weights}' for model '{name}'; available: {listing}.")
+    return available[name][weights]
+
+
+def sha256(path):
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def dummy_inputs(coils=4, shape=(64, 64)):
+    """Zero k-space, full mask and unit-norm maps of the given size: the call that creates a 2D model's variables."""
+    import numpy as np
+
+    height, width = shape
+    maps = np.full((1, coils, height, width), 1.0 / np.sqrt(coils), np.complex64)
+    return {"kspace": np.zeros((1, coils, height, width), np.complex64),
+            "mask": np.ones((1, 1, 1, width), np.float32), "sensitivities": maps}
+
+
+def load_pretrained(model, name, weights):
+    """Builds ``model`` with a dummy call and loads the verified weight file of ``name``/``weights`` into it."""
+    entry = weights_entry(name, weights)
+    path = os.path.join(WEIGHTS_DIR, entry["file"])
+    if not os.path.exists(path):
+        raise ValueError(f"weights: file {path} of '{name}/{weights}' is missing from the installation.")
+    actual = sha256(path)
+    if actual != entry["sha256"]:
+        raise ValueError(f"weights: {path} has SHA-256 {actual}, expected {entry['sha256']} (corrupted or "
+                         "replaced file; reinstall tfmri-zoo).")
+    build = entry.get("build", {})
+    model(dummy_inputs(build.get("coils", 4), tuple(build.get("shape", (64, 64)))))
+    model.load_weights(path)
+    return model
