@@ -166,8 +166,8 @@ def test_bad_options_raise(synthetic_dir, tmp_path):
     with pytest.raises(ValueError, match="crop"):
         make_dataset(synthetic_dir, crop=(64, 64))
     write_fastmri_file(tmp_path / "plain.h5", np.ones((1, 2, 8, 8), np.complex64))
-    with pytest.raises(ValueError, match="sensitivities"):
-        make_dataset(tmp_path)
+    with pytest.raises(ValueError, match="sensitivities"):   # explicit 'stored' on a file without maps
+        make_dataset(tmp_path, sensitivities="stored")
 
 
 def test_cine_series_files_keep_the_time_axis(tmp_path):

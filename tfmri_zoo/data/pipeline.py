@@ -41,6 +41,7 @@ Normalisation (``normalise``), one scale ``s`` per slice dividing k-space and ta
 (int32 ``[B]``) and ``fname`` (string ``[B]``).
 """
 import hashlib
+import logging
 import os
 import threading
 
@@ -53,7 +54,8 @@ from tfmri_zoo.physics.coils import rss, sense_combine
 from tfmri_zoo.physics.fft import fft2c, ifft2c
 
 NORMALISATIONS = (None, "zero_filled_max", "volume_max")
-SENSITIVITY_SOURCES = (None, "stored", "espirit")
+SENSITIVITY_SOURCES = ("auto", None, "stored", "espirit")
+_LOG = logging.getLogger(__name__)
 
 
 def validation_seed(fname):
@@ -136,9 +138,12 @@ class _SliceSource:
         for s in range(info["num_slices"]):
             item = read_slice(info["path"], s, info)
             mask, num_low = self.mask(item, info, file_number, out_shape)
-            if self.sensitivities == "stored":
+            source = self.sensitivities
+            if source == "auto":
+                source = "stored" if "sensitivities" in info["datasets"] else "espirit"
+            if source == "stored":
                 maps = item["sensitivities"]
-            elif self.sensitivities == "espirit":
+            elif source == "espirit":
                 maps = self.espirit_maps(item, info)
             else:
                 maps = np.zeros((0,), np.complex64)
@@ -194,7 +199,7 @@ def _shape_key(inputs, *rest):
 
 
 def make_dataset(files, mask_func=None, batch_size=1, shuffle=False, seed=0, crop=None,
-                 normalise="zero_filled_max", sensitivities="stored", validation=False, cache_dir=None,
+                 normalise="zero_filled_max", sensitivities="auto", validation=False, cache_dir=None,
                  espirit_kwargs=None, num_parallel_reads=4, shuffle_buffer=32, drop_remainder=False,
                  num_shards=1, shard_index=0, input_context=None, return_info=False):
     """Builds the ``tf.data.Dataset`` of ``(inputs, target)`` described in the module docstring.
@@ -208,8 +213,11 @@ def make_dataset(files, mask_func=None, batch_size=1, shuffle=False, seed=0, cro
       seed: seed of the shuffles and of the training masks.
       crop: ``(h, w)`` centre crop in image space, or ``None``.
       normalise: ``"zero_filled_max"``, ``"volume_max"`` or ``None`` (see module docstring).
-      sensitivities: ``"stored"`` (the file's ``sensitivities`` dataset, e.g. synthetic data), ``"espirit"``
-        (computed from each slice's k-space once, cached in memory and in ``cache_dir`` if given) or ``None``.
+      sensitivities: ``"auto"`` (default: per file, the stored maps when it has a ``sensitivities`` dataset, e.g.
+        the synthetic data, else ESPIRiT — real fastMRI files store none; which files get which is logged once per
+        call by the ``tfmri_zoo.data.pipeline`` logger), ``"stored"`` (the file's ``sensitivities`` dataset; an error
+        for files without one), ``"espirit"`` (computed from each slice's k-space once, cached in memory and in
+        ``cache_dir`` if given) or ``None`` (no maps; RSS targets).
       validation: fastMRI per-volume mask seeding (same mask for every slice of a volume, every epoch).
       cache_dir: directory for cached ESPIRiT maps.
       espirit_kwargs: keyword arguments of :func:`tfmri_zoo.physics.coils.espirit`.
@@ -248,6 +256,15 @@ def make_dataset(files, mask_func=None, batch_size=1, shuffle=False, seed=0, cro
         if missing:
             raise ValueError(f"sensitivities: 'stored' but these files store no 'sensitivities' dataset: "
                              f"{missing[:3]}{' ...' if len(missing) > 3 else ''}; use 'espirit' or None.")
+    if sensitivities == "auto":
+        without = [info["path"] for info in infos if "sensitivities" not in info["datasets"]]
+        if without:
+            _LOG.warning("make_dataset: sensitivities='auto': %d of %d files store no coil maps (e.g. %s); their maps "
+                         "are estimated by ESPIRiT from each slice's k-space%s.", len(without), len(infos),
+                         os.path.basename(without[0]),
+                         f", cached in {cache_dir}" if cache_dir else " (pass cache_dir= to keep them across runs)")
+        else:
+            _LOG.info("make_dataset: sensitivities='auto': all %d files store coil maps; using them.", len(infos))
     shapes = set()
     for info in infos:
         shape = info["kspace_shape"]
