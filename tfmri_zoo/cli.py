@@ -1,6 +1,7 @@
 """Command line: ``tfmri-zoo quickstart | train | evaluate | recon | export | list``.
 
-  tfmri-zoo quickstart --out DIR [--steps N] [--model modl]   the main job (see tfmri_zoo.training.quickstart)
+  tfmri-zoo quickstart --out DIR [--steps N] [--model modl] [--from-scratch]   the main job
+                  (see tfmri_zoo.training.quickstart)
   tfmri-zoo train --config models/modl/config.yaml [--data DIR | --synthetic] [--out DIR]   (a config with
                   data.source: brain or synthetic generates its data)
   tfmri-zoo evaluate --model FILE.keras --data DIR [--accelerations 4 8]      fastMRI metrics table
@@ -16,8 +17,9 @@ import sys
 def _quickstart(args):
     from tfmri_zoo.training import quickstart
 
-    quickstart.run(args.out, model_name=args.model, preset=args.preset, steps=args.steps,
-                   batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed)
+    quickstart.run(args.out, model_name=args.model, weights=None if args.from_scratch else args.weights,
+                   preset=args.preset, steps=args.steps, batch_size=args.batch_size,
+                   learning_rate=args.learning_rate, seed=args.seed)
 
 
 def _load(path):
@@ -83,10 +85,12 @@ def main(argv=None):
     q = sub.add_parser("quickstart", help="train, evaluate against classical baselines, figure, SavedModel")
     q.add_argument("--out", default="out/quickstart")
     q.add_argument("--model", default="modl")
+    q.add_argument("--weights", default="brain", help="shipped weight set to fine-tune (models.list_weights)")
+    q.add_argument("--from-scratch", action="store_true", help="ignore shipped weights; train from --preset")
     q.add_argument("--preset", default="small")
-    q.add_argument("--steps", type=int, default=600)
+    q.add_argument("--steps", type=int, default=100, help="training / fine-tuning steps (0: evaluate only)")
     q.add_argument("--batch-size", type=int, default=4)
-    q.add_argument("--learning-rate", type=float, default=1e-3)
+    q.add_argument("--learning-rate", type=float, default=2e-4)
     q.add_argument("--seed", type=int, default=0)
     q.set_defaults(func=_quickstart)
     t = sub.add_parser("train", help="train a model from a YAML config")

@@ -1,0 +1,159 @@
+"""Fair comparisons of learned and classical reconstructions on held-out files (used by the main job, the
+generalisation benchmark and the model cards).
+
+Fairness rules, applied by :func:`compare`:
+
+* every method sees the same k-space, masks (fastMRI per-volume validation seeds) and coil maps (the files'
+  ``sensitivities``, e.g. ESPIRiT);
+* each classical method's λ is chosen on the **validation** files (:func:`tfmri_zoo.recon.select_lam`, PSNR),
+  separately per acceleration, then applied unchanged to the **test** files; the table reports the chosen λ;
+* ℓ1-wavelet is the BART-strength solver (:func:`tfmri_zoo.recon.l1_wavelet`, random wavelet shifts).
+
+Metrics: fastMRI SSIM / PSNR / NMSE of magnitudes per volume, averaged over volumes
+(:func:`tfmri_zoo.training.evaluate.per_volume_metrics`), plus per-slice PSNR (each slice's own maximum as the
+data range) so that "never below CG-SENSE on any slice" can be checked.
+"""
+import time
+
+import numpy as np
+import tensorflow as tf
+
+CENTER_FRACTIONS = {4: 0.08, 8: 0.04}
+CLASSICAL_ITERATIONS = {"sense": 30, "l1_wavelet": 100}
+
+
+def evaluation_batches(files, acceleration, batch_size=4, mask_type="random"):
+    """Held-out data at one acceleration with fastMRI's per-volume masks.
+
+    Args:
+      files: fastMRI-schema ``.h5`` paths with stored ``sensitivities``.
+      acceleration: 4 or 8 (centre fraction 0.08 / 0.04) or another int (centre fraction ``0.32 / R``).
+      batch_size: slices per batch (only slices of equal shape are batched together).
+      mask_type: ``"random"`` (``RandomMaskFunc``) or ``"equispaced"`` (``EquispacedMaskFractionFunc``).
+
+    Returns:
+      list of ``(inputs, target, names)``: ``inputs`` a dict of numpy arrays (``kspace`` complex64
+      ``[B, C, H, W]``, ``mask`` float32 ``[B, 1, 1, W]``, ``sensitivities``), ``target`` complex64 ``[B, H, W]``,
+      ``names`` the file name of each slice.
+    """
+    from tfmri_zoo.data.pipeline import make_dataset
+    from tfmri_zoo.physics.sampling import EquispacedMaskFractionFunc, RandomMaskFunc
+
+    kinds = {"random": RandomMaskFunc, "equispaced": EquispacedMaskFractionFunc}
+    if mask_type not in kinds:
+        raise ValueError(f"mask_type: expected one of {sorted(kinds)}, got {mask_type!r}.")
+    fraction = CENTER_FRACTIONS.get(int(acceleration), 0.32 / acceleration)
+    mask_func = kinds[mask_type]([fraction], [int(acceleration)])
+    batches = []
+    for inputs, target, info in make_dataset(files, mask_func=mask_func, batch_size=batch_size, validation=True,
+                                             return_info=True, sensitivities="stored"):
+        batches.append(({k: v.numpy() for k, v in inputs.items()}, target.numpy(),
+                        [f.decode() for f in info["fname"].numpy()]))
+    return batches
+
+
+def classical_methods(iterations=None):
+    """``{name: reconstruct(inputs, lam=None) → complex numpy [B, H, W]}`` for zero-filled, CG-SENSE and ℓ1-wavelet.
+
+    Each ``(method, λ, shape)`` is traced once as a ``tf.function``. ``iterations`` overrides
+    :data:`CLASSICAL_ITERATIONS`.
+    """
+    from tfmri_zoo import recon
+
+    iterations = {**CLASSICAL_ITERATIONS, **(iterations or {})}
+    solvers = {
+        "zero_filled": lambda k, m, s, lam: recon.zero_filled(k, m, s),
+        "sense": lambda k, m, s, lam: recon.sense(k, m, s, lam=lam, max_iter=iterations["sense"]),
+        "l1_wavelet": lambda k, m, s, lam: recon.l1_wavelet(k, m, s, lam=lam, max_iter=iterations["l1_wavelet"]),
+    }
+    compiled = {}
+
+    def method(name):
+        def run(inputs, lam=None):
+            key = (name, lam)
+            if key not in compiled:
+                compiled[key] = tf.function(lambda k, m, s: solvers[name](k, m, s, lam), autograph=False)
+            return compiled[key](inputs["kspace"], inputs["mask"], inputs["sensitivities"]).numpy()
+        return run
+
+    return {name: method(name) for name in solvers}
+
+
+def slice_psnr(targets, predictions):
+    """PSNR (dB) of each slice's magnitude, with the slice's own maximum as data range: float64 ``[S]``."""
+    from tfmri_zoo import metrics
+
+    return np.array([metrics.psnr(np.abs(t)[None], np.abs(p)[None]) for t, p in zip(targets, predictions)])
+
+
+def run_method(reconstruct, batches, lam=None):
+    """Runs ``reconstruct(inputs, lam)`` on every batch; returns ``(predictions, targets, names, seconds)``."""
+    start = time.time()
+    outputs = [np.asarray(reconstruct(inputs, lam)) for inputs, _, _ in batches]
+    seconds = time.time() - start
+    targets = np.concatenate([t for _, t, _ in batches])
+    names = [n for _, _, batch_names in batches for n in batch_names]
+    return np.concatenate(outputs), targets, names, seconds
+
+
+def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None, iterations=None, batch_size=4,
+            mask_type="random", log=None):
+    """Table of learned models against λ-tuned classical baselines on held-out files.
+
+    Args:
+      learned: ``{name: callable(inputs) → complex [B, H, W]}`` (e.g. a zoo model with ``training=False``).
+      val_files: files on which each baseline's λ is chosen (never the test files).
+      test_files: held-out files the table is computed on.
+      accelerations: acceleration factors.
+      lam_grids: ``{"sense": [...], "l1_wavelet": [...]}``; default :data:`tfmri_zoo.recon.LAM_GRIDS`.
+      iterations: classical iteration counts (see :func:`classical_methods`).
+      batch_size, mask_type: see :func:`evaluation_batches`.
+      log: optional print-like callable.
+
+    Returns:
+      ``{"R=4": {method: {"ssim", "psnr", "nmse", "seconds_per_slice", "slice_psnr": [...], "lam"?}}, ...}`` and,
+      per acceleration, ``"_examples"``: ``{method: first test slice complex numpy [H, W]}`` with ``"target"``.
+    """
+    from tfmri_zoo.recon import LAM_GRIDS, select_lam
+    from tfmri_zoo.training.evaluate import per_volume_metrics
+
+    lam_grids = {**{k: LAM_GRIDS[k] for k in ("sense", "l1_wavelet")}, **(lam_grids or {})}
+    classical = classical_methods(iterations)
+    table = {}
+    for acceleration in accelerations:
+        val = evaluation_batches(val_files, acceleration, batch_size, mask_type)
+        test = evaluation_batches(test_files, acceleration, batch_size, mask_type)
+        lams = {name: select_lam(classical[name], val, lam_grids[name])[0] for name in lam_grids}
+        rows, examples = {}, {}
+        methods = [(name, classical[name], lams.get(name)) for name in classical]
+        methods += [(name, lambda x, lam, f=model: f(x), None) for name, model in learned.items()]
+        for name, reconstruct, lam in methods:
+            pred, target, names, seconds = run_method(reconstruct, test, lam)
+            row = {**per_volume_metrics(pred, target, names), "seconds_per_slice": seconds / len(names),
+                   "slice_psnr": slice_psnr(target, pred).tolist()}
+            if lam is not None:
+                row["lam"] = lam
+            rows[name] = row
+            examples[name], examples["target"] = pred[0], target[0]
+            if log:
+                log(f"R={acceleration} {name:>12}: SSIM {row['ssim']:.4f}  PSNR {row['psnr']:.2f} dB  "
+                    f"NMSE {row['nmse']:.4f}" + (f"  (λ={lam:g}, chosen on validation)" if lam is not None else ""))
+        table[f"R={acceleration}"] = {**rows, "_examples": examples}
+    return table
+
+
+def margins(table, model, baselines=("l1_wavelet", "sense")):
+    """Per acceleration: the model's PSNR/SSIM margins over each baseline and its worst per-slice PSNR margin.
+
+    Returns:
+      ``{"R=4": {"l1_wavelet": {"psnr": dB, "ssim": Δ, "worst_slice_psnr": dB}, ...}, ...}``.
+    """
+    out = {}
+    for key, rows in table.items():
+        out[key] = {}
+        for base in baselines:
+            diff = np.asarray(rows[model]["slice_psnr"]) - np.asarray(rows[base]["slice_psnr"])
+            out[key][base] = {"psnr": rows[model]["psnr"] - rows[base]["psnr"],
+                              "ssim": rows[model]["ssim"] - rows[base]["ssim"],
+                              "worst_slice_psnr": float(diff.min())}
+    return out
