@@ -74,9 +74,11 @@ def check_broadcastable(x, target_shape, name, target_name):
 
 
 # -- value checks that hold in every mode ---------------------------------------------------------------------------
-def _require(ok, message, data=()):
-    """Eager: raises :class:`InvalidInputError` unless the scalar bool ``ok`` is true. Graph: adds an ``Assert`` op
-    (stateful, so ``tf.function`` runs it) and returns it."""
+def require(ok, message, data=()):
+    """A value check in every mode. Eager: raises :class:`InvalidInputError` with ``message`` unless the scalar bool
+    ``ok`` is true, returns ``None``. Graph: returns an ``Assert`` op (stateful, so ``tf.function`` runs it; use it as
+    a control dependency where the order matters) that fails with ``InvalidArgumentError`` (``message`` and ``data``).
+    """
     if tf.executing_eagerly():
         if not bool(ok):
             raise InvalidInputError(message)
@@ -111,7 +113,7 @@ def check_finite(x, name):
       InvalidInputError: in eager mode; ``tf.errors.InvalidArgumentError`` when the graph runs.
     """
     x = tf.convert_to_tensor(x)
-    check = _require(_all_finite(x), f"{name}: holds NaN or Inf values.")
+    check = require(_all_finite(x), f"{name}: holds NaN or Inf values.")
     return _with_checks(x, [check])
 
 
@@ -123,10 +125,10 @@ def check_mask(mask, name="mask"):
       ``mask`` as a tensor (in graph mode an identity that depends on the checks).
     """
     mask = tf.convert_to_tensor(mask)
-    finite = _require(_all_finite(mask), f"{name}: holds NaN or Inf values.")
+    finite = require(_all_finite(mask), f"{name}: holds NaN or Inf values.")
     axes = list(range(1, mask.shape.rank)) if mask.shape.rank and mask.shape.rank > 1 else None
     sampled = tf.reduce_any(tf.not_equal(mask, tf.zeros([], mask.dtype)), axis=axes)
-    nonzero = _require(tf.reduce_all(sampled), f"{name}: all zero (nothing sampled) for at least one example.")
+    nonzero = require(tf.reduce_all(sampled), f"{name}: all zero (nothing sampled) for at least one example.")
     return _with_checks(mask, [finite, nonzero])
 
 
@@ -163,7 +165,7 @@ def check_shapes_compatible(x, target, name, target_name, equal_axes=()):
     ok = tf.reduce_all(tf.equal(sx, st) | (tf.equal(sx, 1) & tf.logical_not(exact)))
     message = (f"{name}: shape does not match {target_name} shape (each axis equal or 1"
                + (f", axes {tuple(equal_axes)} equal" if equal_axes else "") + f"); {name} and {target_name} shapes:")
-    return _with_checks(x, [_require(ok, message, [sx, st])])
+    return _with_checks(x, [require(ok, message, [sx, st])])
 
 
 # -- Python numbers, as users pass them -----------------------------------------------------------------------------

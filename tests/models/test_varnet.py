@@ -1,4 +1,5 @@
 """E2E-VarNet: the zoo contract, ACS detection, sensitivity normalisation, the soft-DC term, padding, size."""
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -56,11 +57,27 @@ def test_acs_mask_finds_the_centre_run_per_example():
     mask = np.zeros((3, 1, 1, w), np.float32)
     mask[0, ..., [1, 5, 6, 7, 8, 9, 12]] = 1  # centre 8: run 5..9
     mask[1, ..., [0, 8, 9, 14]] = 1  # run 8..9
-    mask[2, ..., [0, 3, 12]] = 1  # no centre run: falls back to the mask
-    got = acs_mask(tf.constant(mask)).numpy()[:, 0, 0]
+    mask[2, ..., [0, 3, 12]] = 1  # no centre run
+    got = acs_mask(tf.constant(mask[:2])).numpy()[:, 0, 0]
     np.testing.assert_array_equal(np.flatnonzero(got[0]), [5, 6, 7, 8, 9])
     np.testing.assert_array_equal(np.flatnonzero(got[1]), [8, 9])
+    # No ACS region: refused in every mode unless the fallback is asked for explicitly.
+    with pytest.raises(ValueError, match="mask: no auto-calibration"):
+        acs_mask(tf.constant(mask))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="mask: no auto-calibration"):
+        tf.function(acs_mask)(tf.constant(mask))
+    got = acs_mask(tf.constant(mask), fallback="sampled").numpy()[:, 0, 0]
     np.testing.assert_array_equal(np.flatnonzero(got[2]), [0, 3, 12])
+    np.testing.assert_array_equal(np.flatnonzero(got[0]), [5, 6, 7, 8, 9])
+
+
+def test_given_maps_are_not_used_silently(problem):
+    inputs, _ = problem
+    model = VarNet(num_cascades=1, chans=4, pools=2, sens_chans=4, sens_pools=2)
+    with pytest.warns(UserWarning, match="'sensitivities' input is not used"):
+        with_maps = model(inputs).numpy()
+    without = model({"kspace": inputs["kspace"], "mask": inputs["mask"]}).numpy()
+    np.testing.assert_array_equal(with_maps, without)
 
 
 def test_estimated_maps_are_rss_normalised(problem):
@@ -102,6 +119,7 @@ def test_keras_and_saved_model_round_trips_and_scale_equivariance(small, problem
 
 def test_training_lowers_loss(problem):
     inputs, target = problem
+    keras.utils.set_random_seed(0)  # weights and any shuffling: the same run every time
     model = models.get("varnet", preset="small")
     first, last = zoo_contract.check_training_lowers_loss(model, inputs, target, steps=15, learning_rate=1e-2)
     print(f"varnet small tiny run: loss {first:.3e} -> {last:.3e}")

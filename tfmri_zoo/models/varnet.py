@@ -15,16 +15,21 @@ Cascade ``t`` updates the multi-coil k-space ``k`` (``k_0 = y``, the measured, m
 * Sensitivity maps ``S`` are estimated by :class:`SensitivityNetwork` from the auto-calibration (ACS) lines: the
   contiguous run of sampled columns around the k-space centre (found from the mask, in the graph) → zero-filled coil
   images → a normalised U-Net per coil → division by the root-sum-of-squares over coils. With
-  ``estimate_sensitivities=False`` the ``sensitivities`` input is used instead.
+  ``estimate_sensitivities=False`` the ``sensitivities`` input is used instead; with ``True`` a given
+  ``sensitivities`` input is not used, and the model warns once. A mask without ACS lines at the centre column is
+  refused (:func:`acs_mask`).
 
 Output: the complex coil-combined image ``R(F⁻¹ k_T)`` ``[B, H, W]`` (the zoo's model contract). fastMRI reports the
 root-sum-of-squares of the coil images ``F⁻¹ k_T``; :meth:`VarNet.magnitude` gives ``|R(F⁻¹ k_T)|``, which with
 RSS-normalised maps is ≤ that RSS (Cauchy–Schwarz) and equal to it where the coil images are proportional to the
 maps — i.e. where the reconstruction is consistent with the maps.
 """
+import warnings
+
 import keras
 import tensorflow as tf
 
+from tfmri_zoo import validation
 from tfmri_zoo.layers.complex_ops import channels_to_complex, complex_to_channels
 from tfmri_zoo.models.base import ReconModel
 from tfmri_zoo.models.registry import register
@@ -119,16 +124,20 @@ class NormUNet(keras.layers.Layer):
         return {**super().get_config(), "chans": self.chans, "pools": self.pools}
 
 
-def acs_mask(mask):
+def acs_mask(mask, fallback=None):
     """The auto-calibration region of a 1D Cartesian mask: the contiguous sampled columns around ``W // 2``.
 
     Args:
       mask: float32 ``[B, 1 or C, 1 or H, W]`` (1 = sampled). A column counts as sampled when all its rows are.
+      fallback: what an example without an ACS region (neither column ``W // 2`` nor ``W // 2 − 1`` sampled) gets: ``None`` (default) — an
+        error naming ``mask`` (``InvalidArgumentError`` in graph mode, :class:`~tfmri_zoo.validation.InvalidInputError`
+        eagerly), since coil maps cannot be calibrated from it; ``"sampled"`` — all its sampled columns.
 
     Returns:
-      float32 ``[B, 1, 1, W]``: 1 on the ACS columns. Where the centre column and its neighbours are not sampled (no
-      ACS region), the mask's own column pattern is returned so the sensitivity network still sees the data.
+      float32 ``[B, 1, 1, W]``: 1 on the ACS columns.
     """
+    if fallback not in (None, "sampled"):
+        raise ValueError(f"fallback: expected None or 'sampled', got {fallback!r}.")
     line = tf.cast(tf.reduce_min(mask, axis=[1, 2]) > 0.5, tf.float32)  # [B, W]
     width = tf.shape(line)[-1]
     centre = width // 2
@@ -137,7 +146,16 @@ def acs_mask(mask):
     columns = tf.cast(tf.range(width), tf.float32)[None, :]
     centre_f = tf.cast(centre, tf.float32)
     acs = tf.cast((columns >= centre_f - left[:, None]) & (columns < centre_f + right[:, None]), tf.float32)
-    acs = tf.where((left + right > 0)[:, None], acs, line)
+    found = left + right > 0  # column W//2 or W//2 - 1 is sampled
+    if fallback == "sampled":
+        acs = tf.where(found[:, None], acs, line)
+    else:
+        check = validation.require(tf.reduce_all(found), "mask: no auto-calibration (ACS) lines at the k-space centre "
+                                   "(column W//2 or W//2-1) for at least one example; the coil maps are estimated from them "
+                                   "(acs_mask(..., fallback='sampled') uses all sampled lines instead).")
+        if check is not None:
+            with tf.control_dependencies([check]):
+                acs = tf.identity(acs)
     return acs[:, None, None, :]
 
 
@@ -261,6 +279,12 @@ class VarNet(ReconModel):
                          for t in range(self.num_cascades)]
 
     def parse_inputs(self, inputs):
+        if (self.estimate_sensitivities and isinstance(inputs, dict) and inputs.get("sensitivities") is not None
+                and not getattr(self, "_warned_unused_maps", False)):
+            self._warned_unused_maps = True
+            warnings.warn(f"{self.name}: estimate_sensitivities=True, so the 'sensitivities' input is not used (the "
+                          "maps are estimated from the ACS lines). Build VarNet(estimate_sensitivities=False) to use "
+                          "given maps.", UserWarning, stacklevel=3)
         if (self.estimate_sensitivities and isinstance(inputs, dict) and inputs.get("sensitivities") is None
                 and "kspace" in inputs):
             # Maps are estimated: validate k-space and mask with a placeholder for the absent maps.

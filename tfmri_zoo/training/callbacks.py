@@ -1,5 +1,6 @@
 """Keras callbacks for reconstruction training: TensorBoard image panels and an atomic ``.keras`` checkpoint."""
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -73,7 +74,9 @@ class AtomicModelCheckpoint(keras.callbacks.Callback):
       filepath: destination ``.keras`` path; may contain ``{epoch}`` formatting.
       monitor: the log entry deciding "best" when ``save_best_only``.
       mode: ``"min"`` or ``"max"``.
-      save_best_only: save only when ``monitor`` improves (falls back to every epoch if it is absent).
+      save_best_only: save only when ``monitor`` improves. An epoch whose logs lack ``monitor`` (e.g. ``val_loss``
+        without validation data) or hold a NaN/Inf value saves nothing and warns, naming the key and the logs'
+        keys (a diverged run keeps its last good checkpoint).
     """
 
     def __init__(self, filepath, monitor="val_loss", mode="min", save_best_only=True):
@@ -91,10 +94,20 @@ class AtomicModelCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         value = logs.get(self.monitor)
-        if self.save_best_only and value is not None:
-            if not self._improved(float(value)):
+        if self.save_best_only:
+            if value is None:
+                warnings.warn(f"AtomicModelCheckpoint: monitor {self.monitor!r} is not in the logs of epoch "
+                              f"{epoch + 1} (keys: {sorted(logs)}); nothing saved. Pass validation data, another "
+                              "monitor, or save_best_only=False.", UserWarning, stacklevel=2)
                 return
-            self.best = float(value)
+            value = float(value)
+            if not np.isfinite(value):
+                warnings.warn(f"AtomicModelCheckpoint: {self.monitor} = {value} at epoch {epoch + 1}; nothing saved "
+                              "(the last checkpoint is kept).", UserWarning, stacklevel=2)
+                return
+            if not self._improved(value):
+                return
+            self.best = value
         path = self.filepath.format(epoch=epoch + 1)
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)

@@ -10,9 +10,12 @@ implicit function theorem, ``dL/dθ = gᴴ ∂f/∂θ |_{x*}`` where ``g`` solve
 * :func:`fixed_point` — the DEQ layer: ``x*`` with the implicit gradient.
 * :class:`DeepEquilibriumRecon` — a zoo model: DEQ of a MoDL-type iteration (regulariser + CG data consistency).
 """
+import warnings
+
 import keras
 import tensorflow as tf
 
+from tfmri_zoo import validation
 from tfmri_zoo.layers.data_consistency import ProximalL2DC
 from tfmri_zoo.models.base import ReconModel
 from tfmri_zoo.models.regularizers import make_regularizers, regularizer_spec
@@ -35,51 +38,67 @@ def anderson(f, x0, max_iter=30, memory=5, tol=1e-5, regularization=1e-8, mixing
     """Solves ``x = f(x)`` per example by Anderson acceleration (type II, Walker & Ni 2011).
 
     ``x_{k+1} = Σ_i α_i [(1 − β) x_i + β f(x_i)]`` over the last ``memory`` iterates, with ``α`` minimising
-    ``‖Σ_i α_i (f(x_i) − x_i)‖`` subject to ``Σ α_i = 1``. In eager mode the loop stops when every example's relative
-    residual ``‖f(x) − x‖/‖f(x)‖`` is below ``tol``; in graph mode it runs ``max_iter`` iterations.
+    ``‖Σ_i α_i (f(x_i) − x_i)‖`` subject to ``Σ α_i = 1``. The loop (a ``tf.while_loop``, the same in eager and graph
+    mode, a ring buffer of ``memory`` iterates) stops when every example's relative residual ``‖f(x) − x‖/‖f(x)‖``
+    is below ``tol`` — then ``f(x)`` is returned — or after ``max_iter`` evaluations of ``f``.
 
     Args:
       f: callable, tensor ``[B, ...]`` → tensor of the same shape and dtype (real or complex).
       x0: initial tensor ``[B, ...]``.
-      max_iter: maximum number of iterations.
-      memory: number of past iterates combined (``m``).
-      tol: relative residual for the early exit.
+      max_iter: maximum number of evaluations of ``f`` (int ≥ 1).
+      memory: number of past iterates combined (``m`` ≥ 1).
+      tol: relative residual for the early exit (``None`` or 0: run ``max_iter`` iterations).
       regularization: Tikhonov term added to the small Gram matrix.
       mixing: ``β`` in ``(0, 1]``.
 
     Returns:
-      ``(x, residual)``: the fixed point (``x0``'s shape and dtype) and the ``[B]`` relative residuals.
+      ``(x, residual)``: the fixed point (``x0``'s shape and dtype) and the real ``[B]`` relative residuals of the
+      last evaluation of ``f``; ``residual < tol`` says whether each example converged.
     """
+    max_iter = validation.as_int(max_iter, "max_iter", minimum=1)
+    memory = validation.as_int(memory, "memory", minimum=1)
+    tol = validation.as_float(tol, "tol", minimum=0.0, allow_none=True) or 0.0
+    mixing = validation.as_float(mixing, "mixing", minimum=0.0, exclusive=True)
     shape_like = x0
     real_dtype = x0.dtype.real_dtype if x0.dtype.is_complex else x0.dtype
 
     def g(v):
         return _to_real(f(_from_real(v, shape_like)))
 
-    xs, fs = [], []
     x = _to_real(x0)
-    residual = tf.ones(tf.shape(x)[:1], real_dtype)
-    for _ in range(int(max_iter)):
+    batch, size = tf.shape(x)[0], tf.shape(x)[1]
+    history = tf.zeros(tf.stack([batch, memory, size]), real_dtype)
+    eye = tf.eye(memory, dtype=real_dtype)
+
+    def body(k, x, xs, fs, residual, done):
         fx = g(x)
         residual = tf.norm(fx - x, axis=1) / (tf.norm(fx, axis=1) + 1e-12)
-        if tf.executing_eagerly() and bool(tf.reduce_all(residual < tol)):
-            x = fx
-            break
-        xs.append(x)
-        fs.append(fx)
-        xs, fs = xs[-memory:], fs[-memory:]
-        X, F = tf.stack(xs, 1), tf.stack(fs, 1)  # [B, n, N]
-        G = F - X
-        gram = tf.matmul(G, G, transpose_b=True)
-        n = len(xs)
-        gram += regularization * (tf.linalg.trace(gram)[:, None, None] / n + 1.0) * tf.eye(n, dtype=real_dtype)
-        alpha = tf.linalg.solve(gram, tf.ones(tf.stack([tf.shape(G)[0], n, 1]), real_dtype))[..., 0]
+        done = tf.reduce_all(residual < tol)
+        slot = tf.one_hot(k % memory, memory, dtype=real_dtype)[None, :, None]     # ring buffer of the last m
+        xs = xs * (1.0 - slot) + x[:, None] * slot
+        fs = fs * (1.0 - slot) + fx[:, None] * slot
+        valid = tf.cast(tf.range(memory) <= k, real_dtype)                          # filled slots
+        gs = fs - xs                                                                 # 0 in empty slots
+        gram = tf.matmul(gs, gs, transpose_b=True)
+        n = tf.minimum(tf.cast(k + 1, real_dtype), float(memory))
+        damping = regularization * (tf.linalg.trace(gram) / n + 1.0)
+        # Empty slots are decoupled (identity rows, right-hand side 0) so that their weights are exactly 0.
+        gram = gram + damping[:, None, None] * eye * valid + eye * (1.0 - valid)
+        rhs = tf.tile(valid[None, :, None], tf.stack([batch, 1, 1]))
+        alpha = tf.linalg.solve(gram, rhs)[..., 0]
         alpha = alpha / tf.reduce_sum(alpha, axis=1, keepdims=True)
-        x = tf.einsum("bn,bnd->bd", alpha, (1.0 - mixing) * X + mixing * F)
+        mixed = tf.einsum("bn,bnd->bd", alpha, (1.0 - mixing) * xs + mixing * fs)
+        return k + 1, tf.where(done, fx, mixed), xs, fs, residual, done
+
+    def cond(k, x, xs, fs, residual, done):
+        return tf.logical_and(k < max_iter, tf.logical_not(done))
+
+    loop = (tf.constant(0), x, history, history, tf.ones(tf.shape(x)[:1], real_dtype), tf.constant(False))
+    _, x, _, _, residual, _ = tf.while_loop(cond, body, loop)
     return _from_real(x, shape_like), residual
 
 
-def fixed_point(f, x0, forward_iterations=30, backward_iterations=30, memory=5, tol=1e-5):
+def fixed_point(f, x0, forward_iterations=30, backward_iterations=30, memory=5, tol=1e-5, return_info=False):
     """The deep-equilibrium layer: ``x* = f(x*)`` with the implicit (adjoint fixed-point) gradient.
 
     Args:
@@ -88,16 +107,21 @@ def fixed_point(f, x0, forward_iterations=30, backward_iterations=30, memory=5, 
       x0: initial estimate ``[B, ...]`` (e.g. ``Eᴴy``).
       forward_iterations, backward_iterations: Anderson iterations of the forward and adjoint problems.
       memory: Anderson memory.
-      tol: early-exit residual (eager mode).
+      tol: early-exit relative residual of both problems (eager and graph mode alike).
+      return_info: also return the forward solve's convergence.
 
     Returns:
       ``x*`` of ``x0``'s shape: its value is the Anderson fixed point; gradients flow to ``f``'s variables and
       inputs through one differentiable application of ``f`` at ``x*`` whose incoming gradient is replaced by the
-      solution ``g`` of ``g = v + (∂f/∂x)ᴴ g``.
+      solution ``g`` of ``g = v + (∂f/∂x)ᴴ g``. With ``return_info``, ``(x*, info)`` where ``info`` has
+      ``"residual"`` (real ``[B]``, ``‖f(x) − x‖/‖f(x)‖`` at the last forward iterate) and ``"converged"`` (bool
+      ``[B]``, ``residual < tol``). A non-converged ``x*`` is not a fixed point, and its implicit gradient is then
+      not the gradient of the unrolled iteration either: check ``converged`` (or :class:`DeepEquilibriumRecon`'s
+      ``deq_converged`` metric) and raise ``forward_iterations`` or make ``f`` more contractive.
     """
     with tf.name_scope("deq_forward"):
-        x_star, _ = anderson(lambda x: tf.stop_gradient(f(x)), tf.stop_gradient(x0), forward_iterations, memory,
-                             tol)
+        x_star, residual = anderson(lambda x: tf.stop_gradient(f(x)), tf.stop_gradient(x0), forward_iterations,
+                                    memory, tol)
         x_star = tf.stop_gradient(x_star)
 
     @tf.custom_gradient
@@ -119,7 +143,10 @@ def fixed_point(f, x0, forward_iterations=30, backward_iterations=30, memory=5, 
 
         return tf.identity(z), backward
 
-    return implicit(f(x_star))
+    out = implicit(f(x_star))
+    if return_info:
+        return out, {"residual": residual, "converged": residual < (tol or 0.0)}
+    return out
 
 
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
@@ -150,14 +177,29 @@ class DeepEquilibriumRecon(ReconModel):
         self.memory, self.tol = int(memory), float(tol)
         self.denoiser = make_regularizers(self.regularizer, 1, True)[0]
         self.dc = ProximalL2DC(lam=self.lam, cg_iterations=self.cg_iterations)
+        # Convergence of the forward fixed point, in Keras' fit/evaluate logs (reset every epoch).
+        self.residual_metric = keras.metrics.Mean(name="deq_residual")
+        self.converged_metric = keras.metrics.Mean(name="deq_converged")
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
+        """Normalised k-space → ``x*`` complex64 ``[B, H, W]``. Records the forward residual and the fraction of
+        converged examples (metrics ``deq_residual``, ``deq_converged``; ``self.last_info`` holds the last call's
+        tensors) and warns in eager mode when an example did not converge."""
         x0 = self.operator(mask, sensitivities).adjoint(kspace)
 
         def step(x):
             return self.dc(self.denoiser(x, training=training), kspace, mask, sensitivities)
 
-        return fixed_point(step, x0, self.forward_iterations, self.backward_iterations, self.memory, self.tol)
+        x_star, info = fixed_point(step, x0, self.forward_iterations, self.backward_iterations, self.memory,
+                                   self.tol, return_info=True)
+        self.residual_metric.update_state(info["residual"])
+        self.converged_metric.update_state(tf.cast(info["converged"], tf.float32))
+        self.last_info = info
+        if tf.executing_eagerly() and not bool(tf.reduce_all(info["converged"])):
+            warnings.warn(f"{self.name}: the fixed point did not converge in {self.forward_iterations} iterations "
+                          f"(max relative residual {float(tf.reduce_max(info['residual'])):.2e} > tol {self.tol:g}); "
+                          "x* is not a fixed point and its gradient is approximate.", UserWarning, stacklevel=2)
+        return x_star
 
     def get_config(self):
         return {**super().get_config(), "regularizer": self.regularizer, "lam": self.lam,

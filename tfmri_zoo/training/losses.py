@@ -1,4 +1,4 @@
-"""Losses for complex-valued reconstructions, safe from the Keras 3 complex→float cast (DESIGN.md).
+"""Losses for complex-valued reconstructions, safe from the Keras 3 complex→float cast (docs/design.md).
 
 ``keras.losses.Loss.__call__`` casts ``y_true``/``y_pred`` to the loss dtype before ``call``; with the default
 float32 it silently drops the imaginary part. Every loss here is constructed with ``dtype="complex64"`` so the
@@ -21,25 +21,58 @@ from tfmri_zoo.training.targets import is_packed, unpack_kspace_target
 
 
 class ComplexLoss(keras.losses.Loss):
-    """Base: keeps complex inputs complex; subclasses implement ``complex_call(y_true, y_pred) → [B]`` float32."""
+    """Base: keeps complex inputs complex; subclasses implement ``complex_call(y_true, y_pred) → [B]`` float32.
 
-    def __init__(self, name=None, reduction="sum_over_batch_size", dtype="complex64"):
+    Args:
+      real_target: what to do with a real ``y_true`` (e.g. fastMRI's RSS magnitude target, or the pipeline's target
+        with ``sensitivities=None``) against a complex prediction: ``"error"`` (the default: a ``TypeError`` naming
+        ``y_true``), ``"magnitude"`` (compare ``|y_pred|`` with it — the fastMRI convention) or ``"zero_phase"``
+        (treat it as a complex image of zero phase, which also penalises the prediction's phase).
+      name, reduction, dtype: of ``keras.losses.Loss`` (keep ``dtype="complex64"``, see docs/design.md).
+    """
+
+    REAL_TARGETS = ("error", "magnitude", "zero_phase")
+    default_real_target = "error"
+
+    def __init__(self, name=None, reduction="sum_over_batch_size", dtype="complex64", real_target=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
+        real_target = self.default_real_target if real_target is None else real_target
+        if real_target not in self.REAL_TARGETS:
+            raise ValueError(f"real_target: expected one of {self.REAL_TARGETS}, got {real_target!r}.")
+        self.real_target = real_target
 
-    def call(self, y_true, y_pred):
+    def _resolve_real_target(self, y_true, y_pred):
+        """Applies ``real_target`` to a real ``y_true`` against a complex ``y_pred`` (before Keras casts both to
+        the loss dtype, which would hide that the target was real)."""
         y_pred = tf.convert_to_tensor(y_pred)
         y_true = tf.convert_to_tensor(y_true)
+        if not y_true.dtype.is_complex and y_pred.dtype.is_complex:
+            if self.real_target == "error":
+                raise TypeError(f"y_true: real ({y_true.dtype.name}, e.g. an RSS magnitude target) but the prediction "
+                                f"is complex; {type(self).__name__}(real_target='magnitude') compares |y_pred| with "
+                                "it, real_target='zero_phase' treats it as a zero-phase complex image.")
+            if self.real_target == "magnitude":
+                y_pred = tf.complex(tf.abs(y_pred), tf.zeros([], y_pred.dtype.real_dtype))
+        return y_true, y_pred
+
+    def call(self, y_true, y_pred):
+        y_true, y_pred = self._resolve_real_target(y_true, y_pred)
         if not y_pred.dtype.is_complex:
             y_pred = tf.complex(tf.cast(y_pred, tf.float32), 0.0)
         if not y_true.dtype.is_complex:
-            y_true = tf.complex(tf.cast(y_true, y_pred.dtype.real_dtype), tf.zeros_like(tf.cast(y_true, y_pred.dtype.real_dtype)))
+            real = tf.cast(y_true, y_pred.dtype.real_dtype)
+            y_true = tf.complex(real, tf.zeros_like(real))
         y_true = tf.cast(y_true, y_pred.dtype)
         return tf.cast(self.complex_call(y_true, y_pred), tf.float32)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         # Keras reduces in the loss dtype (complex64 here); return the real float32 value so that Keras' compile
         # loss does not cast complex → float (a harmless but noisy "discard the imaginary part" warning).
+        y_true, y_pred = self._resolve_real_target(y_true, y_pred)
         return tf.math.real(super().__call__(y_true, y_pred, sample_weight))
+
+    def get_config(self):
+        return {**super().get_config(), "real_target": self.real_target}
 
     def complex_call(self, y_true, y_pred):
         raise NotImplementedError
@@ -90,6 +123,8 @@ class SSIMLoss(ComplexLoss):
     Args:
       data_range: ``None`` (each example's target maximum) or a fixed positive value.
     """
+
+    default_real_target = "magnitude"   # SSIM compares magnitudes: a real (RSS) target is natural
 
     def __init__(self, data_range=None, name="ssim_loss", **kwargs):
         super().__init__(name=name, **kwargs)
