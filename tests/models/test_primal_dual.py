@@ -1,5 +1,6 @@
 """Learned primal-dual: zoo contract, pinned default size, operator placement and swappable blocks."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -33,16 +34,50 @@ def test_default_config_size():
     assert model.dual_blocks[0].out_channels == 10 and len(model.dual_blocks) == 10
 
 
-def test_zero_blocks_return_the_zero_filled_image(problem):
-    # with all block outputs zero the memories never change: the output is f₀ = Eᴴy, so E and Eᴴ sit in the loop
+def numpy_encoding(sens, mask):
+    """E and Eᴴ written with numpy's FFT (independent of SenseOperator): centred orthonormal 2D DFT per coil."""
+    axes = (-2, -1)
+
+    def forward(x):
+        coils = x[:, None] * sens
+        return np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(coils, axes=axes), norm="ortho"), axes=axes) * mask
+
+    def adjoint(y):
+        coils = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(y * mask, axes=axes), norm="ortho"), axes=axes)
+        return np.sum(np.conj(sens) * coils, axis=1)
+
+    return forward, adjoint
+
+
+def numpy_block(network, z):
+    """A block on complex channels ``[N, H, W, F]``: real parts then imaginary parts in, the same layout out."""
+    out = network(np.concatenate([z.real, z.imag], -1).astype(np.float32)).numpy()
+    half = out.shape[-1] // 2
+    return out[..., :half] + 1j * out[..., half:]
+
+
+def test_output_equals_a_numpy_primal_dual_loop_with_the_same_blocks(problem):
+    """Adler & Öktem's iteration written out in numpy (memories, E f⁽²⁾, Eᴴ h⁽¹⁾, output f⁽¹⁾), calling the model's
+    blocks as black boxes: the model must wire E, Eᴴ, the data and the memories exactly so."""
+    keras.utils.set_random_seed(3)
     inputs, _ = problem
-    model = PrimalDual(iterations=2, n_primal=2, n_dual=1, normalize=False,
+    model = PrimalDual(iterations=2, n_primal=3, n_dual=2, normalize=False,
                        regularizer={"name": "dncnn", "filters": 4, "layers": 2, "batch_norm": False})
-    model(inputs)
-    for block in model.primal_blocks + model.dual_blocks:
-        block.out.set_weights([np.zeros_like(w) for w in block.out.get_weights()])
-    zero_filled = model.operator(inputs["mask"], inputs["sensitivities"]).adjoint(inputs["kspace"]).numpy()
-    np.testing.assert_allclose(model(inputs).numpy(), zero_filled, atol=1e-6)
+    got = model(inputs).numpy()
+    k, sens, mask = inputs["kspace"], inputs["sensitivities"], inputs["mask"]
+    forward, adjoint = numpy_encoding(sens.astype(np.complex128), mask)
+    b, c, h, w = k.shape
+    f = np.repeat(adjoint(k)[..., None], 3, axis=-1)                      # f₀ = Eᴴy in every primal channel
+    dual = np.zeros((b, c, h, w, 2), np.complex128)                      # h₀ = 0
+    for primal_block, dual_block in zip(model.primal_blocks, model.dual_blocks):
+        dual_in = np.concatenate([dual, forward(f[..., 1])[..., None], k[..., None]], axis=-1)
+        dual = dual + numpy_block(dual_block.network, dual_in.reshape(b * c, h, w, 4)).reshape(dual.shape)
+        primal_in = np.concatenate([f, adjoint(dual[..., 0])[..., None]], axis=-1)
+        f = f + numpy_block(primal_block.network, primal_in)
+    want = f[..., 0]
+    zero_filled = adjoint(k)
+    assert np.linalg.norm(want - zero_filled) > 0.05 * np.linalg.norm(zero_filled)   # the blocks do act
+    np.testing.assert_allclose(got, want, atol=2e-4 * np.abs(want).max())
 
 
 def test_swapped_block_network(problem):
