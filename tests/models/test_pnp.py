@@ -13,7 +13,6 @@ from tests.models.test_modl import built_default, check_model_card, check_small_
 from tfmri_zoo import models
 from tfmri_zoo.models.denoiser import Denoiser, make_denoiser, noisy_pairs
 from tfmri_zoo.models.pnp import PnP
-from tfmri_zoo.recon.pnp import pnp_admm
 
 DEFAULT_PARAMS = 560_386  # printed in models/pnp/README.md
 
@@ -43,16 +42,60 @@ def test_end_to_end_training_through_the_iterations_lowers_the_loss(problem):
     check_tiny_training("pnp", *problem, steps=40, learning_rate=5e-3)
 
 
-def test_model_equals_the_pnp_solver_with_the_same_denoiser(problem):
-    inputs, _ = problem
+def dense_gram(sens, mask):
+    """EᴴE as dense matrices ``[B, N, N]`` (N = H·W), assembled column by column with numpy's FFT."""
+    b, c, h, w = sens.shape
+    axes = (-2, -1)
+    basis = np.eye(h * w).reshape(h * w, h, w)
+    grams = []
+    for i in range(b):
+        coils = basis[:, None] * sens[i][None]
+        k = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(coils, axes=axes), norm="ortho"), axes=axes) * mask[i]
+        back = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k, axes=axes), norm="ortho"), axes=axes)
+        grams.append(np.sum(np.conj(sens[i])[None] * back, axis=1).reshape(h * w, h * w).T)
+    return np.stack(grams)
+
+
+def test_model_equals_pnp_admm_and_red_written_with_dense_solves():
+    """Both iterations of the module docstring in numpy, with exact dense solves of (EᴴE + ρI) and the model's
+    denoiser as a black box: PnP-ADMM ``x = (EᴴE+ρI)⁻¹(Eᴴy + ρ(z−u)), z = D(x+u), u += x−z`` and RED
+    ``x = (EᴴE+νI)⁻¹(Eᴴy + νD(x))``, from ``x = z = Eᴴy, u = 0``."""
+    inputs, _ = zoo_contract.toy_problem(batch=2, coils=3, height=16, width=16, seed=2)
+    k, mask = inputs["kspace"], inputs["mask"]
+    sens = inputs["sensitivities"].astype(np.complex128)
+    gram = dense_gram(sens, mask)
+    b, _, h, w = k.shape
+    axes = (-2, -1)
+    coil_images = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k * mask, axes=axes), norm="ortho"), axes=axes)
+    rhs = np.sum(np.conj(sens) * coil_images, axis=1).reshape(b, -1)                 # Eᴴy
+    penalty = 0.5
+    solve = [np.linalg.inv(gram[i] + penalty * np.eye(h * w)) for i in range(b)]
+
+    def dc(v):   # (EᴴE + ρI)⁻¹ v per example
+        return np.stack([solve[i] @ v[i] for i in range(b)])
+
+    keras.utils.set_random_seed(5)
     for method in ("admm", "red"):
-        model = PnP(iterations=3, method=method, penalty=0.5, cg_iterations=3)
+        model = PnP(iterations=3, method=method, penalty=penalty, cg_iterations=12, normalize=False,
+                    denoiser={"network": {"name": "dncnn", "filters": 4, "layers": 3}})
         got = model(inputs).numpy()
+
+        def denoise(v):
+            return model.denoiser(tf.constant(v.reshape(b, h, w).astype(np.complex64))).numpy().reshape(b, -1)
+
+        x = rhs.copy()
         if method == "admm":
-            expected = pnp_admm(inputs["kspace"], inputs["mask"], inputs["sensitivities"], denoiser=model.denoiser,
-                                rho=0.5, max_iter=3, cg_iterations=3).numpy()
-            np.testing.assert_allclose(got, expected, atol=1e-5 * np.abs(expected).max())
-        assert np.all(np.isfinite(got))
+            z, u = rhs.copy(), np.zeros_like(rhs)
+            for _ in range(3):
+                x = dc(rhs + penalty * (z - u))
+                z = denoise(x + u)
+                u = u + x - z
+        else:
+            for _ in range(3):
+                x = dc(rhs + penalty * denoise(x))
+        want = x.reshape(b, h, w)
+        assert np.linalg.norm(denoise(want) - want.reshape(b, -1)) > 1e-3 * np.linalg.norm(want)  # D acts
+        np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max(), err_msg=method)
 
 
 def test_denoiser_trained_on_noisy_pairs_beats_its_input_and_plugs_into_pnp(problem):
