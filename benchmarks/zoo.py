@@ -20,10 +20,13 @@ import numpy as np  # noqa: E402
 from tfmri_zoo import models  # noqa: E402
 from tfmri_zoo.data.synthetic import default_dataset  # noqa: E402
 from tfmri_zoo.physics.sampling import RandomMaskFunc  # noqa: E402
+from tfmri_zoo.data.pipeline import make_dataset  # noqa: E402
+from tfmri_zoo.training.comparison import CENTER_FRACTIONS, classical_methods, evaluation_batches  # noqa: E402
+from tfmri_zoo.training.comparison import run_method  # noqa: E402
 from tfmri_zoo.training.evaluate import per_volume_metrics  # noqa: E402
 from tfmri_zoo.training.losses import ComplexL1  # noqa: E402
-from tfmri_zoo.training.quickstart import (ACCELERATIONS, classical_methods, evaluation_batches,  # noqa: E402
-                                          make_split_dataset, run_method)
+
+ACCELERATIONS = dict(CENTER_FRACTIONS)
 
 MODELS_2D = ["modl", "vn", "varnet", "proxgrad", "admmnet", "primal_dual", "unet", "pnp"]
 
@@ -31,7 +34,7 @@ MODELS_2D = ["modl", "vn", "varnet", "proxgrad", "admmnet", "primal_dual", "unet
 def evaluate(method, test_sets):
     row = {}
     for acc, batches in test_sets.items():
-        pred, target, names = run_method(method, batches)
+        pred, target, names, _ = run_method(lambda x, lam: method(x), batches)
         row[f"R={acc}"] = per_volume_metrics(pred, target, names)
     return row
 
@@ -52,8 +55,9 @@ def main(argv=None):
     results = {"zero_filled": evaluate(classical_methods()["zero_filled"], test_sets)}
     for name in names:
         keras.utils.set_random_seed(0)
-        train = make_split_dataset(splits["train"], RandomMaskFunc(list(ACCELERATIONS.values()),
-                                                                   list(ACCELERATIONS), seed=0), 4, True, 0, False)
+        train = make_dataset(splits["train"], mask_func=RandomMaskFunc(list(ACCELERATIONS.values()),
+                                                                       list(ACCELERATIONS), seed=0),
+                             batch_size=4, shuffle=True, seed=0, sensitivities="stored")
         model = models.get(name, preset="small")
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=ComplexL1())
         t0 = time.time()

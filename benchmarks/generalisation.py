@@ -1,0 +1,122 @@
+"""Generalisation: shipped (or given) learned models on data they were not trained on, against λ-tuned baselines.
+
+    python benchmarks/generalisation.py [--quick] [--models modl unet vn] [--weights brain] [--out out/generalisation]
+
+Domains (each with its own validation files, on which CG-SENSE's and ℓ1-wavelet's λ are chosen, and test files):
+
+  brain-128        held-out brain subjects (test slabs), 128², 8 coils — the training domain, for reference
+  brain-256-16c    other matrix size and coil array: 256², 16 coils
+  brain-noisy      image SNR ≈ 7 (noise level 0.15, twice the training range's maximum)
+  phantom          the project's second domain (tfmri_zoo.data.synthetic: piecewise-smooth tissue phantoms)
+  bart-*           data made by others: ``bart phantom -k -s 8`` analytic k-space (Shepp-Logan, random tubes,
+                   geometric), ``bart ecalib -m1`` maps, optionally noisy (needs the ``bart`` command)
+
+The learned models are used as shipped: no fine-tuning on any domain (the baselines get a per-domain λ, the
+learned models do not — a conservative comparison for them). Every method sees the same k-space, fastMRI
+per-volume random masks (R=4 centre 0.08, R=8 centre 0.04) and coil maps. A learned model below CG-SENSE on a
+domain is flagged ``BELOW CG-SENSE``. Writes ``OUT/generalisation.json``.
+"""
+import argparse
+import json
+import os
+import shutil
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from tfmri_zoo import models  # noqa: E402
+from tfmri_zoo.training.comparison import compare, margins  # noqa: E402
+
+
+def brain_domain(folder, shape, coils, noise_level=None, num_slices=2, subjects=(2, 2)):
+    from tfmri_zoo.data.brain import brain_dataset
+
+    kwargs = {} if noise_level is None else {"noise_level": noise_level}
+    splits = brain_dataset(folder, splits={"val": subjects[0], "test": subjects[1]}, num_slices=num_slices, seed=7,
+                           shape=shape, coils=coils, **kwargs)
+    return splits["val"], splits["test"]
+
+
+def phantom_domain(folder, shape, coils, num_slices=2, subjects=(2, 2)):
+    from tfmri_zoo.data.synthetic import default_dataset
+
+    splits = default_dataset(folder, shape=shape, coils=coils, num_slices=num_slices,
+                             splits={"val": subjects[0], "test": subjects[1]}, seed=5)
+    return splits["val"], splits["test"]
+
+
+def bart_domain(folder, kind, size, noise_level, num_slices=2):
+    from tfmri_zoo.data.bart_phantom import write_bart_phantom_file
+
+    files = {}
+    for split, seed in (("val", 100), ("test", 200)):
+        path = os.path.join(folder, f"bart_{kind}_{split}.h5")
+        if not os.path.exists(path):
+            write_bart_phantom_file(path, kind, num_slices=num_slices, size=size, coils=8, seed=seed,
+                                    noise_level=noise_level)
+        files[split] = [path]
+    return files["val"], files["test"]
+
+
+def domains(out, quick):
+    """``{name: (val_files, test_files)}``, generated on first use under ``out/data``."""
+    data = os.path.join(out, "data")
+    if quick:
+        found = {"brain-48": brain_domain(os.path.join(data, "brain-48"), (48, 48), 4, num_slices=1,
+                                          subjects=(1, 1))}
+        if shutil.which("bart"):
+            found["bart-shepp_logan"] = bart_domain(os.path.join(data, "bart"), "shepp_logan", 48, 0.0, 1)
+        return found
+    found = {
+        "brain-128": brain_domain(os.path.join(data, "brain-128"), (128, 128), 8),
+        "brain-256-16c": brain_domain(os.path.join(data, "brain-256"), (256, 256), 16, num_slices=1),
+        "brain-noisy": brain_domain(os.path.join(data, "brain-noisy"), (128, 128), 8, noise_level=0.15),
+        "phantom": phantom_domain(os.path.join(data, "phantom"), (128, 128), 8),
+    }
+    if shutil.which("bart"):
+        for kind, noise in (("shepp_logan", 0.0), ("tubes", 0.0), ("geometric", 0.0), ("shepp_logan", 0.05)):
+            name = f"bart-{kind}" + (f"-noise{noise:g}" if noise else "")
+            found[name] = bart_domain(os.path.join(data, name), kind, 128, noise)
+    return found
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="48² data, one brain and one BART domain, few λ")
+    parser.add_argument("--models", nargs="+", default=None, help="zoo models with shipped weights (default: all)")
+    parser.add_argument("--weights", default="brain")
+    parser.add_argument("--out", default="out/generalisation")
+    args = parser.parse_args(argv)
+    names = args.models or [m for m in models.list() if args.weights in models.list_weights(m)]
+    if args.quick:
+        names = names[:1]
+    if not names:
+        raise SystemExit(f"no model ships '{args.weights}' weights: {models.list()}")
+    learned = {}
+    for name in names:
+        model = models.get(name, weights=args.weights)
+        learned[name] = lambda x, m=model: m(x, training=False).numpy()
+    lam_grids = {"sense": [1e-3, 1e-2], "l1_wavelet": [1e-3, 3e-3]} if args.quick else None
+    iterations = {"l1_wavelet": 30} if args.quick else None
+    results = {}
+    for domain, (val, test) in domains(args.out, args.quick).items():
+        t0 = time.time()
+        table = compare(learned, val, test, lam_grids=lam_grids, iterations=iterations)
+        table = {key: {n: row for n, row in rows.items() if n != "_examples"} for key, rows in table.items()}
+        results[domain] = {"table": table, "margins": {n: margins(table, n) for n in learned},
+                           "seconds": time.time() - t0}
+        for key, rows in table.items():
+            line = "  ".join(f"{n} {row['psnr']:.2f}/{row['ssim']:.3f}" for n, row in rows.items())
+            flags = [n for n in learned if results[domain]["margins"][n][key]["sense"]["psnr"] < 0]
+            print(f"{domain:>24} {key}: {line}" + (f"   BELOW CG-SENSE: {flags}" if flags else ""), flush=True)
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "generalisation.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump({"weights": args.weights, "models": names, "domains": results}, f, indent=1)
+    os.replace(path + ".tmp", path)
+    print(f"wrote {path}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
