@@ -48,11 +48,11 @@ def select_lam(reconstruct, batches, grid, metric="psnr"):
     batches = list(batches)
     if not batches:
         raise ValueError("batches: expected at least one (inputs, target, names) validation batch.")
-    targets = np.concatenate([np.asarray(t) for _, t, _ in batches])
+    targets = [t for _, batch_targets, _ in batches for t in np.asarray(batch_targets)]
     names = [n for _, _, batch_names in batches for n in batch_names]
     scores = {}
     for lam in grid:
-        predictions = np.concatenate([np.asarray(reconstruct(inputs, lam)) for inputs, _, _ in batches])
+        predictions = [p for inputs, _, _ in batches for p in np.asarray(reconstruct(inputs, lam))]
         scores[lam] = per_volume_metrics(predictions, targets, names)
     sign = -1.0 if metric == "nmse" else 1.0
     best = max(grid, key=lambda lam: sign * scores[lam][metric])

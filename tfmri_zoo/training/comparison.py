@@ -87,13 +87,18 @@ def slice_psnr(targets, predictions):
 
 
 def run_method(reconstruct, batches, lam=None):
-    """Runs ``reconstruct(inputs, lam)`` on every batch; returns ``(predictions, targets, names, seconds)``."""
+    """Runs ``reconstruct(inputs, lam)`` on every batch.
+
+    Returns:
+      ``(predictions, targets, names, seconds)``: lists of ``[H, W]`` slices (sizes may differ between batches),
+      the slices' volume names and the wall time.
+    """
     start = time.time()
     outputs = [np.asarray(reconstruct(inputs, lam)) for inputs, _, _ in batches]
     seconds = time.time() - start
-    targets = np.concatenate([t for _, t, _ in batches])
+    targets = [t for _, batch_targets, _ in batches for t in batch_targets]
     names = [n for _, _, batch_names in batches for n in batch_names]
-    return np.concatenate(outputs), targets, names, seconds
+    return [p for batch in outputs for p in batch], targets, names, seconds
 
 
 def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None, iterations=None, batch_size=4,

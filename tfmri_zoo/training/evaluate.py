@@ -59,7 +59,8 @@ def per_volume_metrics(predictions, targets, names):
     """fastMRI SSIM/PSNR/NMSE of magnitudes per volume (slices grouped by file name), averaged over volumes.
 
     Args:
-      predictions, targets: complex or real ``[slices, H, W]`` arrays.
+      predictions, targets: complex or real ``[slices, H, W]`` arrays, or lists of ``[H, W]`` slices (sizes may
+        differ between volumes, not within one).
       names: the file name of each slice.
 
     Returns:
@@ -70,7 +71,8 @@ def per_volume_metrics(predictions, targets, names):
     scores = {"ssim": [], "psnr": [], "nmse": []}
     for name in sorted(set(names)):
         idx = [i for i, n in enumerate(names) if n == name]
-        gt, rec = np.abs(targets[idx]), np.abs(predictions[idx])
+        gt = np.abs(np.stack([targets[i] for i in idx]))
+        rec = np.abs(np.stack([predictions[i] for i in idx]))
         for key in scores:
             scores[key].append(getattr(metrics, key)(gt, rec))
     return {k: float(np.mean(v)) for k, v in scores.items()}
