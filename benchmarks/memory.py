@@ -1,6 +1,6 @@
 """Peak memory of one training step of an unrolled network (MoDL: DnCNN + CG data consistency, no weight
 sharing) for 1…12 cascades, with and without recomputing each cascade in the backward pass
-(:mod:`tfmri_zoo.training.memory`).
+(:mod:`tfmri_zoo.layers.recompute`, the ``recompute`` argument of MoDL).
 
 What is measured: TensorFlow's allocator statistics, ``tf.config.experimental.get_memory_info(device)`` on
 ``GPU:0`` when TensorFlow sees a GPU, else on ``CPU:0`` (TF 2.21 keeps the same statistics for its CPU allocator).

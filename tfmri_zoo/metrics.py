@@ -14,7 +14,7 @@ The numpy functions take whole volumes ``[slices, H, W]`` (fastMRI: one value pe
 each example being its own "volume" (data range = the example's target maximum unless given), and are
 differentiable (``1 - ssim_tf`` is an SSIM loss). The Keras metric classes take complex model outputs, take the
 magnitude explicitly and are built with ``dtype="complex64"`` so Keras never casts complex inputs to float (which
-would silently drop the imaginary part, see DESIGN.md).
+would silently drop the imaginary part, see docs/design.md).
 """
 import keras
 import numpy as np

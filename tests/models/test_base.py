@@ -92,6 +92,8 @@ def test_registry_rejects_unknown_names():
 
 def test_training_lowers_loss(problem):
     inputs, target = problem
-    keras.utils.set_random_seed(0)  # measured 11.6× with this seed (3.3×–11.6× over seeds 0–3)
-    zoo_contract.check_training_lowers_loss(ResidualCNN(filters=16), inputs, target, steps=80, factor=5.0,
+    # Seeded, and the factor holds for every seed measured (3.3×–11.6× over seeds 0–3), so the test does not pass
+    # or fail by the draw; 2.5× is still far beyond what an untrained or wrongly wired model reaches.
+    keras.utils.set_random_seed(0)
+    zoo_contract.check_training_lowers_loss(ResidualCNN(filters=16), inputs, target, steps=80, factor=2.5,
                                             learning_rate=3e-3)

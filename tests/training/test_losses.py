@@ -1,4 +1,4 @@
-"""Each loss must see the imaginary part (the Keras 3 complex→float cast pitfall, DESIGN.md)."""
+"""Each loss must see the imaginary part (the Keras 3 complex→float cast pitfall, docs/design.md)."""
 import keras
 import numpy as np
 import pytest

@@ -1,4 +1,5 @@
 """SURE: unbiased for the measurement-domain error without clean data; training on it lowers the true error."""
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -42,18 +43,26 @@ def test_sure_is_unbiased_for_the_true_error():
     assert abs(np.mean(naive) - np.mean(true)) > 10 * stderr  # the plain data fit is badly biased
 
 
-def test_sure_training_lowers_the_true_error():
+def test_sure_training_denoises_below_the_noise_level():
+    """Trained on SURE alone (no clean data), the network's true measurement-domain error must fall well below the
+    noise of the data themselves (what fitting the noisy k-space would give) and to under half its initial value —
+    measured: 0.46× / 0.29× the noise level and 0.11× / 0.33× the initial error for seeds 0 / 1."""
+    keras.utils.set_random_seed(0)
     sigma = 0.05
     inputs, clean = _noisy(4, sigma, 3)
     model = ResidualCNN(filters=8)
     op = SenseOperator(inputs["sensitivities"], inputs["mask"])
+    measured = clean * inputs["mask"]
 
     def true_error():
-        return float(np.mean(np.abs(op.forward(model(inputs)).numpy() - clean * inputs["mask"]) ** 2))
+        return float(np.mean(np.abs(op.forward(model(inputs)).numpy() - measured) ** 2))
 
     model(inputs)
     before = true_error()
+    noise_level = float(np.mean(np.abs(inputs["kspace"] - measured) ** 2))
     history = train_sure(model, tf.data.Dataset.from_tensors(inputs).repeat(), sigma, epochs=3,
                          steps_per_epoch=8, learning_rate=3e-3)
+    after = true_error()
     assert history[-1] < history[0], history
-    assert true_error() < before
+    assert after < 0.6 * noise_level, (after, noise_level)
+    assert after < 0.5 * before, (after, before)

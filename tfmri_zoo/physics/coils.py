@@ -1,6 +1,6 @@
 """Coil tools: root-sum-of-squares, sensitivity estimation (ESPIRiT, Walsh) and SVD coil compression.
 
-Layouts follow DESIGN.md: coil images, k-space and sensitivities are complex ``[B, C, H, W]`` (coil axis 1),
+Layouts follow docs/design.md: coil images, k-space and sensitivities are complex ``[B, C, H, W]`` (coil axis 1),
 k-space centred as :func:`tfmri_zoo.physics.fft2c` makes it (DC at index ``(H // 2, W // 2)``).
 
 BART interop: BART stores 2D multi-coil k-space as ``[x, y, z, coils]`` (Fortran order). The zoo maps BART ``x`` to

@@ -16,7 +16,7 @@ uses the real inner product ``Re⟨a, b⟩``, for which ``Jᵀ`` (:meth:`SignalM
 ``Re⟨J u, v⟩ = Re⟨u, Jᵀ v⟩``; ``Jᵀ v`` always has a zero imaginary part in channel 1.
 
 Image series ``[B, T, H, W]`` (``T`` = number of times) and k-space ``[B, C, T, H, W]`` follow the package's 2D+t
-layout (DESIGN.md), so :class:`~tfmri_zoo.physics.sense.SenseOperator` with sensitivities ``[B, C, 1, H, W]`` and a
+layout (docs/design.md), so :class:`~tfmri_zoo.physics.sense.SenseOperator` with sensitivities ``[B, C, 1, H, W]`` and a
 per-time mask ``[B, 1, T, 1, W]`` is the linear part ``E``.
 """
 import numpy as np
