@@ -114,3 +114,17 @@ class AtomicModelCheckpoint(keras.callbacks.Callback):
         tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
         self.model.save(tmp, overwrite=True)
         os.replace(tmp, path)
+
+
+class FiniteBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """``keras.callbacks.BackupAndRestore`` that does not back up an epoch whose ``loss`` is NaN/Inf (it warns), so
+    that a run stopped by a diverged loss and started again resumes from its last finite state rather than from
+    NaN weights. Arguments as ``keras.callbacks.BackupAndRestore``."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            warnings.warn(f"FiniteBackupAndRestore: loss = {float(loss)} at epoch {epoch + 1}; the backup of the last "
+                          "finite epoch is kept.", UserWarning, stacklevel=2)
+            return
+        super().on_epoch_end(epoch, logs)

@@ -7,19 +7,23 @@ pipeline of ``(inputs, target)``. Out of the box it writes, under ``out_dir``:
                   again with the same arguments resumes after its last finished epoch; removed when the run ends
   ``logs/``       TensorBoard scalars (loss, metrics, learning rate) and ``logs/images`` panels ``|x|``
   ``best.keras``  the best model so far (``val_loss``, else ``loss``), saved atomically
-  ``final.keras`` the model at the end, saved atomically
+  ``final.keras`` the model at the end, saved atomically (not when the run ended on a NaN/Inf loss)
 
-and stops early when ``patience`` is given. The same function trains supervised (image targets, image losses),
+and stops early when ``patience`` is given. A loss that turns NaN/Inf stops the run at once
+(``keras.callbacks.TerminateOnNaN``); the backup, ``best.keras`` and ``final.keras`` then keep the last finite state
+and :func:`train` warns. The same function trains supervised (image targets, image losses),
 k-space or mixed losses (packed targets) and SSDU (a :func:`tfmri_zoo.training.ssdu.ssdu_dataset` and
 :class:`~tfmri_zoo.training.losses.SSDULoss`).
 """
 import os
+import warnings
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfmri_zoo.training import losses as losses_lib
-from tfmri_zoo.training.callbacks import AtomicModelCheckpoint, ImagePanels
+from tfmri_zoo.training.callbacks import AtomicModelCheckpoint, FiniteBackupAndRestore, ImagePanels
 
 
 def first_batch(dataset):
@@ -78,9 +82,9 @@ class _null_scope:
 def default_callbacks(out_dir, monitor, patience=None, tensorboard=True, panels=None, checkpoint=True, backup=True,
                       min_delta=0.0):
     """The callback list of :func:`train` (order matters: the backup is written first at each epoch end)."""
-    callbacks = []
+    callbacks = [keras.callbacks.TerminateOnNaN()]
     if backup:
-        callbacks.append(keras.callbacks.BackupAndRestore(os.path.join(out_dir, "backup")))
+        callbacks.append(FiniteBackupAndRestore(os.path.join(out_dir, "backup")))
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(out_dir, "logs"), write_graph=False))
     if panels is not None:
@@ -144,6 +148,12 @@ def train(model, train_ds, val_ds=None, out_dir="runs/train", epochs=10, loss=No
     history = model.fit(train_ds, validation_data=val_ds, epochs=int(epochs), steps_per_epoch=steps_per_epoch,
                         validation_steps=validation_steps, callbacks=all_callbacks, verbose=verbose,
                         shuffle=False)
+    last = (history.history.get("loss") or [0.0])[-1]
+    if not np.isfinite(last):
+        warnings.warn(f"train: the loss turned {last} after {len(history.history['loss'])} epoch(s) and the run "
+                      f"stopped; final.keras is not written, {os.path.join(out_dir, 'best.keras')} and the backup "
+                      "keep the last finite state.", UserWarning, stacklevel=2)
+        return model, history
     _save_atomic(model, os.path.join(out_dir, "final.keras"))
     return model, history
 
