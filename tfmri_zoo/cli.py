@@ -7,6 +7,7 @@
   tfmri-zoo evaluate --model FILE.keras --data DIR [--accelerations 4 8]      fastMRI metrics table
   tfmri-zoo recon --model FILE.keras --input IN.h5 --output OUT.h5 [--png OUT.png] [--acceleration R]
   tfmri-zoo export --model FILE.keras --out BASE [--name N] [--version V]   TF-Serving SavedModel from a .keras file
+  tfmri-zoo package-weights --model-file runs/modl-brain/final.keras --config models/modl/brain.yaml --weights brain
   tfmri-zoo list                                               registered models and their presets
 """
 import argparse
@@ -78,6 +79,19 @@ def _export(args):
     print(path)
 
 
+def _package_weights(args):
+    from tfmri_zoo.models.weights import save_pretrained
+    from tfmri_zoo.training.config import load_config
+
+    model = _load(args.model_file)
+    spec = load_config(args.config)["model"]
+    name = args.name or spec["name"]
+    entry = save_pretrained(model, name, args.weights, dict(spec["config"]),
+                            command=f"tfmri-zoo train --config {args.config} --out runs/{name}-{args.weights}",
+                            card=f"models/{name}/README.md")
+    print(json.dumps({k: v for k, v in entry.items() if k != "config"}, indent=2))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="tfmri-zoo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -121,6 +135,12 @@ def main(argv=None):
     e.add_argument("--name")
     e.add_argument("--version", type=int)
     e.set_defaults(func=_export)
+    w = sub.add_parser("package-weights", help="ship a trained .keras model's weights in tfmri_zoo/weights/")
+    w.add_argument("--model-file", required=True, help="the trained .keras file (e.g. runs/modl-brain/final.keras)")
+    w.add_argument("--config", required=True, help="the YAML config it was trained with")
+    w.add_argument("--weights", required=True, help="weight set name, e.g. brain")
+    w.add_argument("--name", help="registry name (default: the config's model.name)")
+    w.set_defaults(func=_package_weights)
     args = parser.parse_args(argv)
     args.func(args)
     return 0

@@ -3,10 +3,12 @@
 A YAML file (or dict) with these sections; every field is optional and has the default shown in :data:`DEFAULTS`
 (``training/configs/*.yaml`` are documented examples):
 
-  model:      name (registry name, default ``modl``), preset (``small``), config (constructor overrides, ``{}``)
+  model:      name (registry name, default ``modl``), preset (``small``), config (constructor overrides, ``{}``),
+              init (``null``, or a ``.keras`` file whose weights the model starts from: a second training stage)
               — a model card's ``models/<name>/config.yaml`` is accepted too and means that model's paper
               configuration (its ``config`` section) with every other section at its default
-  data:       source (``files`` | ``synthetic`` | ``brain``), shape ([64, 64], generated data; ``null`` for the brain
+  data:       source (``files`` | ``synthetic`` | ``brain`` | ``brain+phantom``: both generators' files in every
+              split; phantom_shape ([96, 96]), phantom_coils (8), phantom_splits (null: the phantom default)), shape ([64, 64], generated data; ``null`` for the brain
               data's random matrix sizes), coils (8, generated data; ``null`` for brain: random 4–16), num_slices (4),
               splits (subjects per split of generated data, null: the generator's default), sizes (brain: matrix
               sizes drawn per side, null: 96–256), seed (0),
@@ -32,8 +34,9 @@ import json
 import os
 
 DEFAULTS = {
-    "model": {"name": "modl", "preset": "small", "config": {}},
+    "model": {"name": "modl", "preset": "small", "config": {}, "init": None},
     "data": {"source": "files", "shape": [64, 64], "coils": 8, "num_slices": 4, "splits": None, "sizes": None, "seed": 0,
+             "phantom_shape": [96, 96], "phantom_coils": 8, "phantom_splits": None,
              "batch_size": 4, "crop": None,
              "normalise": "zero_filled_max", "sensitivities": "stored"},
     "masks": {"type": "random", "center_fractions": [0.08, 0.04], "accelerations": [4, 8]},
@@ -97,8 +100,15 @@ def _optimizer(spec):
 
 def _splits(data, data_dir, synthetic, out_dir):
     source = "synthetic" if synthetic else data["source"]
-    if source not in ("files", "synthetic", "brain"):
-        raise ValueError(f"data.source: expected 'files', 'synthetic' or 'brain', got {source!r}.")
+    sources = ("files", "synthetic", "brain", "brain+phantom")
+    if source not in sources:
+        raise ValueError(f"data.source: expected one of {sources}, got {source!r}.")
+    if source == "brain+phantom":
+        brain = _splits({**data, "source": "brain"}, data_dir, False, out_dir)
+        phantom = _splits({**data, "source": "synthetic", "shape": data["phantom_shape"],
+                           "coils": data["phantom_coils"], "splits": data["phantom_splits"]},
+                          os.path.join(data_dir or os.path.join(out_dir, "data"), "phantom"), False, out_dir)
+        return {split: brain.get(split, []) + phantom.get(split, []) for split in brain}
     if source == "synthetic":
         from tfmri_zoo.data.synthetic import default_dataset
 
@@ -157,7 +167,15 @@ def train_from_config(path_or_dict, data_dir=None, synthetic=False, out_dir="run
     spec = config["model"]
 
     def build():
-        return models.get(spec["name"], preset=spec["preset"], **spec["config"])
+        model = models.get(spec["name"], preset=spec["preset"], **spec["config"])
+        if spec["init"]:
+            import keras
+
+            from tfmri_zoo.models.weights import dummy_inputs
+
+            model(dummy_inputs())
+            model.set_weights(keras.saving.load_model(spec["init"], safe_mode=True).get_weights())
+        return model
 
     model, history = train(build, train_ds, val_ds, out_dir=out_dir, epochs=run["epochs"], loss=loss,
                            optimizer=_optimizer(config["optimizer"]), steps_per_epoch=run["steps_per_epoch"],

@@ -19,13 +19,14 @@ def _batches(files, acceleration, center_fraction, batch_size, sensitivities):
 
 
 def _predict(model, files, acceleration, center_fraction, batch_size, sensitivities):
+    """Lists of ``[H, W]`` predictions and targets (sizes may differ between files), names and slice indices."""
     predictions, targets, names, slices = [], [], [], []
     for inputs, target, info in _batches(files, acceleration, center_fraction, batch_size, sensitivities):
-        predictions.append(np.asarray(model(inputs, training=False)))
-        targets.append(target.numpy())
+        predictions += list(np.asarray(model(inputs, training=False)))
+        targets += list(target.numpy())
         names += [f.decode() for f in info["fname"].numpy()]
         slices += list(info["slice"].numpy())
-    return np.concatenate(predictions), np.concatenate(targets), names, slices
+    return predictions, targets, names, slices
 
 
 def evaluate(model, files, accelerations=(4, 8), center_fractions=None, batch_size=4, sensitivities="stored"):
@@ -106,7 +107,7 @@ def reconstruct_file(model, input_path, output_path, acceleration=None, center_f
     import h5py
 
     pred, _, _, slices = _predict(model, [input_path], acceleration, center_fraction, batch_size, sensitivities)
-    pred = pred[np.argsort(slices)].astype(np.complex64)
+    pred = np.stack(pred)[np.argsort(slices)].astype(np.complex64)
     folder = os.path.dirname(os.path.abspath(output_path))
     os.makedirs(folder, exist_ok=True)
     tmp = os.path.join(folder, f".tmp-{os.path.basename(output_path)}")
