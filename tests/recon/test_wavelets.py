@@ -60,3 +60,14 @@ def test_bad_arguments_raise():
         wavelets.wavedec2(tf.zeros([16, 16]), "db4", levels=3)      # 16 → 8 is the last level for an 8-tap filter
     with pytest.raises(ValueError, match="x"):
         wavelets.wavedec2(tf.zeros([16]), "db1")
+
+
+def test_coarse_levels_match_bart_level_counts():
+    # Level counts of BART's Daubechies-2 transform, read from `bart wavelet -D 3` applied to a constant image
+    # (coarse coefficients = 2^levels) at these sizes: decomposition stops before a band shorter than 16.
+    bart_levels = {32: 2, 48: 2, 64: 3, 80: 3, 96: 3, 128: 4, 144: 4, 160: 4, 256: 5}
+    assert {n: wavelets.coarse_levels((n, n), "db2") for n in bart_levels} == bart_levels
+    assert wavelets.coarse_levels((640, 368), "db2") == 4          # 368 = 16 · 23: periodic levels end at 4
+    assert wavelets.coarse_levels((16, 16), "db4") == 1
+    with pytest.raises(ValueError, match="min_coarse"):
+        wavelets.coarse_levels((64, 64), "db2", min_coarse=0)

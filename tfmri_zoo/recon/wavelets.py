@@ -56,6 +56,25 @@ def max_levels(shape, wavelet):
     return levels
 
 
+def coarse_levels(shape, wavelet, min_coarse=8):
+    """Levels that leave a coarsest band of at least ``min_coarse`` pixels per side: the largest ``L`` ≤
+    :func:`max_levels` with ``min(H, W) / 2^L ≥ min_coarse`` (0 if none). With the default 8 this is BART's choice
+    (its wavelets decompose while a band is at least 16 long): 2 levels at 32², 3 at 64²–96², 4 at 128²–255²,
+    5 at 256².
+
+    Args:
+      shape: ``(H, W)`` Python ints.
+      wavelet: "db1" … "db4".
+      min_coarse: positive int.
+    """
+    if isinstance(min_coarse, bool) or not isinstance(min_coarse, int) or min_coarse < 1:
+        raise ValueError(f"min_coarse: expected a positive int, got {min_coarse!r}.")
+    levels = 0
+    while levels < max_levels(shape, wavelet) and min(shape) >= min_coarse << (levels + 1):
+        levels += 1
+    return levels
+
+
 def _periodic_pad(x, left, right):
     """Periodically extends the last axis of ``x`` by ``left`` and ``right`` samples."""
     parts = [x[..., x.shape[-1] - left:]] if left else []
