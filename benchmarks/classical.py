@@ -14,7 +14,8 @@ Speed: time per iteration at equal work, ``(T(3n) − T(n)) / 2n`` (cancels BART
 planning, and our call overhead), ours and BART timed interleaved in this process, ``--repeats`` runs each; the ratio
 ours / BART is given from the minima and from the medians of the runs. Both use ``--threads`` CPU threads
 (``OMP_NUM_THREADS`` for BART, TF intra-op threads for us). Ours is XLA-compiled unless ``--no-xla`` (ℓ1-wavelet
-measured 1.9× faster per iteration than plain graph mode at 144², one thread). Methods timed: ℓ1-wavelet (``-l1``) and CG-SENSE (``-l2 -r λ_l2``).
+measured 1.9× faster per iteration than plain graph mode at 144², one thread). Methods timed: ℓ1-wavelet
+(``-l1``) and CG-SENSE (``-l2 -r λ_l2``).
 
     python benchmarks/classical.py            # 8 coils, 144², tubes/Shepp-Logan/geometric, R = 4 and 8
     python benchmarks/classical.py --quick    # 8 coils, 64², tubes, R = 4, 3 λ, short timing
