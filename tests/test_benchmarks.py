@@ -23,6 +23,7 @@ CASES = {
     "cine.py": (["--size", "16", "--frames", "4", "--coils", "2", "--train", "2", "--test", "2", "--steps", "2",
                  "--cg", "2", "--models", "cinenet"], "PSNR"),
     "zoo.py": (["--quick"], "zero_filled"),
+    "generalisation.py": (["--quick"], "brain-48"),
 }
 
 
@@ -31,7 +32,12 @@ def test_benchmark_quick_mode(script, tmp_path):
     if script == "classical.py" and shutil.which("bart") is None:
         pytest.skip("BART is not installed (apt-get install bart); .ci/run installs it")
     args, phrase = CASES[script]
-    extra = ["--out", str(tmp_path / "out")] if script == "zoo.py" else []
+    if script == "generalisation.py":
+        from tfmri_zoo.models import weights
+
+        if not weights.manifest():
+            pytest.skip("no shipped weights (tfmri_zoo/weights/manifest.json) to test for generalisation")
+    extra = ["--out", str(tmp_path / "out")] if script in ("zoo.py", "generalisation.py") else []
     result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script), *args, *extra],
                             capture_output=True, text=True, cwd=str(tmp_path), timeout=900,
                             env={**os.environ, "PYTHONPATH": ROOT})
