@@ -194,7 +194,7 @@ class DeepEquilibriumRecon(ReconModel):
                                    self.tol, return_info=True)
         self.residual_metric.update_state(info["residual"])
         self.converged_metric.update_state(tf.cast(info["converged"], tf.float32))
-        self.last_info = info
+        object.__setattr__(self, "last_info", info)   # plain attribute: not tracked by Keras, not saved
         if tf.executing_eagerly() and not bool(tf.reduce_all(info["converged"])):
             warnings.warn(f"{self.name}: the fixed point did not converge in {self.forward_iterations} iterations "
                           f"(max relative residual {float(tf.reduce_max(info['residual'])):.2e} > tol {self.tol:g}); "
