@@ -3,7 +3,8 @@ sharing) for 1…12 cascades, with and without recomputing each cascade in the b
 (:mod:`tfmri_zoo.layers.recompute`, the ``recompute`` argument of MoDL).
 
 What is measured: TensorFlow's allocator statistics, ``tf.config.experimental.get_memory_info(device)`` on
-``GPU:0`` when TensorFlow sees a GPU, else on ``CPU:0`` (TF 2.21 keeps the same statistics for its CPU allocator).
+``GPU:0`` when TensorFlow sees a GPU, else on ``CPU:0`` (TF 2.21 keeps the same statistics for its CPU allocator
+when it is the BFC allocator, ``TF_CPU_ALLOCATOR_USE_BFC=true``, which this script sets).
 For each configuration: one training step (forward, gradient, Adam update; ``tf.function``) is run once to trace,
 then ``reset_memory_stats`` and a second step is measured. "step memory" = ``peak − current`` before that step:
 the bytes of tensors alive at the worst moment of the step beyond the weights, optimizer state and data, i.e. the
@@ -18,6 +19,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# TF 2.21 keeps allocator statistics on the CPU only with its BFC allocator (else get_memory_info/reset_memory_stats
+# raise "Allocator stats not available for device 'CPU:0'"); it must be chosen before TensorFlow starts.
+os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
 
 def measure(cascades, recompute, size, coils, filters, layers, cg_iterations):
