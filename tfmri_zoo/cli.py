@@ -80,12 +80,16 @@ def _export(args):
 
 
 def _package_weights(args):
-    from tfmri_zoo.models.weights import save_pretrained
+    from tfmri_zoo import models
+    from tfmri_zoo.models.weights import dummy_inputs, save_pretrained
     from tfmri_zoo.training.config import load_config
 
-    model = _load(args.model_file)
     spec = load_config(args.config)["model"]
     name = args.name or spec["name"]
+    # a fresh model of the config (no optimizer state in the file) with the trained weights
+    model = models.get(name, preset=None, **spec["config"])
+    model(dummy_inputs())
+    model.set_weights(_load(args.model_file).get_weights())
     entry = save_pretrained(model, name, args.weights, dict(spec["config"]),
                             command=f"tfmri-zoo train --config {args.config} --out runs/{name}-{args.weights}",
                             card=f"models/{name}/README.md")
