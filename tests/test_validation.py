@@ -164,3 +164,29 @@ def test_as_int_refuses_fractions():
         validation.as_int(3.0, "max_iter")
     with pytest.raises(TypeError, match="max_iter"):
         tf.function(lambda n: validation.as_int(n, "max_iter"))(tf.constant(3))
+
+
+def test_numpy_scalars_reach_every_solver_and_model():
+    """The same result from numpy scalars as from Python numbers (PnP, RED, CG, the PnP model; a refused numpy
+    scalar raised a TypeError here before)."""
+    from tfmri_zoo.models.pnp import PnP
+    from tfmri_zoo.physics.cg import conjugate_gradient
+
+    inputs, _ = toy_problem(batch=1)
+    k, m, s = inputs["kspace"], inputs["mask"], inputs["sensitivities"]
+
+    def smooth(x):  # a fixed linear denoiser: the solvers' only non-solver part
+        return 0.5 * x + 0.25 * (tf.roll(x, 1, axis=-1) + tf.roll(x, -1, axis=-1))
+
+    for run in (lambda lam, n: recon.pnp_admm(k, m, s, denoiser=smooth, rho=lam, max_iter=n, cg_iterations=n),
+                lambda lam, n: recon.red(k, m, s, denoiser=smooth, nu=lam, max_iter=n, cg_iterations=n)):
+        np.testing.assert_allclose(run(np.float32(0.5), np.int64(3)).numpy(), run(0.5, 3).numpy(), rtol=1e-6,
+                                   atol=1e-6)
+    rhs = tf.constant(np.random.default_rng(0).standard_normal((1, 6)) + 0j, tf.complex64)
+    apply = lambda v: 2.0 * v  # noqa: E731  (SPD: the exact solution is rhs / 2)
+    np.testing.assert_allclose(conjugate_gradient(apply, rhs, max_iter=np.int32(3)).numpy(), rhs.numpy() / 2,
+                               rtol=1e-6)
+    model = PnP(iterations=np.int64(2), penalty=np.float32(0.5), cg_iterations=np.int64(2))
+    assert (model.iterations, model.penalty, model.cg_iterations) == (2, 0.5, 2)
+    with pytest.raises(ValueError, match="penalty"):
+        PnP(penalty=np.float32(-1.0))

@@ -33,6 +33,7 @@ SPLITS = ("train", "val", "test")
 SLAB = 8
 SLAB_PATTERN = ("train", "train", "train", "val", "train", "train", "train", "test")
 SIZES = (96, 112, 128, 144, 160, 192, 224, 256)
+NOISE_RANGE = (5e-3, 7e-2)
 DEFAULT_SPLITS = {"train": 24, "val": 3, "test": 4}
 
 
@@ -61,7 +62,7 @@ def espirit_acs_maps(kspace):
 
 
 def brain_volume(seed, split="train", num_slices=4, shape=None, coils=None, noise_level=None, contrast=None,
-                 orientation=None, sizes=SIZES):
+                 orientation=None, sizes=SIZES, noise_range=NOISE_RANGE):
     """Generates one subject.
 
     Args:
@@ -70,11 +71,13 @@ def brain_volume(seed, split="train", num_slices=4, shape=None, coils=None, nois
       num_slices: slices per subject (distinct atlas slices of the split, sorted).
       shape: ``(H, W)``; default random from ``sizes`` per side (non-square allowed).
       coils: number of coils; default random in 4–16.
-      noise_level: k-space noise std relative to the mean tissue magnitude; default log-uniform in [0.005, 0.07].
+      noise_level: k-space noise std relative to the mean tissue magnitude; default log-uniform in ``noise_range``.
       contrast: one of :data:`~tfmri_zoo.data.brain_anatomy.CONTRASTS`; default random (T1w/T2w/PDw/random with
         probabilities 0.3/0.3/0.2/0.2).
       orientation: one of :data:`~tfmri_zoo.data.brain_anatomy.ORIENTATIONS`; default random.
       sizes: matrix sizes drawn from when ``shape`` is None (default :data:`SIZES`, 96–256).
+      noise_range: ``(low, high)`` of the log-uniform noise level when ``noise_level`` is None (default
+        :data:`NOISE_RANGE`, 0.005–0.07).
 
     Returns:
       dict: ``kspace`` complex64 ``[S, C, H, W]``, ``sensitivities`` (ESPIRiT, same shape), ``sensitivities_true``,
@@ -90,7 +93,12 @@ def brain_volume(seed, split="train", num_slices=4, shape=None, coils=None, nois
     if min(shape) < 32:
         raise ValueError(f"shape: expected at least 32×32, got {shape}.")
     coils = int(coils if coils is not None else rng.integers(4, 17))
-    noise_level = float(noise_level if noise_level is not None else np.exp(rng.uniform(np.log(5e-3), np.log(7e-2))))
+    if noise_level is None:
+        low, high = (float(v) for v in noise_range)
+        if not 0 < low <= high:
+            raise ValueError(f"noise_range: expected (low, high) with 0 < low <= high, got {noise_range!r}.")
+        noise_level = float(np.exp(rng.uniform(np.log(low), np.log(high))))
+    noise_level = float(noise_level)
     available = split_slices(split, orientation)
     if num_slices > len(available):
         raise ValueError(f"num_slices: the {split} split has {len(available)} {orientation} slices, asked for "
@@ -146,7 +154,7 @@ def write_brain_file(path, seed, split="train", num_slices=4, **kwargs):
 def brain_dataset(directory, splits=None, num_slices=4, seed=0, **kwargs):
     """Writes ``{directory}/{split}/brain_{split}_{seed}_{i:04d}.h5`` (default :data:`DEFAULT_SPLITS` subjects of
     ``num_slices`` slices); files already present are reused. Extra keyword arguments (``shape``, ``coils``,
-    ``noise_level``, ``contrast``, ``orientation``, ``sizes``) go to :func:`brain_volume`.
+    ``noise_level``, ``noise_range``, ``contrast``, ``orientation``, ``sizes``) go to :func:`brain_volume`.
 
     Returns:
       dict ``split -> sorted list of paths``.

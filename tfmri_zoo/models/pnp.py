@@ -17,6 +17,7 @@ weight-shared unrolled network (MoDL-like for ``method="red"``).
 import keras
 import tensorflow as tf
 
+from tfmri_zoo import validation
 from tfmri_zoo.models.base import ReconModel
 from tfmri_zoo.models.denoiser import PRESETS as DENOISER_PRESETS
 from tfmri_zoo.models.denoiser import Denoiser
@@ -52,12 +53,9 @@ class PnP(ReconModel):
         super().__init__(**kwargs)
         if method not in METHODS:
             raise ValueError(f"method: expected one of {METHODS}, got {method!r}.")
-        if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or not penalty > 0:
-            raise ValueError(f"penalty: expected a positive number, got {penalty!r}.")
-        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-            raise ValueError(f"iterations: expected a positive int, got {iterations!r}.")
-        if isinstance(cg_iterations, bool) or not isinstance(cg_iterations, int) or cg_iterations < 1:
-            raise ValueError(f"cg_iterations: expected a positive int, got {cg_iterations!r}.")
+        penalty = validation.as_float(penalty, "penalty", minimum=0.0, exclusive=True)
+        iterations = validation.as_int(iterations, "iterations", minimum=1)
+        cg_iterations = validation.as_int(cg_iterations, "cg_iterations", minimum=1)
         if denoiser is not None and not isinstance(denoiser, dict):
             raise TypeError(f"denoiser: expected a dict of Denoiser arguments, got {type(denoiser).__name__}.")
         self.iterations, self.method, self.penalty = iterations, method, float(penalty)

@@ -42,8 +42,7 @@ def conjugate_gradient(operator, rhs, x0=None, max_iter=10, tol=None):
     rhs = validation.as_complex(rhs, "rhs")
     if rhs.shape.rank is None or rhs.shape.rank < 1:
         raise ValueError(f"rhs: expected a batched tensor [B, ...], got shape {rhs.shape}.")
-    if not isinstance(max_iter, int) or max_iter < 0:
-        raise ValueError(f"max_iter: expected a non-negative int, got {max_iter!r}.")
+    max_iter = validation.as_int(max_iter, "max_iter", minimum=0)
     x = tf.zeros_like(rhs) if x0 is None else validation.as_complex(x0, "x0", rhs.dtype)
     r = rhs - operator(x) if x0 is not None else rhs
     p = r

@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfmri_zoo import validation
 from tfmri_zoo.layers.complex_ops import channels_to_complex
 from tfmri_zoo.models.regularizers import make_regularizer, regularizer_spec
 from tfmri_zoo.recon import problem
@@ -86,17 +87,14 @@ def deep_image_prior(kspace, mask=None, sensitivities=None, *, iterations=300, l
     Returns:
       :class:`DIPResult`.
     """
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-        raise ValueError(f"iterations: expected a positive int, got {iterations!r}.")
+    iterations = validation.as_int(iterations, "iterations", minimum=1)
     if network_input not in INPUTS:
         raise ValueError(f"network_input: expected one of {INPUTS}, got {network_input!r}.")
-    if isinstance(holdout_fraction, bool) or not isinstance(holdout_fraction, (int, float)) or \
-            not 0 <= holdout_fraction < 1:
+    holdout_fraction = validation.as_float(holdout_fraction, "holdout_fraction", minimum=0.0)
+    if not holdout_fraction < 1:
         raise ValueError(f"holdout_fraction: expected a number in [0, 1), got {holdout_fraction!r}.")
-    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
-        raise ValueError(f"patience: expected None or a positive int, got {patience!r}.")
-    if not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
-        raise ValueError(f"learning_rate: expected a positive number, got {learning_rate!r}.")
+    patience = validation.as_int(patience, "patience", minimum=1, allow_none=True)
+    learning_rate = validation.as_float(learning_rate, "learning_rate", minimum=0.0, exclusive=True)
     operator, kspace = problem.make_operator(kspace, mask, sensitivities)
     if kspace.dtype != tf.complex64:
         raise TypeError(f"kspace: the generator runs in complex64, got {kspace.dtype.name}.")

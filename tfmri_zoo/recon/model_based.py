@@ -51,8 +51,7 @@ def initial_params(series, signal_model, rate=None):
 def _check_damping(damping, damping_decay, min_damping):
     for name, value, low, high in (("damping", damping, 0.0, None), ("damping_decay", damping_decay, 0.0, 1.0),
                                    ("min_damping", min_damping, 0.0, None)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low or \
-                (high is not None and value > high):
+        if validation.as_float(value, name) < low or (high is not None and value > high):
             raise ValueError(f"{name}: expected a number in [{low}, {high if high is not None else 'inf'}], "
                              f"got {value!r}.")
 

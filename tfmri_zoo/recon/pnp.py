@@ -76,9 +76,7 @@ def red_fixed_point_update(operator, rhs, x, denoiser, nu, cg_iterations):
 
 
 def _check_positive(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name}: expected a positive number, got {value!r}.")
-    return float(value)
+    return validation.as_float(value, name, minimum=0.0, exclusive=True)
 
 
 def _check_denoiser(denoiser):

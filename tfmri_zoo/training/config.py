@@ -4,14 +4,16 @@ A YAML file (or dict) with these sections; every field is optional and has the d
 (``training/configs/*.yaml`` are documented examples):
 
   model:      name (registry name, default ``modl``), preset (``small``), config (constructor overrides, ``{}``),
-              init (``null``, or a ``.keras`` file whose weights the model starts from: a second training stage)
+              init (``null``; a ``.keras`` file whose weights the model starts from: a second training stage; or
+              the name of the model's shipped weights, e.g. ``brain``: fine-tuning them)
               — a model card's ``models/<name>/config.yaml`` is accepted too and means that model's paper
               configuration (its ``config`` section) with every other section at its default
   data:       source (``files`` | ``synthetic`` | ``brain`` | ``brain+phantom``: both generators' files in every
               split; phantom_shape ([96, 96]), phantom_coils (8), phantom_splits (null: the phantom default)), shape ([64, 64], generated data; ``null`` for the brain
               data's random matrix sizes), coils (8, generated data; ``null`` for brain: random 4–16), num_slices (4),
               splits (subjects per split of generated data, null: the generator's default), sizes (brain: matrix
-              sizes drawn per side, null: 96–256), seed (0),
+              sizes drawn per side, null: 96–256), noise_range (brain: ``[low, high]`` of the log-uniform
+              noise level, null: 0.005–0.07), seed (0),
               batch_size (4), crop (null), normalise (``zero_filled_max``), sensitivities (``stored``)
   masks:      type (``random`` | ``equispaced`` | ``mixed``: both, chosen per example), center_fractions
               ([0.08, 0.04]), accelerations ([4, 8])
@@ -35,7 +37,8 @@ import os
 
 DEFAULTS = {
     "model": {"name": "modl", "preset": "small", "config": {}, "init": None},
-    "data": {"source": "files", "shape": [64, 64], "coils": 8, "num_slices": 4, "splits": None, "sizes": None, "seed": 0,
+    "data": {"source": "files", "shape": [64, 64], "coils": 8, "num_slices": 4, "splits": None, "sizes": None,
+             "noise_range": None, "seed": 0,
              "phantom_shape": [96, 96], "phantom_coils": 8, "phantom_splits": None,
              "batch_size": 4, "crop": None,
              "normalise": "zero_filled_max", "sensitivities": "stored"},
@@ -121,7 +124,8 @@ def _splits(data, data_dir, synthetic, out_dir):
         return brain_dataset(data_dir or os.path.join(out_dir, "data"), splits=data["splits"],
                              num_slices=data["num_slices"], seed=data["seed"],
                              shape=None if data["shape"] is None else tuple(data["shape"]), coils=data["coils"],
-                             **({} if data["sizes"] is None else {"sizes": tuple(data["sizes"])}))
+                             **({} if data["sizes"] is None else {"sizes": tuple(data["sizes"])}),
+                             **({} if data["noise_range"] is None else {"noise_range": tuple(data["noise_range"])}))
     if data_dir is None:
         raise ValueError("data_dir: required unless synthetic=True (a folder with train/ and val/ .h5 files).")
     splits = {s: sorted(glob.glob(os.path.join(data_dir, s, "*.h5"))) for s in ("train", "val", "test")}
@@ -167,6 +171,8 @@ def train_from_config(path_or_dict, data_dir=None, synthetic=False, out_dir="run
     spec = config["model"]
 
     def build():
+        if spec["init"] and not str(spec["init"]).endswith(".keras"):
+            return models.get(spec["name"], preset=spec["preset"], weights=spec["init"], **spec["config"])
         model = models.get(spec["name"], preset=spec["preset"], **spec["config"])
         if spec["init"]:
             import keras
