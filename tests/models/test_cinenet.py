@@ -53,10 +53,32 @@ def test_default_size_split_convolutions_and_variants(problem):
                    dc="proximal", cg_iterations=2)
     zoo_contract.check_output(real, inputs, target)
     assert not real.unets[0].complex_mode
+    _check_identity_unet_cascade(inputs)
     with pytest.raises(ValueError, match="dc"):
         CINENet(dc="replace")
     with pytest.raises(ValueError, match="kspace"):
         models.get("cinenet")({**inputs, "kspace": inputs["kspace"][:, :, 0]})
+
+
+def _check_identity_unet_cascade(inputs):
+    """Real 2-channel variant, gradient DC: with the U-Net's head zeroed the residual U-Net is the identity, so one
+    cascade is ``x₀ − w Eᴴ(Ex₀ − y)`` from ``x₀ = Eᴴy``, frame by frame — compared with numpy's FFT; with the head
+    as initialised the output differs (the U-Net is applied)."""
+    model = CINENet(cascades=1, filters=4, depth=1, convs_per_level=1, normalization=None, complex_network=False,
+                    dc="gradient", dc_weight=0.6)
+    before = model(inputs).numpy()
+    head = model.unets[0].head
+    head.set_weights([np.zeros_like(w) for w in head.get_weights()])
+    got = model(inputs).numpy()
+    axes = (-2, -1)
+    fft = lambda x: np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(x, axes=axes), norm="ortho"), axes=axes)  # noqa: E731
+    ifft = lambda k: np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k, axes=axes), norm="ortho"), axes=axes)  # noqa: E731
+    y, mask, maps = (inputs[k].astype(np.complex128) for k in ("kspace", "mask", "sensitivities"))  # [B,C,T,H,W]
+    adjoint = lambda k: np.sum(np.conj(maps) * ifft(mask * k), axis=1)  # noqa: E731
+    x0 = adjoint(y)
+    want = x0 - 0.6 * adjoint(fft(maps * x0[:, None]) - y)
+    np.testing.assert_allclose(got, want, atol=1e-5 * np.abs(want).max())
+    assert np.abs(before - got).max() > 1e-4 * np.abs(want).max()
 
 
 def test_tiny_2dt_training_run_lowers_the_loss_5x(problem):

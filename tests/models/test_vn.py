@@ -118,19 +118,47 @@ def test_training_lowers_loss_and_keeps_constraints(problem):
     assert moved > 1e-2  # the filters did train, and stayed feasible
 
 
-def test_energy_free_variant_runs(problem):
+def test_energy_free_variant_uses_its_own_second_filters(problem):
+    """Eq. 20: with kernel_out tied to kernel the energy-free model is the energy-based one (same weights); with its
+    own kernel_out it is not."""
     inputs, target = problem
-    model = models.get("vn", preset="small", energy_free=True)
-    zoo_contract.check_output(model, inputs, target)
-    assert model.regularizers[0].kernel_out.shape == model.regularizers[0].kernel.shape
-    assert VariationalNetwork.from_config(model.get_config()).get_config()["energy_free"] is True
+    free = models.get("vn", preset="small", energy_free=True)
+    tied = models.get("vn", preset="small")
+    free(inputs), tied(inputs)
+    assert free.regularizers[0].kernel_out.shape == free.regularizers[0].kernel.shape
+    assert VariationalNetwork.from_config(free.get_config()).get_config()["energy_free"] is True
+    for f, t in zip(free.regularizers, tied.regularizers):
+        t.kernel.assign(f.kernel)
+        t.activation.set_weights(f.activation.get_weights())
+    for f, t in zip(free.data_consistency, tied.data_consistency):
+        t.set_weights(f.get_weights())
+    untied = free(inputs).numpy()
+    for f in free.regularizers:
+        f.kernel_out.assign(f.kernel)
+    np.testing.assert_allclose(free(inputs).numpy(), tied(inputs).numpy(), rtol=1e-5, atol=1e-6)
+    assert np.abs(untied - tied(inputs).numpy()).max() > 1e-3 * np.abs(untied).max()
 
 
-def test_single_coil_without_sensitivities(small, problem):
+def test_single_coil_without_sensitivities(problem):
+    """Single coil, no maps: with the activations zeroed (R = 0) each stage is x ← x − λ_t Eᴴ(Ex − y) with E = M F,
+    compared with the same steps in numpy; with the trained-style regulariser on, the output differs."""
     inputs, target = problem
     single = {"kspace": inputs["kspace"][:, :1], "mask": inputs["mask"]}
-    out = small(single).numpy()
-    assert out.shape == target.shape and out.dtype == np.complex64 and np.all(np.isfinite(out))
+    model = models.get("vn", preset="small")
+    out = model(single).numpy()
+    assert out.shape == target.shape and out.dtype == np.complex64
+    for regularizer in model.regularizers:
+        regularizer.activation.set_weights([np.zeros_like(w) for w in regularizer.activation.get_weights()])
+    got = model(single).numpy()
+    axes = (-2, -1)
+    fft = lambda x: np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(x, axes=axes), norm="ortho"), axes=axes)  # noqa: E731
+    ifft = lambda k: np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k, axes=axes), norm="ortho"), axes=axes)  # noqa: E731
+    y, mask = single["kspace"][:, 0].astype(np.complex128), single["mask"][:, 0]
+    x = ifft(mask * y)
+    for lam in model.dc_weights.numpy():
+        x = x - lam * ifft(mask * (fft(x) - y))
+    np.testing.assert_allclose(got, x, atol=1e-5 * np.abs(x).max())
+    assert np.abs(out - got).max() > 1e-4 * np.abs(x).max()
 
 
 def test_bad_inputs_name_the_argument(small, problem):
