@@ -155,7 +155,7 @@ def main(argv=None):
                                                       lam=0.01).numpy() * scale, time.time() - t)
     small = args.quick
     configs = {
-        "cinenet": dict(preset="small") if small else dict(preset="small", cascades=4, filters=8, depth=2),
+        "cinenet": dict(preset="small") if small else dict(preset="small", iterations=4, filters=8, depth=2),
         "motion_net": dict(preset="small", sense_iterations=4, cg_iterations=10, warp_loss_weight=1.0)
         if small else dict(preset="small", filters=16, depth=2, sense_iterations=8, cg_iterations=15,
                            warp_loss_weight=1.0, max_displacement=6.0),

@@ -18,7 +18,7 @@ CASES = {
     "inference.py": (["--quick", "--no-torch"], "VarNet"),
     "pipeline.py": (["--quick"], "examples/s"),
     "memory.py": (["--size", "96", "--coils", "4", "--filters", "16", "--layers", "4", "--cg-iterations", "3",
-                   "--cascades", "1", "3"], "peak(3) / peak(1)"),
+                   "--iterations", "1", "3"], "peak(3) / peak(1)"),
     "serving.py": (["--quick"], "SavedModel"),
     "cine.py": (["--size", "16", "--frames", "4", "--coils", "2", "--train", "2", "--test", "2", "--steps", "2",
                  "--cg", "2", "--models", "cinenet"], "PSNR"),

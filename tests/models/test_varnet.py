@@ -43,12 +43,12 @@ def test_small_preset_output_with_and_without_given_maps(small, problem):
 
 def test_default_parameter_count():
     # Built with one cascade to save test time; the 12 cascades of the default are identical in size.
-    model = models.get("varnet", preset="default", num_cascades=1)
+    model = models.get("varnet", preset="default", iterations=1)
     inputs, _ = zoo_contract.toy_problem(batch=1, coils=2, height=16, width=16)
     model(inputs)
     assert model.sensitivity_network.count_params() == 484_898
     assert model.cascades[0].count_params() == 2_454_339
-    assert models.presets("varnet")["default"]["num_cascades"] == 12
+    assert models.presets("varnet")["default"]["iterations"] == 12
     assert model.sensitivity_network.count_params() + 12 * model.cascades[0].count_params() == DEFAULT_PARAMETERS
 
 
@@ -73,7 +73,7 @@ def test_acs_mask_finds_the_centre_run_per_example():
 
 def test_given_maps_are_not_used_silently(problem):
     inputs, _ = problem
-    model = VarNet(num_cascades=1, chans=4, pools=2, sens_chans=4, sens_pools=2)
+    model = VarNet(iterations=1, chans=4, pools=2, sens_chans=4, sens_pools=2)
     with pytest.warns(UserWarning, match="'sensitivities' input is not used"):
         with_maps = model(inputs).numpy()
     without = model({"kspace": inputs["kspace"], "mask": inputs["mask"]}).numpy()

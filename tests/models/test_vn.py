@@ -41,7 +41,7 @@ def test_small_preset_builds_with_paper_structure(small, problem):
     np.testing.assert_allclose(small.dc_weights.numpy(), 1.0)
     _assert_constraints_hold(small)
     out = zoo_contract.check_output(small, inputs, target)
-    zero_filled = models.get("vn", preset="small", num_stages=0)(inputs).numpy()
+    zero_filled = models.get("vn", preset="small", iterations=0)(inputs).numpy()
     assert np.linalg.norm(out - target) < np.linalg.norm(zero_filled - target)  # stages improve on Eᴴy at init
 
 

@@ -33,9 +33,9 @@ def _fixed_layout(kwargs, name):
 
 
 @register("cinenet", presets={
-    "small": {"cascades": 2, "filters": 4, "depth": 1, "convs_per_level": 1, "normalization": None,
+    "small": {"iterations": 2, "filters": 4, "depth": 1, "convs_per_level": 1, "normalization": None,
               "dc": "gradient"},
-    "default": {"cascades": 5, "filters": 16, "depth": 2, "convs_per_level": 2, "normalization": "instance",
+    "default": {"iterations": 5, "filters": 16, "depth": 2, "convs_per_level": 2, "normalization": "instance",
                 "dc": "proximal", "cg_iterations": 5},
 })
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
@@ -43,7 +43,7 @@ class CINENet(ReconModel):
     """CINENet on 2D+t (or 3D+t) multi-coil data.
 
     Args:
-      cascades: number of (U-Net, DC) cascades ``K`` (weights not shared).
+      iterations: number of (U-Net, DC) cascades ``K`` (weights not shared).
       filters: features of the U-Nets' first level (doubled per level).
       depth: number of spatial poolings per U-Net (``H``, ``W`` (and ``D``) must be divisible by ``2**depth``).
       convs_per_level: split convolutions per U-Net level.
@@ -63,7 +63,7 @@ class CINENet(ReconModel):
     [B, C, 1, D, H, W]`` → ``[B, T, D, H, W]``.
     """
 
-    def __init__(self, cascades=5, filters=16, depth=2, convs_per_level=2, kernel_size=3, activation="cardioid",
+    def __init__(self, iterations=5, filters=16, depth=2, convs_per_level=2, kernel_size=3, activation="cardioid",
                  normalization="instance", complex_network=True, dc="proximal", dc_weight=None, cg_iterations=5,
                  spatial_rank=2, **kwargs):
         if spatial_rank not in (2, 3):
@@ -71,9 +71,9 @@ class CINENet(ReconModel):
         super().__init__(extra_dims=1, spatial_rank=int(spatial_rank), **_fixed_layout(kwargs, "CINENet"))
         if dc not in ("gradient", "proximal"):
             raise ValueError(f"dc: expected 'gradient' or 'proximal', got {dc!r}.")
-        if int(cascades) < 1:
-            raise ValueError(f"cascades: expected a positive int, got {cascades}.")
-        self.cascades, self.filters, self.depth = int(cascades), int(filters), int(depth)
+        if int(iterations) < 1:
+            raise ValueError(f"iterations: expected a positive int, got {iterations}.")
+        self.iterations, self.filters, self.depth = int(iterations), int(filters), int(depth)
         self.convs_per_level, self.kernel_size = int(convs_per_level), int(kernel_size)
         self.activation, self.normalization = activation, normalization
         self.complex_network, self.dc = bool(complex_network), dc
@@ -83,14 +83,14 @@ class CINENet(ReconModel):
                                   kernel_size=self.kernel_size, activation=activation,
                                   conv="2dt" if self.spatial_rank == 2 else "3dt",
                                   normalization=normalization, complex_mode=self.complex_network, out_features=1,
-                                  residual=True, name=f"unet{k}") for k in range(self.cascades)]
+                                  residual=True, name=f"unet{k}") for k in range(self.iterations)]
         if dc == "gradient":
             self.dcs = [GradientDC(step_size=self.dc_weight, spatial_rank=self.spatial_rank, name=f"dc{k}")
-                        for k in range(self.cascades)]
+                        for k in range(self.iterations)]
         else:
             self.dcs = [ProximalL2DC(lam=self.dc_weight, cg_iterations=self.cg_iterations,
                                      spatial_rank=self.spatial_rank, name=f"dc{k}")
-                        for k in range(self.cascades)]
+                        for k in range(self.iterations)]
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
         x = self.operator(mask, sensitivities).adjoint(kspace)                # [B, T, (D,) H, W]
@@ -100,7 +100,7 @@ class CINENet(ReconModel):
         return x
 
     def get_config(self):
-        return {**super().get_config(), "cascades": self.cascades, "filters": self.filters, "depth": self.depth,
+        return {**super().get_config(), "iterations": self.iterations, "filters": self.filters, "depth": self.depth,
                 "convs_per_level": self.convs_per_level, "kernel_size": self.kernel_size,
                 "activation": self.activation, "normalization": self.normalization,
                 "complex_network": self.complex_network, "dc": self.dc, "dc_weight": self.dc_weight,

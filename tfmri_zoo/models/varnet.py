@@ -238,15 +238,15 @@ class VarNetCascade(keras.layers.Layer):
 
 
 @register("varnet", presets={
-    "small": {"num_cascades": 2, "chans": 4, "pools": 2, "sens_chans": 4, "sens_pools": 2},
-    "default": {"num_cascades": 12, "chans": 18, "pools": 4, "sens_chans": 8, "sens_pools": 4},
+    "small": {"iterations": 2, "chans": 4, "pools": 2, "sens_chans": 4, "sens_pools": 2},
+    "default": {"iterations": 12, "chans": 18, "pools": 4, "sens_chans": 8, "sens_pools": 4},
 })
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
 class VarNet(ReconModel):
     """E2E-VarNet (Sriram et al. 2020), 2D multi- or single-coil Cartesian.
 
     Args:
-      num_cascades: number of cascades (no sharing).
+      iterations: number of cascades (no sharing).
       chans, pools: normalised U-Net of every cascade.
       sens_chans, sens_pools: normalised U-Net of the sensitivity network.
       estimate_sensitivities: estimate the maps from the ACS lines (the paper); if ``False`` use the
@@ -261,12 +261,12 @@ class VarNet(ReconModel):
     the model needs no maps at all.
     """
 
-    def __init__(self, num_cascades=12, chans=18, pools=4, sens_chans=8, sens_pools=4, estimate_sensitivities=True,
+    def __init__(self, iterations=12, chans=18, pools=4, sens_chans=8, sens_pools=4, estimate_sensitivities=True,
                  regularizer=None, **kwargs):
         kwargs.pop("extra_dims", None)
         kwargs.pop("spatial_rank", None)
         super().__init__(extra_dims=0, spatial_rank=2, **kwargs)
-        self.num_cascades = int(num_cascades)
+        self.iterations = int(iterations)
         self.chans = int(chans)
         self.pools = int(pools)
         self.sens_chans = int(sens_chans)
@@ -276,7 +276,7 @@ class VarNet(ReconModel):
                                     if self.estimate_sensitivities else None)
         self.regularizer = None if regularizer is None else non_residual_spec(regularizer)
         self.cascades = [VarNetCascade(self.chans, self.pools, self.regularizer, name=f"cascade_{t}")
-                         for t in range(self.num_cascades)]
+                         for t in range(self.iterations)]
 
     def parse_inputs(self, inputs):
         if (self.estimate_sensitivities and isinstance(inputs, dict) and inputs.get("sensitivities") is not None
@@ -326,7 +326,7 @@ class VarNet(ReconModel):
         config = super().get_config()
         for key in ("extra_dims", "spatial_rank"):
             config.pop(key, None)
-        config.update(num_cascades=self.num_cascades, chans=self.chans, pools=self.pools, sens_chans=self.sens_chans,
+        config.update(iterations=self.iterations, chans=self.chans, pools=self.pools, sens_chans=self.sens_chans,
                       sens_pools=self.sens_pools, estimate_sensitivities=self.estimate_sensitivities,
                       regularizer=self.regularizer)
         return config

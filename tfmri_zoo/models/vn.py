@@ -122,15 +122,15 @@ class FieldsOfExpertsGradient(keras.layers.Layer):
 
 
 @register("vn", presets={
-    "small": {"num_stages": 3, "num_filters": 8, "kernel_size": 5},
-    "default": {"num_stages": 10, "num_filters": 24, "kernel_size": 11, "num_nodes": 31},
+    "small": {"iterations": 3, "num_filters": 8, "kernel_size": 5},
+    "default": {"iterations": 10, "num_filters": 24, "kernel_size": 11, "num_nodes": 31},
 })
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
 class VariationalNetwork(ReconModel):
     """Variational Network, Eq. 6 + 19 (Hammernik et al. 2018), 2D multi- or single-coil.
 
     Args:
-      num_stages: number of unrolled gradient steps T (no parameter sharing between stages).
+      iterations: number of unrolled gradient steps T (no parameter sharing between stages).
       num_filters: filters per stage.
       kernel_size: filter size.
       num_nodes: RBF nodes per activation.
@@ -146,24 +146,24 @@ class VariationalNetwork(ReconModel):
     "sensitivities": [B, C, H, W] complex64})`` → complex64 image ``[B, H, W]``.
     """
 
-    def __init__(self, num_stages=10, num_filters=24, kernel_size=11, num_nodes=31, value_range=1.0,
+    def __init__(self, iterations=10, num_filters=24, kernel_size=11, num_nodes=31, value_range=1.0,
                  activation_scale=0.01, energy_free=False, seed=0, regularizer=None, **kwargs):
         kwargs.pop("extra_dims", None)
         kwargs.pop("spatial_rank", None)
         super().__init__(extra_dims=0, spatial_rank=2, **kwargs)
-        self.num_stages = int(num_stages)
+        self.iterations = int(iterations)
         self.seed = seed
         # The arguments of every stage's FieldsOfExpertsGradient (also returned by get_config).
         self.stage_config = {"num_filters": num_filters, "kernel_size": kernel_size, "num_nodes": num_nodes,
                              "value_range": value_range, "activation_scale": activation_scale,
                              "energy_free": energy_free}
         self.regularizer = None if regularizer is None else non_residual_spec(regularizer)
-        self.regularizers = make_regularizers(self.regularizer, self.num_stages, False) if self.regularizer else [
+        self.regularizers = make_regularizers(self.regularizer, self.iterations, False) if self.regularizer else [
             FieldsOfExpertsGradient(**self.stage_config, seed=None if seed is None else int(seed) + 2 * t,
                                     name=f"regularizer_{t}")
-            for t in range(self.num_stages)]
+            for t in range(self.iterations)]
         self.data_consistency = [GradientDC(step_size=1.0, name=f"data_consistency_{t}")
-                                 for t in range(self.num_stages)]
+                                 for t in range(self.iterations)]
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
         """Normalised k-space complex64 ``[B, C, H, W]`` → complex64 image ``[B, H, W]``."""
@@ -174,14 +174,14 @@ class VariationalNetwork(ReconModel):
 
     @property
     def dc_weights(self):
-        """The ``λ_t`` of all stages, float32 ``[num_stages]`` (after the model is built)."""
+        """The ``λ_t`` of all stages, float32 ``[iterations]`` (after the model is built)."""
         return tf.stack([tf.math.real(dc.nonnegative(dc.lam)) for dc in self.data_consistency])
 
     def get_config(self):
         config = super().get_config()
         for key in ("extra_dims", "spatial_rank"):
             config.pop(key, None)
-        config.update(num_stages=self.num_stages, **self.stage_config, seed=self.seed, regularizer=self.regularizer)
+        config.update(iterations=self.iterations, **self.stage_config, seed=self.seed, regularizer=self.regularizer)
         return config
 
 

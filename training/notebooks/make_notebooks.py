@@ -193,7 +193,7 @@ from tfmri_zoo import metrics, models, training
 
 MODEL = "varnet"
 if TINY:
-    model = models.get(MODEL, preset="small", num_cascades=1, chans=4, pools=1, sens_chans=2, sens_pools=1)
+    model = models.get(MODEL, preset="small", iterations=1, chans=4, pools=1, sens_chans=2, sens_pools=1)
     FIT = dict(epochs=1, steps_per_epoch=2, validation_steps=1)
 else:
     model = models.get(MODEL, preset="default")                   # the paper's 12 cascades, ~30 M parameters
@@ -517,7 +517,7 @@ from tfmri_zoo import models
 from tfmri_zoo.training.losses import ComplexMSE
 
 CONFIGS = {
-    "cinenet": dict(preset="small", cascades=4, filters=8, depth=2),
+    "cinenet": dict(preset="small", iterations=4, filters=8, depth=2),
     "motion_net": dict(preset="small", filters=16, depth=2, sense_iterations=8, cg_iterations=15,
                        warp_loss_weight=1.0, max_displacement=6.0),
 }
