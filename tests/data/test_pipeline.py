@@ -48,7 +48,7 @@ def test_shapes_dtypes_and_a_consistent_target(synthetic_dir):
 
 def test_rss_target_and_crop_without_maps(synthetic_dir):
     dataset = make_dataset(synthetic_dir, mask_func=_mask_func(), batch_size=3, sensitivities=None, crop=(16, 20),
-                           normalise=None)
+                           normalize=None)
     inputs, target = next(iter(dataset))
     assert "sensitivities" not in inputs
     assert inputs["kspace"].shape == (3, 4, 16, 20) and inputs["mask"].shape == (3, 1, 1, 20)
@@ -133,7 +133,7 @@ def test_stored_mask_of_test_files_is_used(tmp_path, rng):
     mask[::3] = 1
     kspace = ((rng.standard_normal((1, 2, 16, 20)) + 1j) * mask).astype(np.complex64)
     write_fastmri_file(tmp_path / "test.h5", kspace, mask=mask, attrs={"acceleration": 3, "num_low_frequency": 0})
-    inputs, _ = next(iter(make_dataset(tmp_path, mask_func=_mask_func(), sensitivities=None, normalise=None)))
+    inputs, _ = next(iter(make_dataset(tmp_path, mask_func=_mask_func(), sensitivities=None, normalize=None)))
     np.testing.assert_array_equal(inputs["mask"].numpy().ravel(), mask)
     np.testing.assert_allclose(inputs["kspace"].numpy()[0], kspace[0], rtol=1e-5, atol=1e-5)
 
@@ -161,8 +161,8 @@ def test_espirit_maps_are_cached(synthetic_dir, tmp_path):
 
 
 def test_bad_options_raise(synthetic_dir, tmp_path):
-    with pytest.raises(ValueError, match="normalise"):
-        make_dataset(synthetic_dir, normalise="mean")
+    with pytest.raises(ValueError, match="normalize"):
+        make_dataset(synthetic_dir, normalize="mean")
     with pytest.raises(ValueError, match="crop"):
         make_dataset(synthetic_dir, crop=(64, 64))
     write_fastmri_file(tmp_path / "plain.h5", np.ones((1, 2, 8, 8), np.complex64))

@@ -30,7 +30,7 @@ Elements (2D data; series files add a ``T`` axis after the coil axis everywhere)
                                sampled coil images when maps are used; float32 ``[B, H, W]`` root-sum-of-squares
                                otherwise (the fastMRI target, at the pipeline's resolution)
 
-Normalisation (``normalise``), one scale ``s`` per slice dividing k-space and target (maps are unit-norm, unscaled):
+Normalisation (``normalize``), one scale ``s`` per slice dividing k-space and target (maps are unit-norm, unscaled):
 
   ``"zero_filled_max"`` (default)  ``s = max |RSS(ifft2c(masked k-space))|``: available at inference, so a served
                                    model sees the same scaling; targets end up near ``[0, 1]``
@@ -53,7 +53,7 @@ from tfmri_zoo.data.transforms import center_crop
 from tfmri_zoo.physics.coils import rss, sense_combine
 from tfmri_zoo.physics.fft import fft2c, ifft2c
 
-NORMALISATIONS = (None, "zero_filled_max", "volume_max")
+NORMALIZATIONS = (None, "zero_filled_max", "volume_max")
 SENSITIVITY_SOURCES = ("auto", None, "stored", "espirit")
 _LOG = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def _scale(kind, masked_kspace, volume_max):
     if kind is None:
         return tf.constant(1.0, tf.float32)
     if kind == "volume_max":
-        tf.debugging.assert_positive(volume_max, message="normalise='volume_max' needs a positive attrs['max']")
+        tf.debugging.assert_positive(volume_max, message="normalize='volume_max' needs a positive attrs['max']")
         return volume_max
     # max of the zero-filled RSS image, without the square roots of every voxel
     coil_images = ifft2c(masked_kspace)
@@ -163,7 +163,7 @@ def _scale(kind, masked_kspace, volume_max):
     return tf.where(peak > 0, peak, tf.ones_like(peak))
 
 
-def _transform(crop, normalise, use_maps, return_info):
+def _transform(crop, normalize, use_maps, return_info):
     def transform(kspace, maps, mask, volume_max, slice_index, num_low, fname):
         coil_images = ifft2c(kspace)
         if crop is not None:
@@ -178,7 +178,7 @@ def _transform(crop, normalise, use_maps, return_info):
             target = sense_combine(coil_images[tf.newaxis], maps[tf.newaxis])[0]
         else:
             target = rss(coil_images, axis=0)
-        scale = _scale(normalise, masked, volume_max)
+        scale = _scale(normalize, masked, volume_max)
         inputs = {"kspace": masked / tf.cast(scale, masked.dtype), "mask": mask}
         if use_maps:
             inputs["sensitivities"] = maps
@@ -199,7 +199,7 @@ def _shape_key(inputs, *rest):
 
 
 def make_dataset(files, mask_func=None, batch_size=1, shuffle=False, seed=0, crop=None,
-                 normalise="zero_filled_max", sensitivities="auto", validation=False, cache_dir=None,
+                 normalize="zero_filled_max", sensitivities="auto", validation=False, cache_dir=None,
                  espirit_kwargs=None, num_parallel_reads=4, shuffle_buffer=32, drop_remainder=False,
                  num_shards=1, shard_index=0, input_context=None, return_info=False):
     """Builds the ``tf.data.Dataset`` of ``(inputs, target)`` described in the module docstring.
@@ -212,7 +212,7 @@ def make_dataset(files, mask_func=None, batch_size=1, shuffle=False, seed=0, cro
       shuffle: shuffle files (seeded) and slices (buffer of ``shuffle_buffer``).
       seed: seed of the shuffles and of the training masks.
       crop: ``(h, w)`` centre crop in image space, or ``None``.
-      normalise: ``"zero_filled_max"``, ``"volume_max"`` or ``None`` (see module docstring).
+      normalize: ``"zero_filled_max"``, ``"volume_max"`` or ``None`` (see module docstring).
       sensitivities: ``"auto"`` (default: per file, the stored maps when it has a ``sensitivities`` dataset, e.g.
         the synthetic data, else ESPIRiT — real fastMRI files store none; which files get which is logged once per
         call by the ``tfmri_zoo.data.pipeline`` logger), ``"stored"`` (the file's ``sensitivities`` dataset; an error
@@ -235,8 +235,8 @@ def make_dataset(files, mask_func=None, batch_size=1, shuffle=False, seed=0, cro
     Raises:
       ValueError: no readable file, unknown option, or ``sensitivities="stored"`` with files that store none.
     """
-    if normalise not in NORMALISATIONS:
-        raise ValueError(f"normalise: expected one of {NORMALISATIONS}, got {normalise!r}.")
+    if normalize not in NORMALIZATIONS:
+        raise ValueError(f"normalize: expected one of {NORMALIZATIONS}, got {normalize!r}.")
     if sensitivities not in SENSITIVITY_SOURCES:
         raise ValueError(f"sensitivities: expected one of {SENSITIVITY_SOURCES}, got {sensitivities!r}.")
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -294,7 +294,7 @@ def make_dataset(files, mask_func=None, batch_size=1, shuffle=False, seed=0, cro
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.map(_transform(crop, normalise, use_maps, return_info), num_parallel_calls=tf.data.AUTOTUNE,
+    dataset = dataset.map(_transform(crop, normalize, use_maps, return_info), num_parallel_calls=tf.data.AUTOTUNE,
                           deterministic=True)
     if len(shapes) == 1:
         final = list(shapes.pop())

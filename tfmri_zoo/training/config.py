@@ -14,7 +14,7 @@ A YAML file (or dict) with these sections; every field is optional and has the d
               splits (subjects per split of generated data, null: the generator's default), sizes (brain: matrix
               sizes drawn per side, null: 96–256), noise_range (brain: ``[low, high]`` of the log-uniform
               noise level, null: 0.005–0.07), seed (0),
-              batch_size (4), crop (null), normalise (``zero_filled_max``), sensitivities (``stored``)
+              batch_size (4), crop (null), normalize (``zero_filled_max``), sensitivities (``stored``)
   masks:      type (``random`` | ``equispaced`` | ``mixed``: both, chosen per example), center_fractions
               ([0.08, 0.04]), accelerations ([4, 8])
   loss:       name (``l1``; see tfmri_zoo.training.losses.get), config ({})
@@ -41,7 +41,7 @@ DEFAULTS = {
              "noise_range": None, "seed": 0,
              "phantom_shape": [96, 96], "phantom_coils": 8, "phantom_splits": None,
              "batch_size": 4, "crop": None,
-             "normalise": "zero_filled_max", "sensitivities": "stored"},
+             "normalize": "zero_filled_max", "sensitivities": "stored"},
     "masks": {"type": "random", "center_fractions": [0.08, 0.04], "accelerations": [4, 8]},
     "loss": {"name": "l1", "config": {}},
     "optimizer": {"name": "adam", "learning_rate": 1e-3, "config": {}},
@@ -156,7 +156,7 @@ def train_from_config(path_or_dict, data_dir=None, synthetic=False, out_dir="run
     if run["mode"] not in ("supervised", "ssdu"):
         raise ValueError(f"training.mode: expected 'supervised' or 'ssdu', got {run['mode']!r}.")
     splits = _splits(data, data_dir, synthetic, out_dir)
-    common = dict(batch_size=int(data["batch_size"]), crop=data["crop"], normalise=data["normalise"],
+    common = dict(batch_size=int(data["batch_size"]), crop=data["crop"], normalize=data["normalize"],
                   sensitivities=data["sensitivities"], seed=run["seed"])
     mask_func = _mask_func(config["masks"], run["seed"])
     train_ds = make_dataset(splits["train"], mask_func=mask_func, shuffle=True, **common).repeat()
