@@ -186,7 +186,7 @@ def test_numpy_scalars_reach_every_solver_and_model():
     apply = lambda v: 2.0 * v  # noqa: E731  (SPD: the exact solution is rhs / 2)
     np.testing.assert_allclose(conjugate_gradient(apply, rhs, max_iter=np.int32(3)).numpy(), rhs.numpy() / 2,
                                rtol=1e-6)
-    model = PnP(iterations=np.int64(2), penalty=np.float32(0.5), cg_iterations=np.int64(2))
-    assert (model.iterations, model.penalty, model.cg_iterations) == (2, 0.5, 2)
-    with pytest.raises(ValueError, match="penalty"):
-        PnP(penalty=np.float32(-1.0))
+    model = PnP(iterations=np.int64(2), lam=np.float32(0.5), cg_iterations=np.int64(2))
+    assert (model.iterations, model.lam, model.cg_iterations) == (2, 0.5, 2)
+    with pytest.raises(ValueError, match="lam"):
+        PnP(lam=np.float32(-1.0))

@@ -43,7 +43,7 @@ def _perturbed(target, rng, scale=0.3):
 
 
 @pytest.mark.parametrize("layer", [dc.KSpaceReplacement(), dc.SoftKSpaceReplacement(noise_weight=2.0),
-                                   dc.GradientDC(step_size=0.7), dc.ProximalL2DC(lam=0.05, cg_iterations=4)],
+                                   dc.GradientDC(lam=0.7), dc.ProximalL2DC(lam=0.05, cg_iterations=4)],
                          ids=lambda layer: type(layer).__name__)
 def test_noiseless_fully_sampled_data_is_unchanged(full_problem, layer):
     y, mask, sens, target = full_problem
@@ -82,7 +82,7 @@ def test_gradient_step_matches_numpy(problem, rng):
     y, mask, sens, target = problem
     x = _perturbed(target, rng)
     expected = x - 0.7 * _adjoint(_forward(x, sens, mask) - y, sens, mask)
-    got = dc.GradientDC(step_size=0.7)(x, y, mask, sens).numpy()
+    got = dc.GradientDC(lam=0.7)(x, y, mask, sens).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
@@ -153,7 +153,7 @@ def test_float64_gradients_match_finite_differences(problem, rng, kind):
         layer = dc.ADMMStep(lam=0.3, dual_step=0.8, cg_iterations=4, dtype="float64")
         apply = lambda z: tf.add_n(layer(z, 0.5 * z, y, mask, sens))  # noqa: E731
     elif kind == "gradient":
-        layer = dc.GradientDC(step_size=0.5, dtype="float64")
+        layer = dc.GradientDC(lam=0.5, dtype="float64")
         apply = lambda z: layer(z, y, mask, sens)  # noqa: E731
     else:
         layer = dc.SoftKSpaceReplacement(noise_weight=0.5, dtype="float64")
@@ -169,7 +169,7 @@ def test_float64_gradients_match_finite_differences(problem, rng, kind):
 
 def test_weights_stay_nonnegative_under_training(problem):
     y, mask, sens, target = problem
-    layers = [dc.ProximalL2DC(lam=0.05, cg_iterations=2), dc.GradientDC(step_size=0.05),
+    layers = [dc.ProximalL2DC(lam=0.05, cg_iterations=2), dc.GradientDC(lam=0.05),
               dc.SoftKSpaceReplacement(noise_weight=0.05), dc.ADMMStep(lam=0.05, dual_step=0.05, cg_iterations=2)]
     for layer in layers:  # create the variables
         args = (target, target) if isinstance(layer, dc.ADMMStep) else (target,)
@@ -190,7 +190,7 @@ def test_weights_stay_nonnegative_under_training(problem):
 def test_config_round_trip_gives_identical_layer(problem):
     y, mask, sens, target = problem
     for layer in (dc.ProximalL2DC(lam=0.2, cg_iterations=3), dc.SoftKSpaceReplacement(noise_weight=3.0),
-                  dc.GradientDC(step_size=0.4), dc.ADMMStep(lam=0.1, dual_step=0.5, cg_iterations=2),
+                  dc.GradientDC(lam=0.4), dc.ADMMStep(lam=0.1, dual_step=0.5, cg_iterations=2),
                   dc.KSpaceReplacement()):
         clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
         assert type(clone) is type(layer) and clone.get_config() == layer.get_config()
@@ -214,4 +214,4 @@ def test_bad_inputs_name_the_argument(problem):
     with pytest.raises(ValueError, match="kspace"):
         dc.SingleCoilProximalDC()(target, y, mask)
     with pytest.raises(ValueError, match="initial value"):
-        dc.GradientDC(step_size=-1.0)
+        dc.GradientDC(lam=-1.0)

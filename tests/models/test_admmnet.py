@@ -36,7 +36,7 @@ def test_default_config_size():
 def test_stages_follow_admm(problem):
     # reference loop written from Eq. 9 with the model's own CNNs and prox solver
     inputs, _ = problem
-    model = ADMMNet(iterations=3, cg_iterations=3, rho=0.2, dual_step=0.7,
+    model = ADMMNet(iterations=3, cg_iterations=3, lam=0.2, dual_step=0.7,
                     regularizer={"name": "dncnn", "filters": 4, "layers": 2, "batch_norm": False}, normalize=False)
     out = model(inputs).numpy()
     k, m, s = (tf.constant(inputs[key]) for key in ("kspace", "mask", "sensitivities"))

@@ -65,7 +65,7 @@ def _check_identity_unet_cascade(inputs):
     cascade is ``x₀ − w Eᴴ(Ex₀ − y)`` from ``x₀ = Eᴴy``, frame by frame — compared with numpy's FFT; with the head
     as initialised the output differs (the U-Net is applied)."""
     model = CINENet(iterations=1, filters=4, depth=1, convs_per_level=1, normalization=None, complex_network=False,
-                    dc="gradient", dc_weight=0.6)
+                    dc="gradient", lam=0.6)
     before = model(inputs).numpy()
     head = model.unets[0].head
     head.set_weights([np.zeros_like(w) for w in head.get_weights()])
@@ -153,7 +153,7 @@ def test_3dt_data_consistency_uses_the_3d_fft(problem3d):
         out = model.dcs[0](target, y_full, full, maps).numpy()
         np.testing.assert_allclose(out, target, atol=1e-5 * np.abs(target).max())
     model = CINENet(iterations=1, filters=2, depth=1, convs_per_level=1, normalization=None, dc="gradient",
-                    dc_weight=0.7, spatial_rank=3)
+                    lam=0.7, spatial_rank=3)
     mask, y = inputs["mask"], inputs["kspace"]
     np.testing.assert_allclose(y, _encode_3d(target, maps, mask), atol=1e-5)
     z = (target + 0.3 * np.roll(target, 1, axis=-3)).astype(np.complex64)

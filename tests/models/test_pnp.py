@@ -76,7 +76,7 @@ def test_model_equals_pnp_admm_and_red_written_with_dense_solves():
 
     keras.utils.set_random_seed(5)
     for method in ("admm", "red"):
-        model = PnP(iterations=3, method=method, penalty=penalty, cg_iterations=12, normalize=False,
+        model = PnP(iterations=3, method=method, lam=penalty, cg_iterations=12, normalize=False,
                     denoiser={"network": {"name": "dncnn", "filters": 4, "layers": 3}})
         got = model(inputs).numpy()
 
@@ -119,7 +119,7 @@ def test_denoiser_trained_on_noisy_pairs_beats_its_input_and_plugs_into_pnp(prob
         denoiser.save(path)
         loaded = keras.saving.load_model(path)
         np.testing.assert_allclose(loaded(test_noisy).numpy(), denoiser(test_noisy).numpy(), atol=1e-5)
-    model = PnP(iterations=3, penalty=0.5, cg_iterations=3, denoiser={"network": denoiser.network_spec})
+    model = PnP(iterations=3, lam=0.5, cg_iterations=3, denoiser={"network": denoiser.network_spec})
     model.set_denoiser_weights(denoiser)
     np.testing.assert_allclose(model.denoiser(test_noisy).numpy(), denoiser(test_noisy).numpy(), atol=1e-6)
     assert np.all(np.isfinite(model(inputs).numpy()))
@@ -136,8 +136,8 @@ def test_bad_arguments_are_named(problem):
     inputs, _ = problem
     with pytest.raises(ValueError, match="method"):
         PnP(method="hqs")
-    with pytest.raises(ValueError, match="penalty"):
-        PnP(penalty=0.0)
+    with pytest.raises(ValueError, match="lam"):
+        PnP(lam=0.0)
     with pytest.raises(TypeError, match="denoiser"):
         PnP(denoiser="dncnn")
     with pytest.raises(TypeError, match="kspace"):

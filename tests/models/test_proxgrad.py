@@ -34,7 +34,7 @@ def test_default_config_size():
 def test_each_unroll_is_cnn_then_gradient_step(problem):
     # with the CNNs' output convs zeroed, z = x and each unroll is x + η Eᴴ(y − Ex) (Landweber with η = 1)
     inputs, _ = problem
-    model = ProxGrad(iterations=2, step_size=1.0, regularizer={"name": "dncnn", "filters": 4, "layers": 2},
+    model = ProxGrad(iterations=2, lam=1.0, regularizer={"name": "dncnn", "filters": 4, "layers": 2},
                      normalize=False)
     model(inputs)
     for denoiser in model.denoisers:

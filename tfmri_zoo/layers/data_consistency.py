@@ -157,17 +157,17 @@ class GradientDC(DataConsistency):
     """Gradient step on the data term, ``x − λ Eᴴ(Ex − y)`` (Eq. 6, 19), with trainable ``λ ≥ 0``.
 
     Args:
-      step_size: initial ``λ`` (> 0).
-      trainable_step: whether ``λ`` is trained.
+      lam: initial ``λ`` (> 0), trainable and ≥ 0.
+      trainable_lam: whether ``λ`` is trained.
 
     Call args: ``image, kspace, sampling_mask, sensitivities=None``. Returns complex ``[B, *extra, H, W]``.
     """
 
-    def __init__(self, step_size=1.0, trainable_step=True, **kwargs):
+    def __init__(self, lam=1.0, trainable_lam=True, **kwargs):
         super().__init__(**kwargs)
-        self.step_size = float(step_size)
-        self.trainable_step = bool(trainable_step)
-        self.lam = self.add_nonnegative("lam", self.step_size, self.trainable_step)
+        self.lam_init = float(lam)
+        self.trainable_lam = bool(trainable_lam)
+        self.lam = self.add_nonnegative("lam", self.lam_init, self.trainable_lam)
 
     def call(self, image, kspace, sampling_mask, sensitivities=None):
         image, kspace = self.as_image(image), self.as_kspace(kspace)
@@ -175,7 +175,7 @@ class GradientDC(DataConsistency):
         return image - self.nonnegative(self.lam) * op.adjoint(op.forward(image) - kspace)
 
     def get_config(self):
-        return {**super().get_config(), "step_size": self.step_size, "trainable_step": self.trainable_step}
+        return {**super().get_config(), "lam": self.lam_init, "trainable_lam": self.trainable_lam}
 
 
 @keras.saving.register_keras_serializable(package="tfmri_zoo")

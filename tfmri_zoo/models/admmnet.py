@@ -18,9 +18,9 @@ from tfmri_zoo.models.registry import register
 
 
 @register("admmnet", presets={
-    "small": {"iterations": 2, "cg_iterations": 2, "rho": 0.1,
+    "small": {"iterations": 2, "cg_iterations": 2, "lam": 0.1,
               "regularizer": {"name": "dncnn", "filters": 16, "layers": 3}},
-    "default": {"iterations": 10, "cg_iterations": 10, "rho": 0.1,
+    "default": {"iterations": 10, "cg_iterations": 10, "lam": 0.1,
                 "regularizer": {"name": "dncnn", "filters": 64, "layers": 5}},
 })
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
@@ -30,7 +30,7 @@ class ADMMNet(ReconModel):
     Args:
       iterations: number of stages ``K``.
       cg_iterations: CG iterations of each x-update.
-      rho: initial penalty ``ρ_k`` (trainable, ≥ 0, one per stage).
+      lam: initial penalty ``ρ_k`` of the x-update (trainable, ≥ 0, one per stage).
       dual_step: initial dual step ``η_k`` (trainable, ≥ 0, one per stage; 1 is plain ADMM).
       regularizer: regulariser name or ``{"name": ..., **config}`` (see ``tfmri_zoo.models.regularizers``).
       share_weights: one CNN for all stages (default: one per stage).
@@ -40,15 +40,15 @@ class ADMMNet(ReconModel):
     [B, C, H, W] or absent}``. Returns complex64 ``[B, H, W]``.
     """
 
-    def __init__(self, iterations=10, cg_iterations=10, rho=0.1, dual_step=1.0, regularizer="dncnn",
+    def __init__(self, iterations=10, cg_iterations=10, lam=0.1, dual_step=1.0, regularizer="dncnn",
                  share_weights=False, **kwargs):
         super().__init__(**kwargs)
         self.iterations, self.cg_iterations = int(iterations), int(cg_iterations)
-        self.rho, self.dual_step = float(rho), float(dual_step)
+        self.lam, self.dual_step = float(lam), float(dual_step)
         self.regularizer, self.share_weights = regularizer_spec(regularizer), bool(share_weights)
         self.denoisers = make_regularizers(self.regularizer, self.iterations, self.share_weights)
         # the last stage's dual update would be unused: it has none (and no η)
-        self.steps = [ADMMStep(lam=self.rho, dual_step=self.dual_step, cg_iterations=self.cg_iterations,
+        self.steps = [ADMMStep(lam=self.lam, dual_step=self.dual_step, cg_iterations=self.cg_iterations,
                                dual_update=k < self.iterations - 1) for k in range(self.iterations)]
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
@@ -60,5 +60,5 @@ class ADMMNet(ReconModel):
 
     def get_config(self):
         return {**super().get_config(), "iterations": self.iterations, "cg_iterations": self.cg_iterations,
-                "rho": self.rho, "dual_step": self.dual_step, "regularizer": self.regularizer,
+                "lam": self.lam, "dual_step": self.dual_step, "regularizer": self.regularizer,
                 "share_weights": self.share_weights}

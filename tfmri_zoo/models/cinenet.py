@@ -52,7 +52,8 @@ class CINENet(ReconModel):
       normalization: ``None``, ``"instance"``, ``"batch"`` or ``"layer"`` (complex whitening).
       complex_network: ``True`` complex convolutions (Eq. 26), ``False`` real 2-channel variant.
       dc: ``"gradient"`` (Eq. 6) or ``"proximal"`` (CG, Eq. 8).
-      dc_weight: initial ``λ`` of every DC layer (step size for ``"gradient"``, penalty for ``"proximal"``).
+      lam: initial ``λ_k`` of every DC layer (trainable, ≥ 0): step size for ``"gradient"``, penalty for
+        ``"proximal"``; ``None`` gives 1.0 (gradient) or 0.05 (proximal).
       cg_iterations: CG iterations of the proximal DC.
       spatial_rank: ``2`` (2D+t) or ``3`` (3D+t: a depth axis ``D`` before ``H, W`` everywhere, 3D FFT).
       **kwargs: :class:`~tfmri_zoo.models.base.ReconModel` arguments (``normalize``).
@@ -64,7 +65,7 @@ class CINENet(ReconModel):
     """
 
     def __init__(self, iterations=5, filters=16, depth=2, convs_per_level=2, kernel_size=3, activation="cardioid",
-                 normalization="instance", complex_network=True, dc="proximal", dc_weight=None, cg_iterations=5,
+                 normalization="instance", complex_network=True, dc="proximal", lam=None, cg_iterations=5,
                  spatial_rank=2, **kwargs):
         if spatial_rank not in (2, 3):
             raise ValueError(f"spatial_rank: expected 2 (2D+t) or 3 (3D+t), got {spatial_rank!r}.")
@@ -77,7 +78,7 @@ class CINENet(ReconModel):
         self.convs_per_level, self.kernel_size = int(convs_per_level), int(kernel_size)
         self.activation, self.normalization = activation, normalization
         self.complex_network, self.dc = bool(complex_network), dc
-        self.dc_weight = float(dc_weight) if dc_weight is not None else (1.0 if dc == "gradient" else 0.05)
+        self.lam = float(lam) if lam is not None else (1.0 if dc == "gradient" else 0.05)
         self.cg_iterations = int(cg_iterations)
         self.unets = [ComplexUNet(filters=self.filters, depth=self.depth, convs_per_level=self.convs_per_level,
                                   kernel_size=self.kernel_size, activation=activation,
@@ -85,10 +86,10 @@ class CINENet(ReconModel):
                                   normalization=normalization, complex_mode=self.complex_network, out_features=1,
                                   residual=True, name=f"unet{k}") for k in range(self.iterations)]
         if dc == "gradient":
-            self.dcs = [GradientDC(step_size=self.dc_weight, spatial_rank=self.spatial_rank, name=f"dc{k}")
+            self.dcs = [GradientDC(lam=self.lam, spatial_rank=self.spatial_rank, name=f"dc{k}")
                         for k in range(self.iterations)]
         else:
-            self.dcs = [ProximalL2DC(lam=self.dc_weight, cg_iterations=self.cg_iterations,
+            self.dcs = [ProximalL2DC(lam=self.lam, cg_iterations=self.cg_iterations,
                                      spatial_rank=self.spatial_rank, name=f"dc{k}")
                         for k in range(self.iterations)]
 
@@ -103,5 +104,5 @@ class CINENet(ReconModel):
         return {**super().get_config(), "iterations": self.iterations, "filters": self.filters, "depth": self.depth,
                 "convs_per_level": self.convs_per_level, "kernel_size": self.kernel_size,
                 "activation": self.activation, "normalization": self.normalization,
-                "complex_network": self.complex_network, "dc": self.dc, "dc_weight": self.dc_weight,
+                "complex_network": self.complex_network, "dc": self.dc, "lam": self.lam,
                 "cg_iterations": self.cg_iterations}

@@ -28,9 +28,9 @@ METHODS = ("admm", "red")
 
 
 @register("pnp", presets={
-    "small": {"iterations": 3, "method": "admm", "penalty": 0.5, "cg_iterations": 3,
+    "small": {"iterations": 3, "method": "admm", "lam": 0.5, "cg_iterations": 3,
               "denoiser": DENOISER_PRESETS["small"]},
-    "default": {"iterations": 10, "method": "admm", "penalty": 0.5, "cg_iterations": 5,
+    "default": {"iterations": 10, "method": "admm", "lam": 0.5, "cg_iterations": 5,
                 "denoiser": DENOISER_PRESETS["default"]},
 })
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
@@ -40,7 +40,7 @@ class PnP(ReconModel):
     Args:
       iterations: number of outer iterations ``K``.
       method: ``"admm"`` (PnP-ADMM, penalty ``ρ``) or ``"red"`` (RED fixed point, weight ``ν``).
-      penalty: ``ρ`` (ADMM) or ``ν`` (RED), > 0, fixed.
+      lam: the data-consistency weight, ``ρ`` (ADMM penalty) or ``ν`` (RED weight), > 0, fixed.
       cg_iterations: CG iterations per data-consistency solve.
       denoiser: :class:`~tfmri_zoo.models.denoiser.Denoiser` constructor arguments (``{"network": ..., ...}``).
       **kwargs: :class:`~tfmri_zoo.models.base.ReconModel` arguments.
@@ -49,16 +49,16 @@ class PnP(ReconModel):
     [B, C, H, W] or absent}``. Returns complex64 ``[B, H, W]``.
     """
 
-    def __init__(self, iterations=10, method="admm", penalty=0.5, cg_iterations=5, denoiser=None, **kwargs):
+    def __init__(self, iterations=10, method="admm", lam=0.5, cg_iterations=5, denoiser=None, **kwargs):
         super().__init__(**kwargs)
         if method not in METHODS:
             raise ValueError(f"method: expected one of {METHODS}, got {method!r}.")
-        penalty = validation.as_float(penalty, "penalty", minimum=0.0, exclusive=True)
+        lam = validation.as_float(lam, "lam", minimum=0.0, exclusive=True)
         iterations = validation.as_int(iterations, "iterations", minimum=1)
         cg_iterations = validation.as_int(cg_iterations, "cg_iterations", minimum=1)
         if denoiser is not None and not isinstance(denoiser, dict):
             raise TypeError(f"denoiser: expected a dict of Denoiser arguments, got {type(denoiser).__name__}.")
-        self.iterations, self.method, self.penalty = iterations, method, float(penalty)
+        self.iterations, self.method, self.lam = iterations, method, float(lam)
         self.cg_iterations = cg_iterations
         self.denoiser_config = dict(denoiser or DENOISER_PRESETS["small"])
         self.denoiser = Denoiser(**self.denoiser_config)
@@ -81,11 +81,11 @@ class PnP(ReconModel):
         x, z, u = rhs, rhs, tf.zeros_like(rhs)
         for _ in range(self.iterations):
             if self.method == "admm":
-                x, z, u = admm_update(operator, rhs, x, z, u, denoise, self.penalty, self.cg_iterations)
+                x, z, u = admm_update(operator, rhs, x, z, u, denoise, self.lam, self.cg_iterations)
             else:
-                x = red_fixed_point_update(operator, rhs, x, denoise, self.penalty, self.cg_iterations)
+                x = red_fixed_point_update(operator, rhs, x, denoise, self.lam, self.cg_iterations)
         return x
 
     def get_config(self):
         return {**super().get_config(), "iterations": self.iterations, "method": self.method,
-                "penalty": self.penalty, "cg_iterations": self.cg_iterations, "denoiser": self.denoiser_config}
+                "lam": self.lam, "cg_iterations": self.cg_iterations, "denoiser": self.denoiser_config}

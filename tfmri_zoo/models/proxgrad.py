@@ -13,8 +13,8 @@ from tfmri_zoo.models.registry import register
 
 
 @register("proxgrad", presets={
-    "small": {"iterations": 2, "step_size": 1.0, "regularizer": {"name": "dncnn", "filters": 16, "layers": 3}},
-    "default": {"iterations": 10, "step_size": 1.0, "regularizer": {"name": "dncnn", "filters": 64, "layers": 5}},
+    "small": {"iterations": 2, "lam": 1.0, "regularizer": {"name": "dncnn", "filters": 16, "layers": 3}},
+    "default": {"iterations": 10, "lam": 1.0, "regularizer": {"name": "dncnn", "filters": 64, "layers": 5}},
 })
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
 class ProxGrad(ReconModel):
@@ -22,7 +22,8 @@ class ProxGrad(ReconModel):
 
     Args:
       iterations: number of unrolls ``K``.
-      step_size: initial ``η_k`` of every unroll (trainable, ≥ 0, one per unroll).
+      lam: initial step size ``η_k`` of every unroll's data-consistency gradient step (trainable, ≥ 0, one per
+        unroll).
       regularizer: regulariser name or ``{"name": ..., **config}`` (see ``tfmri_zoo.models.regularizers``).
       share_weights: one CNN for all unrolls (default: one per unroll).
       **kwargs: :class:`~tfmri_zoo.models.base.ReconModel` arguments.
@@ -31,12 +32,12 @@ class ProxGrad(ReconModel):
     [B, C, H, W] or absent}``. Returns complex64 ``[B, H, W]``.
     """
 
-    def __init__(self, iterations=10, step_size=1.0, regularizer="dncnn", share_weights=False, **kwargs):
+    def __init__(self, iterations=10, lam=1.0, regularizer="dncnn", share_weights=False, **kwargs):
         super().__init__(**kwargs)
-        self.iterations, self.step_size = int(iterations), float(step_size)
+        self.iterations, self.lam = int(iterations), float(lam)
         self.regularizer, self.share_weights = regularizer_spec(regularizer), bool(share_weights)
         self.denoisers = make_regularizers(self.regularizer, self.iterations, self.share_weights)
-        self.steps = [GradientDC(step_size=self.step_size) for _ in range(self.iterations)]
+        self.steps = [GradientDC(lam=self.lam) for _ in range(self.iterations)]
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
         x = self.operator(mask, sensitivities).adjoint(kspace)
@@ -45,5 +46,5 @@ class ProxGrad(ReconModel):
         return x
 
     def get_config(self):
-        return {**super().get_config(), "iterations": self.iterations, "step_size": self.step_size,
+        return {**super().get_config(), "iterations": self.iterations, "lam": self.lam,
                 "regularizer": self.regularizer, "share_weights": self.share_weights}

@@ -201,6 +201,7 @@ class VarNetCascade(keras.layers.Layer):
       chans, pools: of the normalised U-Net ``U``.
       regularizer: ``None`` (the normalised U-Net) or a CNN spec ``{"name": ..., **config}`` of
         :mod:`tfmri_zoo.models.regularizers` used as ``U`` instead (built with ``residual=False``).
+      lam: initial soft data-consistency weight ``η`` (trainable).
 
     Call args:
       kspace: complex64 ``[B, C, H, W]``, the current k-space ``k_t``.
@@ -212,8 +213,9 @@ class VarNetCascade(keras.layers.Layer):
       complex64 ``[B, C, H, W]``, ``k_{t+1}``.
     """
 
-    def __init__(self, chans=18, pools=4, regularizer=None, **kwargs):
+    def __init__(self, chans=18, pools=4, regularizer=None, lam=1.0, **kwargs):
         super().__init__(**kwargs)
+        self.lam = float(lam)
         self.chans = int(chans)
         self.pools = int(pools)
         self.regularizer = None if regularizer is None else non_residual_spec(regularizer)
@@ -221,7 +223,8 @@ class VarNetCascade(keras.layers.Layer):
                      else make_regularizer(**self.regularizer))
 
     def build(self, input_shape):
-        self.dc_weight = self.add_weight(name="dc_weight", shape=(), initializer=keras.initializers.Constant(1.0))
+        self.dc_weight = self.add_weight(name="dc_weight", shape=(),
+                                         initializer=keras.initializers.Constant(self.lam))
 
     def data_consistency(self, kspace, measured, mask):
         """The soft data-consistency term ``η M (k − y)``, complex64 ``[B, C, H, W]``."""
@@ -234,7 +237,8 @@ class VarNetCascade(keras.layers.Layer):
         return kspace - self.data_consistency(kspace, measured, mask) - refinement
 
     def get_config(self):
-        return {**super().get_config(), "chans": self.chans, "pools": self.pools, "regularizer": self.regularizer}
+        return {**super().get_config(), "chans": self.chans, "pools": self.pools, "regularizer": self.regularizer,
+                "lam": self.lam}
 
 
 @register("varnet", presets={
@@ -253,6 +257,7 @@ class VarNet(ReconModel):
         ``sensitivities`` input (required for multi-coil data then).
       regularizer: ``None`` (normalised U-Nets, the paper) or a CNN spec for every cascade (see
         :class:`VarNetCascade`).
+      lam: initial soft data-consistency weight ``η_t`` of every cascade (trainable, one per cascade).
       **kwargs: :class:`ReconModel` arguments (``normalize``), Keras ``name``.
 
     Called as ``model({"kspace": [B, C, H, W] complex64, "mask": [B, 1, 1, W] float32,
@@ -262,7 +267,7 @@ class VarNet(ReconModel):
     """
 
     def __init__(self, iterations=12, chans=18, pools=4, sens_chans=8, sens_pools=4, estimate_sensitivities=True,
-                 regularizer=None, **kwargs):
+                 regularizer=None, lam=1.0, **kwargs):
         kwargs.pop("extra_dims", None)
         kwargs.pop("spatial_rank", None)
         super().__init__(extra_dims=0, spatial_rank=2, **kwargs)
@@ -275,7 +280,8 @@ class VarNet(ReconModel):
         self.sensitivity_network = (SensitivityNetwork(self.sens_chans, self.sens_pools, name="sensitivity_network")
                                     if self.estimate_sensitivities else None)
         self.regularizer = None if regularizer is None else non_residual_spec(regularizer)
-        self.cascades = [VarNetCascade(self.chans, self.pools, self.regularizer, name=f"cascade_{t}")
+        self.lam = float(lam)
+        self.cascades = [VarNetCascade(self.chans, self.pools, self.regularizer, lam=self.lam, name=f"cascade_{t}")
                          for t in range(self.iterations)]
 
     def parse_inputs(self, inputs):
@@ -328,5 +334,5 @@ class VarNet(ReconModel):
             config.pop(key, None)
         config.update(iterations=self.iterations, chans=self.chans, pools=self.pools, sens_chans=self.sens_chans,
                       sens_pools=self.sens_pools, estimate_sensitivities=self.estimate_sensitivities,
-                      regularizer=self.regularizer)
+                      regularizer=self.regularizer, lam=self.lam)
         return config

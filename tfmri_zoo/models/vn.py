@@ -137,6 +137,7 @@ class VariationalNetwork(ReconModel):
       value_range: the RBF nodes span ``[−value_range, value_range]``.
       activation_scale: slope of the linear initialisation of every activation.
       energy_free: Eq. 20 variant (untied second convolution).
+      lam: initial data-term weight ``λ_t`` of every stage (trainable, ≥ 0, one per stage).
       seed: seed of the filter initialisation (stage ``t`` uses ``seed + 2t``).
       regularizer: ``None`` (the Fields-of-Experts gradient above) or a CNN spec ``{"name": ..., **config}`` from
         :mod:`tfmri_zoo.models.regularizers`, one per stage, non-residual (the energy-free Eq. 20 with another CNN).
@@ -147,11 +148,12 @@ class VariationalNetwork(ReconModel):
     """
 
     def __init__(self, iterations=10, num_filters=24, kernel_size=11, num_nodes=31, value_range=1.0,
-                 activation_scale=0.01, energy_free=False, seed=0, regularizer=None, **kwargs):
+                 activation_scale=0.01, energy_free=False, lam=1.0, seed=0, regularizer=None, **kwargs):
         kwargs.pop("extra_dims", None)
         kwargs.pop("spatial_rank", None)
         super().__init__(extra_dims=0, spatial_rank=2, **kwargs)
         self.iterations = int(iterations)
+        self.lam = float(lam)
         self.seed = seed
         # The arguments of every stage's FieldsOfExpertsGradient (also returned by get_config).
         self.stage_config = {"num_filters": num_filters, "kernel_size": kernel_size, "num_nodes": num_nodes,
@@ -162,7 +164,7 @@ class VariationalNetwork(ReconModel):
             FieldsOfExpertsGradient(**self.stage_config, seed=None if seed is None else int(seed) + 2 * t,
                                     name=f"regularizer_{t}")
             for t in range(self.iterations)]
-        self.data_consistency = [GradientDC(step_size=1.0, name=f"data_consistency_{t}")
+        self.data_consistency = [GradientDC(lam=self.lam, name=f"data_consistency_{t}")
                                  for t in range(self.iterations)]
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
@@ -181,7 +183,8 @@ class VariationalNetwork(ReconModel):
         config = super().get_config()
         for key in ("extra_dims", "spatial_rank"):
             config.pop(key, None)
-        config.update(iterations=self.iterations, **self.stage_config, seed=self.seed, regularizer=self.regularizer)
+        config.update(iterations=self.iterations, **self.stage_config, lam=self.lam, seed=self.seed,
+                      regularizer=self.regularizer)
         return config
 
 
