@@ -110,7 +110,7 @@ def test_real_2ch_mode_reproduces_complex_conv_with_block_kernel(rng):
     complex_layer = ComplexConv2D(3, 3, bias_initializer="random_normal")
     x = crandn(rng, 2, 6, 6, 2)
     expected = complex_layer(x).numpy()
-    real_layer = ComplexConv2D(3, 3, real_2ch=True)
+    real_layer = ComplexConv2D(3, 3, complex_network=False)
     xr = np.concatenate([x.real, x.imag], axis=-1)
     real_layer.build(xr.shape)
     assert real_layer.kernel.shape == (3, 3, 4, 6)

@@ -23,12 +23,12 @@ def test_loss_sees_the_imaginary_part(rng):
     assert model.evaluate(x, np.conj(x), verbose=0) == 0.0  # the pitfall this loss avoids
 
 
-def _chain(inputs, complex_mode=True):
+def _chain(inputs, complex_network=True):
     """One model using every trainable complex layer type (stateless layers are covered by the FD tests)."""
-    if not complex_mode:
+    if not complex_network:
         x = L.ComplexToChannels()(inputs)
-        x = L.ComplexConv2D(4, 3, real_2ch=True)(x)
-        x = L.ComplexConv2DTranspose(1, 3, real_2ch=True)(x)
+        x = L.ComplexConv2D(4, 3, complex_network=False)(x)
+        x = L.ComplexConv2DTranspose(1, 3, complex_network=False)(x)
         return L.ChannelsToComplex()(x)
     x = L.ComplexConv2D(4, 3)(inputs)
     x = L.ComplexBatchNormalization()(x)
@@ -45,12 +45,12 @@ def _chain(inputs, complex_mode=True):
     return L.ComplexConv2D(1, 1)(keras.ops.concatenate([x, inputs], axis=-1))  # linear path: learns the rotation
 
 
-@pytest.mark.parametrize("complex_mode", [True, False], ids=["complex", "real_2ch"])
-def test_every_trainable_layer_learns_under_fit(rng, complex_mode):
+@pytest.mark.parametrize("complex_network", [True, False], ids=["complex", "real_2ch"])
+def test_every_trainable_layer_learns_under_fit(rng, complex_network):
     x = crandn(rng, 8, 8, 8, 1)
     target = (0.6 - 0.8j) * x  # a phase rotation: only learnable from the imaginary part of the error
     inputs = keras.Input((8, 8, 1), dtype="complex64")
-    model = keras.Model(inputs, _chain(inputs, complex_mode))
+    model = keras.Model(inputs, _chain(inputs, complex_network))
     model.compile(optimizer=keras.optimizers.Adam(2e-2), loss=ComplexMSE(), jit_compile=False)
     before = [w.numpy() for w in model.trainable_weights]
     loss = ComplexMSE()

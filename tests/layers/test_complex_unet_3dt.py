@@ -13,11 +13,11 @@ def _crandn(rng, *shape):
     return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
 
 
-@pytest.mark.parametrize("complex_mode", [True, False])
-def test_3dt_unet_shape_dtype_and_split_convolutions(complex_mode):
+@pytest.mark.parametrize("complex_network", [True, False])
+def test_3dt_unet_shape_dtype_and_split_convolutions(complex_network):
     rng = np.random.default_rng(0)
     x = _crandn(rng, 2, 2, 4, 8, 8, 1)
-    unet = ComplexUNet(filters=4, depth=2, convs_per_level=1, conv="3dt", complex_mode=complex_mode, out_features=1,
+    unet = ComplexUNet(filters=4, depth=2, convs_per_level=1, conv="3dt", complex_network=complex_network, out_features=1,
                        residual=True)
     y = unet(x)
     assert y.dtype == tf.complex64 and tuple(y.shape) == x.shape and np.all(np.isfinite(y.numpy()))

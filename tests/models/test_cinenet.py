@@ -52,7 +52,7 @@ def test_default_size_split_convolutions_and_variants(problem):
     real = CINENet(iterations=1, filters=4, depth=1, convs_per_level=1, normalization=None, complex_network=False,
                    dc="proximal", cg_iterations=2)
     zoo_contract.check_output(real, inputs, target)
-    assert not real.unets[0].complex_mode
+    assert not real.unets[0].complex_network
     _check_identity_unet_cascade(inputs)
     with pytest.raises(ValueError, match="dc"):
         CINENet(dc="replace")

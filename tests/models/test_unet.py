@@ -22,13 +22,13 @@ def problem():
 
 def test_small_preset_meets_the_zoo_contract(problem):
     model = check_small_preset("unet", UNetRecon, *problem)
-    assert not model.complex
+    assert not model.complex_network
 
 
 def test_complex_unet_option(problem):
     # complex convolutions: output, .keras and SavedModel round trips, scale equivariance
     inputs, target = problem
-    model = models.get("unet", preset="small", complex=True)
+    model = models.get("unet", preset="small", complex_network=True)
     zoo_contract.check_output(model, inputs, target)
     zoo_contract.check_keras_round_trip(model, inputs)
     zoo_contract.check_saved_model_round_trip(model, inputs)

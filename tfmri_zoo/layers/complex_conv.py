@@ -7,7 +7,7 @@ Complex mode (default)
     stacked input ``[Re x, Im x]`` (``2C`` channels) with the block kernel ``[[Kr, Ki], [-Ki, Kr]]`` (``2C -> 2F``).
     Like Keras' ``Conv`` it is a cross-correlation (the kernel is not flipped nor conjugated).
 
-Real 2-channel mode (``real_2ch=True``)
+Real 2-channel mode (``complex_network=False``)
     the same layer on the real view: inputs ``real [B, *spatial, 2C]`` (real parts of the C features, then their
     imaginary parts), outputs ``real [B, *spatial', 2F]``, with an *unconstrained* real kernel ``[*k, 2C, 2F]``.
     This is the usual "real network on real/imag channels"; a network builds both ways by passing one flag (see
@@ -53,7 +53,7 @@ class _ComplexConvBase(keras.layers.Layer):
     transpose = False
 
     def __init__(self, rank, filters, kernel_size, strides=1, padding="same", dilation_rate=1, use_bias=True,
-                 kernel_initializer=None, bias_initializer="zeros", kernel_regularizer=None, real_2ch=False,
+                 kernel_initializer=None, bias_initializer="zeros", kernel_regularizer=None, complex_network=True,
                  **kwargs):
         super().__init__(**kwargs)
         if int(filters) <= 0:
@@ -67,9 +67,10 @@ class _ComplexConvBase(keras.layers.Layer):
         self.padding = padding
         self.dilation_rate = _tuple(dilation_rate, rank, "dilation_rate")
         self.use_bias = bool(use_bias)
-        self.real_2ch = bool(real_2ch)
+        self.complex_network = bool(complex_network)
+        self._real_2ch = not self.complex_network
         if kernel_initializer is None:
-            kernel_initializer = "glorot_uniform" if self.real_2ch else "complex_glorot_uniform"
+            kernel_initializer = "glorot_uniform" if self._real_2ch else "complex_glorot_uniform"
         self.kernel_initializer = get_complex_initializer(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
@@ -81,10 +82,10 @@ class _ComplexConvBase(keras.layers.Layer):
         channels = input_shape[-1]
         if channels is None:
             raise ValueError(f"inputs: the feature (last) axis must be known, got shape {input_shape}.")
-        if self.real_2ch:
+        if self._real_2ch:
             if channels % 2:
-                raise ValueError(f"inputs: real_2ch expects an even number of channels (real then imaginary "
-                                 f"parts), got shape {input_shape}.")
+                raise ValueError(f"inputs: complex_network=False expects an even number of channels (real then "
+                                 f"imaginary parts), got shape {input_shape}.")
             pair = (channels, 2 * self.filters)
             shape = self.kernel_size + (pair[::-1] if self.transpose else pair)
             bias_shape = (2 * self.filters,)
@@ -103,10 +104,10 @@ class _ComplexConvBase(keras.layers.Layer):
                      if self.use_bias else None)
 
     def _real_kernel(self):
-        return self.kernel if self.real_2ch else block_kernel(self.kernel)
+        return self.kernel if self._real_2ch else block_kernel(self.kernel)
 
     def call(self, inputs):
-        if self.real_2ch:
+        if self._real_2ch:
             x = tf.cast(inputs, self.compute_dtype)
         else:
             x = complex_to_channels(to_layer_complex(self, inputs))
@@ -118,14 +119,14 @@ class _ComplexConvBase(keras.layers.Layer):
             y = keras.ops.conv(x, kernel, strides=self.strides, padding=self.padding,
                                dilation_rate=self.dilation_rate)
         if self.bias is not None:
-            bias = self.bias if self.real_2ch else tf.concat([self.bias[:, 0], self.bias[:, 1]], axis=0)
+            bias = self.bias if self._real_2ch else tf.concat([self.bias[:, 0], self.bias[:, 1]], axis=0)
             y = y + bias
-        return y if self.real_2ch else channels_to_complex(y)
+        return y if self._real_2ch else channels_to_complex(y)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "strides": self.strides, "padding": self.padding, "dilation_rate": self.dilation_rate,
-                "use_bias": self.use_bias, "real_2ch": self.real_2ch,
+                "use_bias": self.use_bias, "complex_network": self.complex_network,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer)}
@@ -144,16 +145,16 @@ def _make_conv_class(rank, transpose):
 
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
 class ComplexConv1D(_make_conv_class(1, False)):
-    """Complex 1D convolution. Inputs ``complex [B, L, C]`` (or ``real [B, L, 2C]`` if ``real_2ch``); outputs
-    ``complex [B, L', filters]`` (or ``real [B, L', 2 filters]``).  Args: ``filters, kernel_size, strides=1,
+    """Complex 1D convolution. Inputs ``complex [B, L, C]`` (or ``real [B, L, 2C]`` if ``complex_network=False``);
+    outputs ``complex [B, L', filters]`` (or ``real [B, L', 2 filters]``).  Args: ``filters, kernel_size, strides=1,
     padding="same", dilation_rate=1, use_bias=True, kernel_initializer, bias_initializer, kernel_regularizer,
-    real_2ch=False`` (see module docstring)."""
+    complex_network=True`` (``False``: real 2-channel mode, see module docstring)."""
 
 
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
 class ComplexConv2D(_make_conv_class(2, False)):
-    """Complex 2D convolution. Inputs ``complex [B, H, W, C]`` (``real [B, H, W, 2C]`` if ``real_2ch``); outputs
-    ``complex [B, H', W', filters]``.  Arguments as :class:`ComplexConv1D`."""
+    """Complex 2D convolution. Inputs ``complex [B, H, W, C]`` (``real [B, H, W, 2C]`` if ``complex_network=False``);
+    outputs ``complex [B, H', W', filters]``.  Arguments as :class:`ComplexConv1D`."""
 
 
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
@@ -196,7 +197,7 @@ class _ComplexConvSpatioTemporal(keras.layers.Layer):
 
     def __init__(self, filters, kernel_size=3, temporal_kernel_size=3, strides=1, temporal_strides=1,
                  padding="same", intermediate_filters=None, intermediate_activation=None, use_bias=True,
-                 kernel_initializer=None, real_2ch=False, **kwargs):
+                 kernel_initializer=None, complex_network=True, **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.kernel_size = _tuple(kernel_size, self.spatial_rank, "kernel_size")
@@ -212,14 +213,15 @@ class _ComplexConvSpatioTemporal(keras.layers.Layer):
         self.intermediate_activation = intermediate_activation
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
-        self.real_2ch = bool(real_2ch)
+        self.complex_network = bool(complex_network)
+        self._real_2ch = not self.complex_network
 
     def build(self, input_shape):
         rank = self.spatial_rank + 3
         if len(input_shape) != rank or input_shape[-1] is None:
             raise ValueError(f"inputs: expected rank {rank} [batch, time, *spatial({self.spatial_rank}), features] "
                              f"with a known feature axis, got shape {input_shape}.")
-        in_features = input_shape[-1] // 2 if self.real_2ch else input_shape[-1]
+        in_features = input_shape[-1] // 2 if self._real_2ch else input_shape[-1]
         middle = self.intermediate_filters
         if middle is None:
             middle = self.filters
@@ -227,31 +229,32 @@ class _ComplexConvSpatioTemporal(keras.layers.Layer):
             middle = matched_intermediate_filters(in_features, self.filters, self.kernel_size,
                                                   self.temporal_kernel_size)
         self.resolved_intermediate_filters = middle
-        common = dict(padding=self.padding, use_bias=self.use_bias, real_2ch=self.real_2ch, dtype=self.dtype_policy)
+        common = dict(padding=self.padding, use_bias=self.use_bias, complex_network=self.complex_network,
+                      dtype=self.dtype_policy)
         if self.kernel_initializer is not None:
             common["kernel_initializer"] = self.kernel_initializer
         self.spatial = _SPATIAL_CONV[self.spatial_rank](middle, self.kernel_size, strides=self.strides,
                                                         name="spatial", **common)
         self.temporal = ComplexConv1D(self.filters, self.temporal_kernel_size, strides=self.temporal_strides,
                                       name="temporal", **common)
-        if self.real_2ch:
+        if self._real_2ch:
             self.activation = (keras.layers.Activation(self.intermediate_activation, dtype=self.dtype_policy)
                                if self.intermediate_activation else None)
         else:
             self.activation = get_complex_activation(self.intermediate_activation, dtype=self.dtype_policy)
         frame_shape = (None,) + tuple(input_shape[2:])
         self.spatial.build(frame_shape)
-        channels = 2 * middle if self.real_2ch else middle
+        channels = 2 * middle if self._real_2ch else middle
         if self.activation is not None:
             self.activation.build(self.spatial.compute_output_spec(
                 keras.KerasTensor(frame_shape, dtype=self._io_dtype())).shape)
         self.temporal.build((None, None, channels))
 
     def _io_dtype(self):
-        return self.compute_dtype if self.real_2ch else complex_dtype_of(self.compute_dtype).name
+        return self.compute_dtype if self._real_2ch else complex_dtype_of(self.compute_dtype).name
 
     def call(self, inputs):
-        x = tf.cast(inputs, self.compute_dtype) if self.real_2ch else to_layer_complex(self, inputs)
+        x = tf.cast(inputs, self.compute_dtype) if self._real_2ch else to_layer_complex(self, inputs)
         shape = tf.shape(x)
         batch, time = shape[0], shape[1]
         frames = tf.reshape(x, tf.concat([[batch * time], shape[2:]], axis=0))
@@ -277,7 +280,7 @@ class _ComplexConvSpatioTemporal(keras.layers.Layer):
         if time is not None:
             time = (time if self.padding == "same" else time - self.temporal_kernel_size + 1)
             time = -(-time // self.temporal_strides)
-        features = 2 * self.filters if self.real_2ch else self.filters
+        features = 2 * self.filters if self._real_2ch else self.filters
         return (batch, time) + tuple(spatial) + (features,)
 
     def compute_output_spec(self, inputs):
@@ -292,16 +295,16 @@ class _ComplexConvSpatioTemporal(keras.layers.Layer):
                 "kernel_initializer": (self.kernel_initializer if self.kernel_initializer is None
                                        or isinstance(self.kernel_initializer, str)
                                        else keras.initializers.serialize(self.kernel_initializer)),
-                "real_2ch": self.real_2ch}
+                "complex_network": self.complex_network}
 
 
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
 class ComplexConv2Dt(_ComplexConvSpatioTemporal):
     """Split (2+1)D complex convolution for CINENet.
 
-    Inputs ``complex [B, T, H, W, C]`` (``real [B, T, H, W, 2C]`` if ``real_2ch``); a ``kernel_size`` 2D
+    Inputs ``complex [B, T, H, W, C]`` (``real [B, T, H, W, 2C]`` if ``complex_network=False``); a ``kernel_size`` 2D
     convolution per frame to ``M`` features, an optional ``intermediate_activation`` (complex activation name, or
-    a real Keras activation in ``real_2ch`` mode), then a ``temporal_kernel_size`` 1D convolution along ``T`` per
+    a real Keras activation in real 2-channel mode), then a ``temporal_kernel_size`` 1D convolution along ``T`` per
     pixel to ``filters`` features.  Outputs ``complex [B, T', H', W', filters]``.
 
     Args:
@@ -311,7 +314,7 @@ class ComplexConv2Dt(_ComplexConvSpatioTemporal):
         padding: ``"same"`` or ``"valid"`` for both convolutions.
         intermediate_filters: ``M``: ``None`` (= ``filters``), ``"match"`` (same parameter count as a full 3D
             kernel, :func:`matched_intermediate_filters`) or an int.
-        real_2ch: real 2-channel mode (see module docstring).
+        complex_network: ``True`` complex kernels, ``False`` real 2-channel mode (see module docstring).
     """
 
 

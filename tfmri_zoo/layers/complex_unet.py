@@ -1,12 +1,12 @@
 """A small complex U-Net block, buildable in complex mode or in real 2-channel mode.
 
 Used as the CNN regulariser of unrolled networks (VN, MoDL, CINENet ...).  Inputs and outputs are always complex;
-``complex_mode`` only chooses how the convolutions compute:
+``complex_network`` only chooses how the convolutions compute:
 
-* ``complex_mode=True``: complex convolutions (Eq. 26) on complex features; activations, normalisation and pooling are
-  the complex layers of this package.
-* ``complex_mode=False`` (real 2-channel network): the input is converted to ``[Re, Im]`` channels and every
-  convolution is the *same layer class* with ``real_2ch=True`` (an unconstrained real kernel on ``2C -> 2F``
+* ``complex_network=True``: complex convolutions (Eq. 26) on complex features; activations, normalisation and
+  pooling are the complex layers of this package.
+* ``complex_network=False`` (real 2-channel network): the input is converted to ``[Re, Im]`` channels and every
+  convolution is the *same layer class* with ``complex_network=False`` (an unconstrained real kernel on ``2C -> 2F``
   channels).  The non-convolution blocks are applied to the complex view of the same tensor (for a separable
   activation such as ``"crelu"`` this is exactly the real activation on every channel), so both networks differ
   only in whether the kernels are complex-structured.
@@ -109,7 +109,7 @@ class ComplexUNet(keras.layers.Layer):
             temporal convolutions, :class:`~tfmri_zoo.layers.complex_conv.ComplexConv3Dt`; pooling, up-sampling
             and the 1x1 head per frame over D, H and W, :class:`FrameWise`) for ``[B, T, D, H, W, F]``.
         normalization: ``None``, ``"batch"``, ``"instance"`` or ``"layer"``.
-        complex_mode: ``True`` complex network, ``False`` real 2-channel network (module docstring).
+        complex_network: ``True`` complex network, ``False`` real 2-channel network (module docstring).
         out_features: output features (default: the input's).
         residual: add the input to the output (needs ``out_features`` equal to the input's).
 
@@ -124,7 +124,7 @@ class ComplexUNet(keras.layers.Layer):
     """
 
     def __init__(self, filters=16, depth=2, convs_per_level=2, kernel_size=3, activation="crelu", conv="2d",
-                 normalization=None, complex_mode=True, out_features=None, residual=False, **kwargs):
+                 normalization=None, complex_network=True, out_features=None, residual=False, **kwargs):
         super().__init__(**kwargs)
         if conv not in _CONVS:
             raise ValueError(f"conv: expected one of {sorted(_CONVS)}, got {conv!r}.")
@@ -137,7 +137,7 @@ class ComplexUNet(keras.layers.Layer):
         if isinstance(activation, keras.layers.Layer):  # keep the config JSON-serialisable (and untracked)
             activation = keras.layers.serialize(activation)
         self.kernel_size, self.activation, self.conv = kernel_size, activation, conv
-        self.normalization, self.complex_mode = normalization, bool(complex_mode)
+        self.normalization, self.complex_network = normalization, bool(complex_network)
         self.out_features, self.residual = out_features, bool(residual)
         get_complex_activation(self.activation)  # validates the identifier early
         self._rank = _CONVS[conv][4]
@@ -145,7 +145,7 @@ class ComplexUNet(keras.layers.Layer):
     # -- construction ---------------------------------------------------------------------------------------------
     def _conv(self, features, name, kernel_size=None):
         conv_cls = _CONVS[self.conv][0]
-        kwargs = dict(real_2ch=not self.complex_mode, dtype=self.dtype_policy, name=name)
+        kwargs = dict(complex_network=self.complex_network, dtype=self.dtype_policy, name=name)
         if kernel_size == 1 and self.conv == "3dt":
             return FrameWise(complex_conv.ComplexConv3D(features, 1, **{**kwargs, "name": f"{name}_frame"}),
                              dtype=self.dtype_policy, name=name)
@@ -183,7 +183,8 @@ class ComplexUNet(keras.layers.Layer):
         _, transpose_cls, pool_cls, factor, _ = _CONVS[self.conv]
         self.encoder = [self._stage(self.filters * 2 ** level, f"enc{level}") for level in range(self.depth + 1)]
         self.pools = [pool_cls(dtype=self.dtype_policy, name=f"pool{level}") for level in range(self.depth)]
-        self.ups = [transpose_cls(self.filters * 2 ** level, factor, strides=factor, real_2ch=not self.complex_mode,
+        self.ups = [transpose_cls(self.filters * 2 ** level, factor, strides=factor,
+                                  complex_network=self.complex_network,
                                   dtype=self.dtype_policy, name=f"up{level}") for level in range(self.depth)]
         self.decoder = [self._stage(self.filters * 2 ** level, f"dec{level}") for level in range(self.depth)]
         # A flat list as well: TF's SavedModel object graph does not follow lists nested in lists, so without it the
@@ -199,7 +200,7 @@ class ComplexUNet(keras.layers.Layer):
     def _apply(self, layer, x, training):
         """Applies a non-convolution ``layer``; in real 2-channel mode on the complex view of ``x``."""
         kwargs = {"training": training} if isinstance(layer, complex_norm.ComplexBatchNormalization) else {}
-        if self.complex_mode:
+        if self.complex_network:
             return layer(x, **kwargs)
         return self.to_channels(layer(self.to_complex(x), **kwargs))
 
@@ -212,12 +213,12 @@ class ComplexUNet(keras.layers.Layer):
         return x
 
     def _concat(self, a, b):
-        if self.complex_mode:
+        if self.complex_network:
             return keras.ops.concatenate([a, b], axis=-1)
         return self.to_channels(keras.ops.concatenate([self.to_complex(a), self.to_complex(b)], axis=-1))
 
     def _forward(self, inputs, training=None):
-        x = inputs if self.complex_mode else self.to_channels(inputs)
+        x = inputs if self.complex_network else self.to_channels(inputs)
         skips = []
         for level in range(self.depth + 1):
             x = self._run_stage(self.encoder[level], x, training)
@@ -228,7 +229,7 @@ class ComplexUNet(keras.layers.Layer):
             x = self._concat(skips[level], self.ups[level](x))
             x = self._run_stage(self.decoder[level], x, training)
         x = self.head(x)
-        if not self.complex_mode:
+        if not self.complex_network:
             x = self.to_complex(x)
         return x + keras.ops.cast(inputs, x.dtype) if self.residual else x
 
@@ -239,4 +240,4 @@ class ComplexUNet(keras.layers.Layer):
         return {**super().get_config(), "filters": self.filters, "depth": self.depth,
                 "convs_per_level": self.convs_per_level, "kernel_size": self.kernel_size,
                 "activation": self.activation, "conv": self.conv, "normalization": self.normalization,
-                "complex_mode": self.complex_mode, "out_features": self.out_features, "residual": self.residual}
+                "complex_network": self.complex_network, "out_features": self.out_features, "residual": self.residual}

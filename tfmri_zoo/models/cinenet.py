@@ -83,7 +83,7 @@ class CINENet(ReconModel):
         self.unets = [ComplexUNet(filters=self.filters, depth=self.depth, convs_per_level=self.convs_per_level,
                                   kernel_size=self.kernel_size, activation=activation,
                                   conv="2dt" if self.spatial_rank == 2 else "3dt",
-                                  normalization=normalization, complex_mode=self.complex_network, out_features=1,
+                                  normalization=normalization, complex_network=self.complex_network, out_features=1,
                                   residual=True, name=f"unet{k}") for k in range(self.iterations)]
         if dc == "gradient":
             self.dcs = [GradientDC(lam=self.lam, spatial_rank=self.spatial_rank, name=f"dc{k}")

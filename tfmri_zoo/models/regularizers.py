@@ -251,18 +251,18 @@ class ComplexUNetRegularizer(keras.layers.Layer):
 
     Args:
       filters, depth, convs_per_level, activation, normalization: as ``ComplexUNet``.
-      complex_mode: complex convolutions (``True``) or the same network with real 2-channel kernels (``False``).
+      complex_network: complex convolutions (``True``) or the same network with real 2-channel kernels (``False``).
 
     Call args: ``image`` complex64 ``[B, H, W]`` (padded to multiples of ``2**depth`` and cropped back).
     Returns complex64 ``[B, H, W]``.
     """
 
     def __init__(self, filters=16, depth=2, convs_per_level=2, activation="crelu", normalization=None,
-                 complex_mode=True, **kwargs):
+                 complex_network=True, **kwargs):
         super().__init__(**kwargs)
         self.unet_config = {"filters": int(filters), "depth": int(depth), "convs_per_level": int(convs_per_level),
                             "activation": activation, "normalization": normalization,
-                            "complex_mode": bool(complex_mode)}
+                            "complex_network": bool(complex_network)}
         self.unet = ComplexUNet(**self.unet_config, out_features=1, residual=True)
         # Built here, outside any call: built lazily inside an outer layer's first call, its kernels' deferred
         # initialisers would draw from a Keras global seed generator that is not initialised there (Keras 3.15).

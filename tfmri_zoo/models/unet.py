@@ -3,7 +3,7 @@
 ``x = U(Eᴴy)`` — a residual U-Net on the zero-filled image — optionally followed by hard k-space replacement
 ``x ← Cᴴ F⁻¹[(1 − m)·F C x + m·y]`` (:class:`~tfmri_zoo.layers.data_consistency.KSpaceReplacement`), which puts the
 measured samples back. The U-Net is the real 2-channel one (fastMRI-style defaults: 32 channels, 4 poolings,
-instance norm, leaky ReLU) or, with ``complex=True``, the package's complex U-Net
+instance norm, leaky ReLU) or, with ``complex_network=True``, the package's complex U-Net
 (:class:`~tfmri_zoo.layers.complex_unet.ComplexUNet`, complex convolutions and CReLU).
 """
 import keras
@@ -28,7 +28,7 @@ class UNetRecon(ReconModel):
       convs: convolutions per level.
       norm: ``None``, ``"instance"`` or ``"batch"``.
       activation: real activation (real U-Net) — complex U-Net uses ``"crelu"``.
-      complex: use the complex U-Net (complex convolutions) instead of the real 2-channel one.
+      complex_network: use the complex U-Net (complex convolutions) instead of the real 2-channel one.
       kspace_replacement: put the measured k-space samples back after the U-Net.
       **kwargs: :class:`~tfmri_zoo.models.base.ReconModel` arguments.
 
@@ -36,13 +36,13 @@ class UNetRecon(ReconModel):
     [B, C, H, W] or absent}``. Returns complex64 ``[B, H, W]``.
     """
 
-    def __init__(self, filters=32, depth=4, convs=2, norm="instance", activation="leaky_relu", complex=False,
+    def __init__(self, filters=32, depth=4, convs=2, norm="instance", activation="leaky_relu", complex_network=False,
                  kspace_replacement=True, **kwargs):
         super().__init__(**kwargs)
         self.filters, self.depth, self.convs, self.norm = int(filters), int(depth), int(convs), norm
-        self.activation, self.complex = activation, bool(complex)
+        self.activation, self.complex_network = activation, bool(complex_network)
         self.kspace_replacement = bool(kspace_replacement)
-        if self.complex:
+        if self.complex_network:
             self.network = ComplexUNetRegularizer(filters=self.filters, depth=self.depth,
                                                   convs_per_level=self.convs, normalization=norm)
         else:
@@ -56,5 +56,5 @@ class UNetRecon(ReconModel):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "depth": self.depth, "convs": self.convs,
-                "norm": self.norm, "activation": self.activation, "complex": self.complex,
+                "norm": self.norm, "activation": self.activation, "complex_network": self.complex_network,
                 "kspace_replacement": self.kspace_replacement}
