@@ -211,7 +211,7 @@ def check_corrupted_files(workdir, path):
     return {"check": "corrupted_files", "ok": ok, "load_errors": raw, "integrity_checks": verified}
 
 
-def _training_data(nan_from_epoch=None, steps=2, epochs=4):
+def training_data(nan_from_epoch=None, steps=2, epochs=4):
     """A fixed list of ``epochs × steps`` batches (the same every run); targets NaN from ``nan_from_epoch`` on.
     Without ``nan_from_epoch``: ``steps`` batches repeated, so every epoch sees the same batches (a resumed run
     restarts its data iterator: the position in the data is not part of a Keras backup)."""
@@ -245,7 +245,7 @@ def check_nan_training(workdir):
     out = os.path.join(workdir, "nan_run")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _, history = train(lambda: ResidualCNN(filters=4), _training_data(nan_from_epoch=2), out_dir=out, epochs=4,
+        _, history = train(lambda: ResidualCNN(filters=4), training_data(nan_from_epoch=2), out_dir=out, epochs=4,
                            steps_per_epoch=2, seed=0, tensorboard=False, verbose=0, learning_rate=1e-3)
     losses = history.history["loss"]
     best = keras.models.load_model(os.path.join(out, "best.keras"))
@@ -264,7 +264,7 @@ _RESUME_SCRIPT = textwrap.dedent("""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras, numpy as np, tensorflow as tf
     tf.config.experimental.enable_op_determinism()
-    from benchmarks.reliability import _training_data
+    from benchmarks.reliability import training_data
     from tests.models.test_base import ResidualCNN
     from tfmri_zoo.training.supervised import train
 
@@ -273,7 +273,7 @@ _RESUME_SCRIPT = textwrap.dedent("""
             if {kill_after} and epoch + 1 == {kill_after}:
                 os.kill(os.getpid(), signal.SIGKILL)      # after the backup of this epoch is written
 
-    model, _ = train(lambda: ResidualCNN(filters=4), _training_data(), out_dir={out!r}, epochs=4, steps_per_epoch=2,
+    model, _ = train(lambda: ResidualCNN(filters=4), training_data(), out_dir={out!r}, epochs=4, steps_per_epoch=2,
                      seed=0, tensorboard=False, verbose=0, callbacks=[Kill()], learning_rate=3e-3)
     np.savez({weights!r}, *model.get_weights())
 """)

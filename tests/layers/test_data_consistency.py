@@ -182,7 +182,7 @@ def test_weights_stay_nonnegative_under_training(problem):
             loss = tf.add_n([tf.math.real(layers[0].nonnegative(v)) for v in variables])
         opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
     for v in variables:
-        assert float(v.numpy()) < dc._inverse_softplus(0.05) - 3  # the raw variable went far negative
+        assert float(v.numpy()) < dc.inverse_softplus(0.05) - 3  # the raw variable went far negative
         value = float(tf.math.real(layers[0].nonnegative(v)))
         assert 0 <= value < 0.05 and np.isfinite(value)
 

@@ -173,7 +173,7 @@ def test_kt_lattice_mask_shifts_per_frame_and_covers_all_lines():
     assert np.all(lines[:4].sum(0) == 1)                # R consecutive frames sample every column exactly once
     mask, n_low = KtMaskFunc(acceleration=4, center_fraction=0.125)((1, 4, 6, 8, 32), seed=1)
     assert np.all(mask[0, 0, :, 0, center_slice(32, n_low)] == 1) and n_low == 4
-    assert KtMaskFunc._default_shift(4) == 1 and KtMaskFunc._default_shift(8) == 3
+    assert KtMaskFunc.default_shift(4) == 1 and KtMaskFunc.default_shift(8) == 3
 
 
 def test_kt_random_mask_differs_per_frame_with_right_rate():

@@ -8,7 +8,7 @@ import tensorflow as tf
 from tests.models.zoo_contract import toy_problem
 from tfmri_zoo.physics.fft import fft2c, ifft2c
 from tfmri_zoo.recon import l1_wavelet, sense, soft_threshold, wavedec2, waverec2
-from tfmri_zoo.recon.l1_wavelet import _coarse_mask
+from tfmri_zoo.recon.l1_wavelet import coarse_mask
 from tfmri_zoo.recon.pnp import pnp_admm, pnp_proximal_gradient, red, red_residual
 
 
@@ -48,7 +48,7 @@ def test_admm_with_identity_denoiser_is_least_squares_sense():
 def test_proximal_gradient_with_wavelet_soft_threshold_is_fista_l1_wavelet(data):
     kspace, mask, maps, _ = data
     lam, levels = 0.02, 2
-    keep = tf.cast(_coarse_mask((32, 32), levels), tf.float32)
+    keep = tf.cast(coarse_mask((32, 32), levels), tf.float32)
 
     def wavelet_shrink(v):                              # prox of α λ ‖Ψ v‖₁ (coarse band kept) with α = 1
         return waverec2(soft_threshold(wavedec2(v, "db4", levels), lam * keep), "db4", levels)

@@ -47,8 +47,13 @@ def block_kernel(kernel):
     return tf.concat([top, bottom], axis=-2)
 
 
-class _ComplexConvBase(keras.layers.Layer):
-    """Shared implementation of complex (or real 2-channel) N-D convolution and its adjoint."""
+class ComplexConvBase(keras.layers.Layer):
+    """Shared implementation of complex (or real 2-channel) N-D convolution and its adjoint.
+
+    The base of :class:`ComplexConv1D`, :class:`ComplexConv2D`, :class:`ComplexConv3D` and the transposed
+    convolutions (class attribute ``transpose``); networks test ``isinstance(layer, ComplexConvBase)`` to recognise a
+    convolution. Arguments as :class:`ComplexConv1D`, after ``rank`` (number of spatial axes).
+    """
 
     transpose = False
 
@@ -135,7 +140,7 @@ class _ComplexConvBase(keras.layers.Layer):
 def _make_conv_class(rank, transpose):
     """Creates a registered public class for one rank (the docstring is set below)."""
 
-    class _Conv(_ComplexConvBase):
+    class _Conv(ComplexConvBase):
         def __init__(self, filters, kernel_size, **kwargs):
             super().__init__(rank, filters, kernel_size, **kwargs)
 
@@ -190,8 +195,12 @@ def matched_intermediate_filters(in_features, filters, spatial_kernel, temporal_
     return max(1, (kt * ks * in_features * filters) // (ks * in_features + kt * filters))
 
 
-class _ComplexConvSpatioTemporal(keras.layers.Layer):
-    """Spatial convolution per frame, optional activation, then temporal 1D convolution per voxel."""
+class ComplexConvSpatioTemporal(keras.layers.Layer):
+    """Spatial convolution per frame, optional activation, then temporal 1D convolution per voxel.
+
+    The base of :class:`ComplexConv2Dt` and :class:`ComplexConv3Dt` (class attribute ``spatial_rank``); arguments as
+    :class:`ComplexConv2Dt`.
+    """
 
     spatial_rank = 2
 
@@ -299,7 +308,7 @@ class _ComplexConvSpatioTemporal(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
-class ComplexConv2Dt(_ComplexConvSpatioTemporal):
+class ComplexConv2Dt(ComplexConvSpatioTemporal):
     """Split (2+1)D complex convolution for CINENet.
 
     Inputs ``complex [B, T, H, W, C]`` (``real [B, T, H, W, 2C]`` if ``complex_network=False``); a ``kernel_size`` 2D
@@ -319,7 +328,7 @@ class ComplexConv2Dt(_ComplexConvSpatioTemporal):
 
 
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
-class ComplexConv3Dt(_ComplexConvSpatioTemporal):
+class ComplexConv3Dt(ComplexConvSpatioTemporal):
     """Split (3+1)D complex convolution: inputs ``complex [B, T, D, H, W, C]``, a 3D convolution per frame then a
     1D convolution along ``T``; outputs ``complex [B, T', D', H', W', filters]``.  Arguments as
     :class:`ComplexConv2Dt` (spatial ``kernel_size``/``strides`` take 3 ints)."""

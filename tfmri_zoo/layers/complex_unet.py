@@ -206,7 +206,8 @@ class ComplexUNet(keras.layers.Layer):
 
     def _run_stage(self, layers, x, training):
         for layer in layers:
-            if isinstance(layer, (complex_conv._ComplexConvBase, complex_conv._ComplexConvSpatioTemporal, FrameWise)):
+            if isinstance(layer, (complex_conv.ComplexConvBase, complex_conv.ComplexConvSpatioTemporal,
+                                  FrameWise)):
                 x = layer(x)
             else:
                 x = self._apply(layer, x, training)

@@ -36,8 +36,15 @@ from tfmri_zoo.physics.fft import fftnc, ifftnc
 from tfmri_zoo.physics.sense import SenseOperator
 
 
-def _inverse_softplus(value):
-    """``w`` with ``softplus(w) = value`` (value > 0)."""
+def inverse_softplus(value):
+    """The raw weight ``w`` with ``softplus(w) = value``: how the DC layers store a trainable ``λ ≥ 0``.
+
+    Args:
+      value: Python float > 0 (the initial ``λ``).
+
+    Returns:
+      Python float ``w = value + log(1 − exp(−value))``.
+    """
     if value <= 0:
         raise ValueError(f"initial value: expected > 0 for a softplus-parameterised weight, got {value}.")
     return value + math.log(-math.expm1(-value))
@@ -64,7 +71,7 @@ class DataConsistency(keras.layers.Layer):
 
     def add_nonnegative(self, name, initial, trainable=True):
         """A real scalar variable ``w`` initialised so that ``softplus(w) = initial``."""
-        return self.add_weight(name=name, shape=(), initializer=keras.initializers.Constant(_inverse_softplus(initial)),
+        return self.add_weight(name=name, shape=(), initializer=keras.initializers.Constant(inverse_softplus(initial)),
                                trainable=trainable)
 
     def nonnegative(self, variable):

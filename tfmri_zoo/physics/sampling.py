@@ -379,8 +379,9 @@ class KtMaskFunc(_SeededMaskFunc):
         return shape
 
     @staticmethod
-    def _default_shift(r):
-        """A shift coprime with ``r`` near ``r / 2`` so that consecutive frames interleave (1 for ``r <= 2``)."""
+    def default_shift(r):
+        """The frame-to-frame shift used when ``shift`` is ``None``: an int coprime with the acceleration ``r``
+        near ``r / 2``, so that consecutive frames interleave (1 for ``r <= 2``)."""
         if r <= 2:
             return 1
         candidates = sorted(range(1, r), key=lambda s: (abs(s - r / 2), s))
@@ -392,7 +393,7 @@ class KtMaskFunc(_SeededMaskFunc):
         lines = np.zeros((num_frames, num_cols), dtype=np.float32)
         if self.pattern == "lattice":
             r = int(self.acceleration)
-            shift = self._default_shift(r) if self.shift is None else int(self.shift)
+            shift = self.default_shift(r) if self.shift is None else int(self.shift)
             if offset is None:
                 offset = self.rng.randint(0, r)
             for t in range(num_frames):

@@ -61,8 +61,14 @@ def soft_threshold(x, threshold):
     return x * tf.cast(ratio, x.dtype)
 
 
-def _coarse_mask(shape, levels):
-    """Real ``[H, W]`` array: 0 on the coarsest approximation block, 1 elsewhere."""
+def coarse_mask(shape, levels):
+    """Where the wavelet threshold applies: float32 ``[H, W]``, 0 on the coarsest approximation block (the top-left
+    ``[H >> levels, W >> levels]`` of the decomposition layout), 1 elsewhere.
+
+    Args:
+      shape: ``(H, W)`` Python ints.
+      levels: number of decomposition levels.
+    """
     h, w = shape
     keep = tf.ones([h >> levels, w >> levels])
     return 1.0 - tf.pad(keep, [[0, h - (h >> levels)], [0, w - (w >> levels)]])
@@ -168,7 +174,7 @@ def l1_wavelet(kspace, mask=None, sensitivities=None, *, lam, max_iter=50, wavel
     # ℓ1 is 1-homogeneous: on data divided by s the weight is λ/s; the threshold is α·λ/s per batch element.
     threshold = tf.reshape(step * lam / scale, [-1, 1, 1])
     if not threshold_coarse:
-        threshold = threshold * tf.cast(_coarse_mask(shape, levels), real)
+        threshold = threshold * tf.cast(coarse_mask(shape, levels), real)
     step = problem.per_batch(step, rhs)
 
     def prox(v, iteration):
