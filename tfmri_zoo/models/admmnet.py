@@ -12,7 +12,7 @@ import keras
 import tensorflow as tf
 
 from tfmri_zoo.layers.data_consistency import ADMMStep
-from tfmri_zoo.models.base import ReconModel
+from tfmri_zoo.models.base import LAYOUT_2D, ReconModel
 from tfmri_zoo.models.regularizers import make_regularizers, regularizer_spec
 from tfmri_zoo.models.registry import register
 
@@ -39,6 +39,8 @@ class ADMMNet(ReconModel):
     Call args: ``{"kspace": complex64 [B, C, H, W], "mask": float32 [B, 1, 1, W], "sensitivities": complex64
     [B, C, H, W] or absent}``. Returns complex64 ``[B, H, W]``.
     """
+
+    layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
 
     def __init__(self, iterations=10, cg_iterations=10, lam=0.1, dual_step=1.0, regularizer="dncnn",
                  share_weights=False, **kwargs):

@@ -14,10 +14,15 @@ implement ``reconstruct(kspace, mask, sensitivities, training)`` on normalised d
 arguments in ``get_config``.
 """
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfmri_zoo import validation
 from tfmri_zoo.physics.sense import SenseOperator
+
+#: ``ReconModel.layouts`` of a 2D model (k-space ``[B, C, H, W]``) and of a 2D+t model (``[B, C, T, H, W]``).
+LAYOUT_2D = {"extra_dims": (0,), "spatial_rank": (2,)}
+LAYOUT_2DT = {"extra_dims": (1,), "spatial_rank": (2,)}
 
 
 class ReconModel(keras.Model):
@@ -26,15 +31,39 @@ class ReconModel(keras.Model):
     Args:
       normalize: divide k-space by ``max |Eᴴy|`` per example (and multiply the output back). Keep ``True`` except for
         data that is already normalised.
-      extra_dims: number of axes between the coil axis and the spatial axes (0 for 2D, 1 for 2D+t).
-      spatial_rank: number of spatial (FFT) axes, 2 or 3.
+      extra_dims: number of axes between the coil axis and the spatial axes (0 for 2D, 1 for 2D+t); ``None``: the
+        model's first supported value.
+      spatial_rank: number of spatial (FFT) axes, 2 or 3; ``None``: the model's first supported value.
+
+    Every model either honours ``extra_dims``/``spatial_rank`` or refuses them: a subclass lists the values it
+    supports in the class attribute ``layouts`` (``{"extra_dims": (0,), "spatial_rank": (2,)}`` for a 2D model), and
+    any other value raises a ``ValueError`` naming the argument. ``layouts = None`` (the base class) accepts any
+    ``extra_dims >= 0`` and ``spatial_rank`` 2 or 3, for generic subclasses whose ``reconstruct`` handles them.
+
+    Raises:
+      ValueError: ``extra_dims`` or ``spatial_rank`` outside what the model supports.
     """
 
-    def __init__(self, normalize=True, extra_dims=0, spatial_rank=2, **kwargs):
+    #: ``{"extra_dims": (...), "spatial_rank": (...)}``: the layouts a subclass supports; ``None`` for any.
+    layouts = None
+
+    def __init__(self, normalize=True, extra_dims=None, spatial_rank=None, **kwargs):
         super().__init__(**kwargs)
         self.normalize = bool(normalize)
-        self.extra_dims = int(extra_dims)
-        self.spatial_rank = int(spatial_rank)
+        self.extra_dims = self._layout_value("extra_dims", extra_dims, range(0, 8))
+        self.spatial_rank = self._layout_value("spatial_rank", spatial_rank, (2, 3))
+
+    @classmethod
+    def _layout_value(cls, key, value, generic):
+        """``value`` of layout argument ``key`` checked against ``cls.layouts`` (``generic`` when ``None``)."""
+        supported = tuple(generic if cls.layouts is None else cls.layouts[key])
+        if value is None:
+            return supported[0]
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) not in supported:
+            what = (f"{cls.__name__} supports {key} in {supported}" if cls.layouts is not None
+                    else f"expected an int in {supported}")
+            raise ValueError(f"{key}: {what}, got {value!r}.")
+        return int(value)
 
     @property
     def kspace_rank(self):

@@ -23,15 +23,6 @@ from tfmri_zoo.models.base import ReconModel
 from tfmri_zoo.models.registry import register
 
 
-def _fixed_layout(kwargs, name):
-    """Drops the base-class layout keys of a saved config, rejecting other layouts."""
-    for key, expected in (("extra_dims", 1), ("spatial_rank", 2)):
-        value = kwargs.pop(key, expected)
-        if value != expected:
-            raise ValueError(f"{key}: {name} is a 2D+t model ({key}={expected}), got {value}.")
-    return kwargs
-
-
 @register("cinenet", presets={
     "small": {"iterations": 2, "filters": 4, "depth": 1, "convs_per_level": 1, "normalization": None,
               "dc": "gradient"},
@@ -61,15 +52,17 @@ class CINENet(ReconModel):
     Call args: ``{"kspace": complex64 [B, C, T, H, W], "mask": float32 [B, 1, T, 1, W] or [B, 1, T, H, W],
     "sensitivities": complex64 [B, C, 1, H, W]}``. Returns complex64 ``[B, T, H, W]``. With ``spatial_rank=3``:
     ``kspace [B, C, T, D, H, W]``, ``mask [B, 1, T, 1|D, 1|H, W]`` (broadcastable), ``sensitivities
-    [B, C, 1, D, H, W]`` → ``[B, T, D, H, W]``.
+    [B, C, 1, D, H, W]`` → ``[B, T, D, H, W]``. ``extra_dims`` other than 1 raises a ``ValueError``.
     """
+
+    layouts = {"extra_dims": (1,), "spatial_rank": (2, 3)}
 
     def __init__(self, iterations=5, filters=16, depth=2, convs_per_level=2, kernel_size=3, activation="cardioid",
                  normalization="instance", complex_network=True, dc="proximal", lam=None, cg_iterations=5,
                  spatial_rank=2, **kwargs):
         if spatial_rank not in (2, 3):
             raise ValueError(f"spatial_rank: expected 2 (2D+t) or 3 (3D+t), got {spatial_rank!r}.")
-        super().__init__(extra_dims=1, spatial_rank=int(spatial_rank), **_fixed_layout(kwargs, "CINENet"))
+        super().__init__(spatial_rank=spatial_rank, **kwargs)
         if dc not in ("gradient", "proximal"):
             raise ValueError(f"dc: expected 'gradient' or 'proximal', got {dc!r}.")
         if int(iterations) < 1:

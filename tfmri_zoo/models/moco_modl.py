@@ -13,7 +13,7 @@ over the unrolls; gradients flow through the CG into the motion estimator (end-t
 import keras
 
 from tfmri_zoo.layers.data_consistency import ProximalL2DC
-from tfmri_zoo.models.motion_net import _MotionModel
+from tfmri_zoo.models.motion_net import MotionModel
 from tfmri_zoo.models.regularizers import make_regularizers, regularizer_spec
 from tfmri_zoo.models.registry import register
 from tfmri_zoo.physics.motion import MotionSenseOperator, motion_compensated_sense
@@ -57,7 +57,7 @@ class MotionProximalDC(ProximalL2DC):
                 "regularizer": {"name": "dncnn", "filters": 64, "layers": 5}},
 })
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
-class MoCoMoDL(_MotionModel):
+class MoCoMoDL(MotionModel):
     """MoDL unrolls with motion-aware CG data consistency and a learned motion estimator (module docstring).
 
     Args:

@@ -16,8 +16,7 @@ import keras
 import tensorflow as tf
 
 from tfmri_zoo.physics.warp import scaling_and_squaring, warp
-from tfmri_zoo.models.base import ReconModel
-from tfmri_zoo.models.cinenet import _fixed_layout
+from tfmri_zoo.models.base import LAYOUT_2DT, ReconModel
 from tfmri_zoo.models.regularizers import UNet
 from tfmri_zoo.models.registry import register
 from tfmri_zoo.physics.cg import conjugate_gradient
@@ -110,12 +109,25 @@ class MotionEstimator(keras.layers.Layer):
                 "steps": self.steps}
 
 
-class _MotionModel(ReconModel):
-    """Shared parts of the motion-aware models: fixed 2D+t layout, frame-wise SENSE and the motion estimator."""
+class MotionModel(ReconModel):
+    """Base of the motion-aware models (:class:`MotionNet`, :class:`~tfmri_zoo.models.moco_modl.MoCoMoDL`): the 2D+t
+    layout (``extra_dims=1``, ``spatial_rank=2``; other values raise a ``ValueError``), frame-wise SENSE and the
+    motion estimator.
+
+    Args:
+      filters, depth, reference, max_displacement, diffeomorphic: of the :class:`MotionEstimator`.
+      sense_iterations, sense_lam: CG iterations and Tikhonov weight of the frame-wise SENSE input.
+      warp_loss_weight, smoothness: weight of :func:`warping_loss` added during training, and its ``α``.
+      **kwargs: :class:`~tfmri_zoo.models.base.ReconModel` arguments (``normalize``).
+
+    Subclasses implement ``reconstruct`` with :meth:`estimate_motion`.
+    """
+
+    layouts = LAYOUT_2DT
 
     def __init__(self, filters=16, depth=2, reference=0, max_displacement=4.0, diffeomorphic=False,
                  sense_iterations=5, sense_lam=0.05, warp_loss_weight=0.0, smoothness=0.01, **kwargs):
-        super().__init__(extra_dims=1, spatial_rank=2, **_fixed_layout(kwargs, type(self).__name__))
+        super().__init__(**kwargs)
         self.filters, self.depth, self.reference = int(filters), int(depth), int(reference)
         self.max_displacement, self.diffeomorphic = float(max_displacement), bool(diffeomorphic)
         self.sense_iterations, self.sense_lam = int(sense_iterations), float(sense_lam)
@@ -146,7 +158,7 @@ class _MotionModel(ReconModel):
                 "diffeomorphic": True, "warp_loss_weight": 1.0},
 })
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
-class MotionNet(_MotionModel):
+class MotionNet(MotionModel):
     """Motion estimation U-Net followed by motion-compensated CG-SENSE (module docstring).
 
     Args:

@@ -18,7 +18,7 @@ import keras
 import tensorflow as tf
 
 from tfmri_zoo import validation
-from tfmri_zoo.models.base import ReconModel
+from tfmri_zoo.models.base import LAYOUT_2D, ReconModel
 from tfmri_zoo.models.denoiser import PRESETS as DENOISER_PRESETS
 from tfmri_zoo.models.denoiser import Denoiser
 from tfmri_zoo.models.registry import register
@@ -48,6 +48,8 @@ class PnP(ReconModel):
     Call args: ``{"kspace": complex64 [B, C, H, W], "mask": float32 [B, 1, 1, W], "sensitivities": complex64
     [B, C, H, W] or absent}``. Returns complex64 ``[B, H, W]``.
     """
+
+    layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
 
     def __init__(self, iterations=10, method="admm", lam=0.5, cg_iterations=5, denoiser=None, **kwargs):
         super().__init__(**kwargs)

@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 
 from tfmri_zoo.layers.complex_ops import channels_to_complex, complex_to_channels
-from tfmri_zoo.models.base import ReconModel
+from tfmri_zoo.models.base import LAYOUT_2D, ReconModel
 from tfmri_zoo.models.regularizers import REGULARIZERS, Regularizer, make_regularizer, regularizer_spec
 from tfmri_zoo.models.registry import register
 
@@ -39,6 +39,8 @@ class PrimalDual(ReconModel):
     Call args: ``{"kspace": complex64 [B, C, H, W], "mask": float32 [B, 1, 1, W], "sensitivities": complex64
     [B, C, H, W] or absent}``. Returns complex64 ``[B, H, W]``.
     """
+
+    layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
 
     def __init__(self, iterations=10, n_primal=5, n_dual=5, regularizer=None, **kwargs):
         super().__init__(**kwargs)

@@ -7,7 +7,7 @@ data consistency is cheaper than MoDL's CG step (one ``EᴴE`` per unroll instea
 import keras
 
 from tfmri_zoo.layers.data_consistency import GradientDC
-from tfmri_zoo.models.base import ReconModel
+from tfmri_zoo.models.base import LAYOUT_2D, ReconModel
 from tfmri_zoo.models.regularizers import make_regularizers, regularizer_spec
 from tfmri_zoo.models.registry import register
 
@@ -31,6 +31,8 @@ class ProxGrad(ReconModel):
     Call args: ``{"kspace": complex64 [B, C, H, W], "mask": float32 [B, 1, 1, W], "sensitivities": complex64
     [B, C, H, W] or absent}``. Returns complex64 ``[B, H, W]``.
     """
+
+    layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
 
     def __init__(self, iterations=10, lam=1.0, regularizer="dncnn", share_weights=False, **kwargs):
         super().__init__(**kwargs)

@@ -9,7 +9,7 @@ instance norm, leaky ReLU) or, with ``complex_network=True``, the package's comp
 import keras
 
 from tfmri_zoo.layers.data_consistency import KSpaceReplacement
-from tfmri_zoo.models.base import ReconModel
+from tfmri_zoo.models.base import LAYOUT_2D, ReconModel
 from tfmri_zoo.models.regularizers import ComplexUNetRegularizer, UNet
 from tfmri_zoo.models.registry import register
 
@@ -35,6 +35,8 @@ class UNetRecon(ReconModel):
     Call args: ``{"kspace": complex64 [B, C, H, W], "mask": float32 [B, 1, 1, W], "sensitivities": complex64
     [B, C, H, W] or absent}``. Returns complex64 ``[B, H, W]``.
     """
+
+    layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
 
     def __init__(self, filters=32, depth=4, convs=2, norm="instance", activation="leaky_relu", complex_network=False,
                  kspace_replacement=True, **kwargs):

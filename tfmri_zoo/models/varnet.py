@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from tfmri_zoo import validation
 from tfmri_zoo.layers.complex_ops import channels_to_complex, complex_to_channels
-from tfmri_zoo.models.base import ReconModel
+from tfmri_zoo.models.base import LAYOUT_2D, ReconModel
 from tfmri_zoo.models.registry import register
 from tfmri_zoo.models.regularizers import make_regularizer
 from tfmri_zoo.models.vn import non_residual_spec
@@ -266,11 +266,11 @@ class VarNet(ReconModel):
     the model needs no maps at all.
     """
 
+    layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
+
     def __init__(self, iterations=12, chans=18, pools=4, sens_chans=8, sens_pools=4, estimate_sensitivities=True,
                  regularizer=None, lam=1.0, **kwargs):
-        kwargs.pop("extra_dims", None)
-        kwargs.pop("spatial_rank", None)
-        super().__init__(extra_dims=0, spatial_rank=2, **kwargs)
+        super().__init__(**kwargs)
         self.iterations = int(iterations)
         self.chans = int(chans)
         self.pools = int(pools)
@@ -330,8 +330,6 @@ class VarNet(ReconModel):
 
     def get_config(self):
         config = super().get_config()
-        for key in ("extra_dims", "spatial_rank"):
-            config.pop(key, None)
         config.update(iterations=self.iterations, chans=self.chans, pools=self.pools, sens_chans=self.sens_chans,
                       sens_pools=self.sens_pools, estimate_sensitivities=self.estimate_sensitivities,
                       regularizer=self.regularizer, lam=self.lam)

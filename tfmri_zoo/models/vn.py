@@ -29,7 +29,7 @@ import tensorflow as tf
 from tfmri_zoo.layers.complex_ops import channels_to_complex, complex_to_channels
 from tfmri_zoo.layers.data_consistency import GradientDC
 from tfmri_zoo.layers.rbf import RBFActivation
-from tfmri_zoo.models.base import ReconModel
+from tfmri_zoo.models.base import LAYOUT_2D, ReconModel
 from tfmri_zoo.models.registry import register
 from tfmri_zoo.models.regularizers import make_regularizers, regularizer_spec
 
@@ -147,11 +147,11 @@ class VariationalNetwork(ReconModel):
     "sensitivities": [B, C, H, W] complex64})`` → complex64 image ``[B, H, W]``.
     """
 
+    layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
+
     def __init__(self, iterations=10, num_filters=24, kernel_size=11, num_nodes=31, value_range=1.0,
                  activation_scale=0.01, energy_free=False, lam=1.0, seed=0, regularizer=None, **kwargs):
-        kwargs.pop("extra_dims", None)
-        kwargs.pop("spatial_rank", None)
-        super().__init__(extra_dims=0, spatial_rank=2, **kwargs)
+        super().__init__(**kwargs)
         self.iterations = int(iterations)
         self.lam = float(lam)
         self.seed = seed
@@ -181,8 +181,6 @@ class VariationalNetwork(ReconModel):
 
     def get_config(self):
         config = super().get_config()
-        for key in ("extra_dims", "spatial_rank"):
-            config.pop(key, None)
         config.update(iterations=self.iterations, **self.stage_config, lam=self.lam, seed=self.seed,
                       regularizer=self.regularizer)
         return config

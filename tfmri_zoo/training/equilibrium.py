@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from tfmri_zoo import validation
 from tfmri_zoo.layers.data_consistency import ProximalL2DC
-from tfmri_zoo.models.base import ReconModel
+from tfmri_zoo.models.base import LAYOUT_2D, ReconModel
 from tfmri_zoo.models.regularizers import make_regularizers, regularizer_spec
 
 
@@ -167,6 +167,8 @@ class DeepEquilibriumRecon(ReconModel):
     Call args: ``{"kspace": complex64 [B, C, H, W], "mask": float32 [B, 1, 1, W], "sensitivities": complex64
     [B, C, H, W]}``. Returns complex64 ``[B, H, W]``.
     """
+
+    layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
 
     def __init__(self, regularizer="dncnn", lam=0.05, cg_iterations=6, forward_iterations=20,
                  backward_iterations=20, memory=5, tol=1e-4, **kwargs):
