@@ -11,7 +11,8 @@ Scale normalisation lives inside the model: the k-space is divided by ``scale = 
 ``reconstruct`` and the image multiplied back after it, so ``f(c·y) = c·f(y)`` for any ``c > 0`` and raw scanner data
 of any scale can be sent (the Keras model, its ``.keras`` file and its SavedModel behave the same). Subclasses
 implement ``reconstruct(kspace, mask, sensitivities, training)`` on normalised data and list their constructor
-arguments in ``get_config``.
+arguments in ``get_config``. Argument names follow the conventions table of docs/design.md (``iterations``, ``lam``,
+``complex_network``, ``normalize``, ``extra_dims``/``spatial_rank``).
 """
 import keras
 import numpy as np
