@@ -4,15 +4,11 @@ import pytest
 
 from tfmri_zoo import models
 from tfmri_zoo.models.base import LAYOUT_2D, ReconModel
-from tfmri_zoo.training.equilibrium import DeepEquilibriumRecon
 
 CLASSES = {name: type(models.get(name, preset="small")) for name in models.list()}
-CLASSES["deq"] = DeepEquilibriumRecon
 
 
 def _build(name, **config):
-    if name == "deq":
-        return DeepEquilibriumRecon(regularizer={"name": "dncnn", "filters": 4, "layers": 2}, **config)
     return models.get(name, preset="small", **config)
 
 

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.models import zoo_contract
 from tests.models.zoo_contract import toy_problem
-from tfmri_zoo.training.equilibrium import DeepEquilibriumRecon, anderson, fixed_point
+from tfmri_zoo import models
+from tfmri_zoo.models.deq import DeepEquilibriumRecon, anderson, fixed_point
 from tfmri_zoo.training.losses import ComplexMSE
 
 
@@ -122,3 +124,28 @@ def test_a_non_converged_fixed_point_is_reported():
     model.compile(optimizer="adam", loss=ComplexMSE())
     logs = model.evaluate(tf.data.Dataset.from_tensors((inputs, target)), verbose=0, return_dict=True)
     assert logs["deq_converged"] == 0.0 and logs["deq_residual"] > 1e-8
+
+
+def test_deq_is_a_registered_zoo_model():
+    assert "deq" in models.list()
+    assert set(models.presets("deq")) >= {"small", "default"}
+    keras.utils.set_random_seed(0)
+    inputs, _ = toy_problem(batch=1, acceleration=1)
+    model = models.get("deq", preset="small")
+    assert isinstance(model, DeepEquilibriumRecon) and model.registry_name == "deq"
+    out = model(inputs)
+    assert out.shape == (1, 32, 32) and out.dtype == tf.complex64
+    again = type(model).from_config(model.get_config())
+    assert again.get_config() == model.get_config()
+    inputs, target = toy_problem(batch=2, acceleration=1)   # fully sampled: f is a contraction, x* exists
+    model = models.get("deq", preset="small")
+    zoo_contract.check_output(model, inputs, target)
+    zoo_contract.check_keras_round_trip(model, inputs)
+    zoo_contract.check_scale_equivariance(model, inputs)
+
+
+def test_deq_card_and_parameter_count():
+    from tests.models.test_modl import built_default, check_model_card
+
+    check_model_card("deq", 114_179)
+    assert built_default("deq").count_params() == 114_179

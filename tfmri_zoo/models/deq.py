@@ -8,7 +8,9 @@ implicit function theorem, ``dL/dθ = gᴴ ∂f/∂θ |_{x*}`` where ``g`` solve
 
 * :func:`anderson` — Anderson acceleration for ``x = f(x)`` on batched tensors (complex handled as real pairs).
 * :func:`fixed_point` — the DEQ layer: ``x*`` with the implicit gradient.
-* :class:`DeepEquilibriumRecon` — a zoo model: DEQ of a MoDL-type iteration (regulariser + CG data consistency).
+* :class:`DeepEquilibriumRecon` — the zoo model ``deq`` (``tfmri_zoo.models.get("deq", preset=...)``, card
+  ``models/deq/README.md``): DEQ of a MoDL-type iteration (regulariser + CG data consistency), after Gilton, Ongie &
+  Willett, "Deep equilibrium architectures for inverse problems in imaging", IEEE TCI 7, 2021.
 """
 import warnings
 
@@ -19,6 +21,7 @@ from tfmri_zoo import validation
 from tfmri_zoo.layers.data_consistency import ProximalL2DC
 from tfmri_zoo.models.base import LAYOUT_2D, ReconModel
 from tfmri_zoo.models.regularizers import make_regularizers, regularizer_spec
+from tfmri_zoo.models.registry import register
 
 
 def _to_real(x):
@@ -149,6 +152,12 @@ def fixed_point(f, x0, forward_iterations=30, backward_iterations=30, memory=5, 
     return out
 
 
+@register("deq", presets={
+    "small": {"lam": 0.05, "cg_iterations": 3, "forward_iterations": 10, "backward_iterations": 10,
+              "regularizer": {"name": "dncnn", "filters": 8, "layers": 3, "batch_norm": False}},
+    "default": {"lam": 0.05, "cg_iterations": 6, "forward_iterations": 20, "backward_iterations": 20, "memory": 5,
+                "tol": 1e-4, "regularizer": {"name": "dncnn", "filters": 64, "layers": 5}},
+})
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
 class DeepEquilibriumRecon(ReconModel):
     """DEQ of a MoDL-type iteration ``f(x) = (EᴴE + λI)⁻¹(Eᴴy + λ D_θ(x))``: ``x* = f(x*)``, implicit gradient.
