@@ -6,7 +6,10 @@ Domains (each with its own validation files, on which CG-SENSE's and ℓ1-wavele
 
   brain-128        held-out brain subjects (test slabs), 128², 8 coils — the training domain, for reference
   brain-256-16c    other matrix size and coil array: 256², 16 coils
-  brain-noisy      image SNR ≈ 7 (noise level 0.15, twice the training range's maximum)
+  brain-noisy      image SNR ≈ 7 (noise level 0.15: beyond the range of MoDL's stages 1–2, 0.005–0.07; inside the
+                   range of its stage 3, 0.005–0.2)
+  brain-very-noisy noise level 0.35, beyond every training range
+  brain-t2w        T2-weighted only: bright CSF on darker tissue, much empty background (the high-dynamic-range case)
   phantom          the project's second domain (tfmri_zoo.data.synthetic: piecewise-smooth tissue phantoms; the
                    shipped MoDL saw other phantoms of this generator in its second training stage)
   bart-*           data made by others: ``bart phantom -k -s 8`` analytic k-space (Shepp-Logan, six random tubes),
@@ -32,10 +35,11 @@ from tfmri_zoo import models  # noqa: E402
 from tfmri_zoo.training.comparison import compare, margins  # noqa: E402
 
 
-def brain_domain(folder, shape, coils, noise_level=None, num_slices=2, subjects=(1, 1)):
+def brain_domain(folder, shape, coils, noise_level=None, num_slices=2, subjects=(1, 1), contrast=None):
     from tfmri_zoo.data.brain import brain_dataset
 
     kwargs = {} if noise_level is None else {"noise_level": noise_level}
+    kwargs.update({} if contrast is None else {"contrast": contrast})
     splits = brain_dataset(folder, splits={"val": subjects[0], "test": subjects[1]}, num_slices=num_slices, seed=7,
                            shape=shape, coils=coils, **kwargs)
     return splits["val"], splits["test"]
@@ -75,6 +79,8 @@ def domains(out, quick):
         "brain-128": brain_domain(os.path.join(data, "brain-128"), (128, 128), 8),
         "brain-256-16c": brain_domain(os.path.join(data, "brain-256"), (256, 256), 16),
         "brain-noisy": brain_domain(os.path.join(data, "brain-noisy"), (128, 128), 8, noise_level=0.15),
+        "brain-very-noisy": brain_domain(os.path.join(data, "brain-very-noisy"), (128, 128), 8, noise_level=0.35),
+        "brain-t2w": brain_domain(os.path.join(data, "brain-t2w"), (128, 128), 8, contrast="t2w"),
         "phantom": phantom_domain(os.path.join(data, "phantom"), (128, 128), 8),
     }
     if shutil.which("bart"):
