@@ -1,6 +1,9 @@
 """Deep equilibrium: Anderson finds the fixed point (in graph mode too, honouring ``tol``); the implicit gradient
 equals back-propagation through a fully converged unrolled iteration; the DEQ model's output satisfies x* = f(x*)
-and equals the Picard fixed point; a non-converged solve is reported (warning, info, metrics)."""
+and equals the Picard fixed point; a non-converged solve is reported (warning, ``last_info``, fit/evaluate metrics);
+the registered model meets the zoo contract (``.keras`` and SavedModel round trips, TF-Serving export, training)."""
+import tempfile
+
 import keras
 import numpy as np
 import pytest
@@ -9,6 +12,7 @@ import tensorflow as tf
 from tests.models import zoo_contract
 from tests.models.zoo_contract import toy_problem
 from tfmri_zoo import models
+from tfmri_zoo.export import export_saved_model
 from tfmri_zoo.models.deq import DeepEquilibriumRecon, anderson, fixed_point
 from tfmri_zoo.training.losses import ComplexMSE
 
@@ -106,7 +110,8 @@ def test_deq_output_is_the_fixed_point_of_its_iteration_and_has_gradients():
     for _ in range(25):                                                          # contraction factor ≈ 0.05
         plain = f(plain)
     np.testing.assert_allclose(out.numpy(), plain.numpy(), atol=1e-4 * np.abs(plain.numpy()).max())
-    assert bool(tf.reduce_all(model.last_info["converged"])) and float(model.converged_metric.result()) == 1.0
+    assert bool(tf.reduce_all(model.last_info["converged"]))
+    assert float(model.converged_metric.count) == 0.0          # a call writes no variable (metrics: fit/evaluate)
     assert all(g is not None and np.all(np.isfinite(g.numpy())) for g in grads)
     assert max(float(tf.reduce_max(tf.abs(g))) for g in grads) > 0
     again = DeepEquilibriumRecon.from_config(model.get_config())
@@ -120,28 +125,52 @@ def test_a_non_converged_fixed_point_is_reported():
     with pytest.warns(UserWarning, match="did not converge in 2 iterations"):
         model(inputs)
     assert not bool(tf.reduce_any(model.last_info["converged"]))
-    # In graph mode (fit) the same is visible in the logs.
+    assert model.last_info["residual"].shape == (1,) and model.last_info["residual"].dtype == tf.float32
+    # In graph mode (fit, evaluate) the same is visible in the logs.
     model.compile(optimizer="adam", loss=ComplexMSE())
     logs = model.evaluate(tf.data.Dataset.from_tensors((inputs, target)), verbose=0, return_dict=True)
     assert logs["deq_converged"] == 0.0 and logs["deq_residual"] > 1e-8
+    history = model.fit(tf.data.Dataset.from_tensors((inputs, target)), epochs=1, verbose=0)
+    assert history.history["deq_converged"] == [0.0] and history.history["deq_residual"][0] > 1e-8
 
 
 def test_deq_is_a_registered_zoo_model():
     assert "deq" in models.list()
     assert set(models.presets("deq")) >= {"small", "default"}
-    keras.utils.set_random_seed(0)
-    inputs, _ = toy_problem(batch=1, acceleration=1)
-    model = models.get("deq", preset="small")
-    assert isinstance(model, DeepEquilibriumRecon) and model.registry_name == "deq"
-    out = model(inputs)
-    assert out.shape == (1, 32, 32) and out.dtype == tf.complex64
-    again = type(model).from_config(model.get_config())
-    assert again.get_config() == model.get_config()
     inputs, target = toy_problem(batch=2, acceleration=1)   # fully sampled: f is a contraction, x* exists
+    model = zoo_contract.check_registry_model("deq", DeepEquilibriumRecon, inputs, target)
+    assert model.registry_name == "deq"
+    assert bool(tf.reduce_all(model.last_info["converged"]))
+
+
+def test_deq_exports_for_tf_serving():
+    """``export_saved_model``'s float32 ``serving_default`` signature returns the Keras model's image; serving
+    leaves the convergence metrics untouched."""
+    keras.utils.set_random_seed(0)
+    inputs, _ = toy_problem(batch=2, acceleration=1)
     model = models.get("deq", preset="small")
-    zoo_contract.check_output(model, inputs, target)
-    zoo_contract.check_keras_round_trip(model, inputs)
-    zoo_contract.check_scale_equivariance(model, inputs)
+    expected = model(inputs).numpy()
+    with tempfile.TemporaryDirectory() as d:
+        path = export_saved_model(model, d, version=1, warmup=False)
+        serve = tf.saved_model.load(path).signatures["serving_default"]
+        real = {k: np.stack([v.real, v.imag], -1).astype(np.float32) for k, v in inputs.items() if k != "mask"}
+        mask = np.broadcast_to(inputs["mask"][:, 0], expected.shape).astype(np.float32)
+        got = serve(kspace=tf.constant(real["kspace"]), mask=tf.constant(mask),
+                    sensitivities=tf.constant(real["sensitivities"]))
+    image = got["image"].numpy()
+    np.testing.assert_allclose(image[..., 0] + 1j * image[..., 1], expected, atol=1e-5 * np.abs(expected).max())
+    assert float(model.converged_metric.count) == 0.0
+
+
+def test_deq_tiny_training_lowers_the_loss_and_logs_convergence():
+    inputs, target = toy_problem(batch=2)   # R = 3: the untrained f is not contractive on the null space of E
+    keras.utils.set_random_seed(1)
+    model = models.get("deq", preset="small")
+    first, last = zoo_contract.check_training_lowers_loss(model, inputs, target, steps=12, learning_rate=5e-3)
+    logs = {k: float(v) for k, v in model.get_metrics_result().items()}
+    assert 0.0 <= logs["deq_converged"] <= 1.0 and logs["deq_residual"] > 0.0
+    print(f"deq small: loss {first:.4g} -> {last:.4g}, deq_converged {logs['deq_converged']:.2f}, "
+          f"deq_residual {logs['deq_residual']:.2e}")
 
 
 def test_deq_card_and_parameter_count():

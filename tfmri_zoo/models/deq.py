@@ -37,6 +37,14 @@ def _from_real(v, like):
     return tf.reshape(tf.cast(v, like.dtype), tf.shape(like))
 
 
+def _same_trace(tensor):
+    """Whether ``tensor`` belongs to the current context: eager when executing eagerly, else the graph being traced
+    (``last_info`` of an earlier trace must not leak into another one)."""
+    if tf.executing_eagerly():
+        return not tf.is_symbolic_tensor(tensor)
+    return getattr(tensor, "graph", None) is tf.compat.v1.get_default_graph()
+
+
 def anderson(f, x0, max_iter=30, memory=5, tol=1e-5, regularization=1e-8, mixing=1.0):
     """Solves ``x = f(x)`` per example by Anderson acceleration (type II, Walker & Ni 2011).
 
@@ -120,7 +128,7 @@ def fixed_point(f, x0, forward_iterations=30, backward_iterations=30, memory=5, 
       ``"residual"`` (real ``[B]``, ``‖f(x) − x‖/‖f(x)‖`` at the last forward iterate) and ``"converged"`` (bool
       ``[B]``, ``residual < tol``). A non-converged ``x*`` is not a fixed point, and its implicit gradient is then
       not the gradient of the unrolled iteration either: check ``converged`` (or :class:`DeepEquilibriumRecon`'s
-      ``deq_converged`` metric) and raise ``forward_iterations`` or make ``f`` more contractive.
+      ``last_info`` and ``deq_converged`` metric) and raise ``forward_iterations`` or make ``f`` more contractive.
     """
     with tf.name_scope("deq_forward"):
         x_star, residual = anderson(lambda x: tf.stop_gradient(f(x)), tf.stop_gradient(x0), forward_iterations,
@@ -175,6 +183,16 @@ class DeepEquilibriumRecon(ReconModel):
 
     Call args: ``{"kspace": complex64 [B, C, H, W], "mask": float32 [B, 1, 1, W], "sensitivities": complex64
     [B, C, H, W]}``. Returns complex64 ``[B, H, W]``.
+
+    Convergence reporting. A call writes no variable, so the model exports as a SavedModel and serves like the
+    other zoo models (the serving signatures return the image only). Whether the forward solve converged is reported
+
+    * after every call in ``model.last_info``: ``{"residual": float32 [B], "converged": bool [B]}`` (relative
+      residual ``‖f(x) − x‖/‖f(x)‖`` of the last forward iterate, and ``residual < tol``); eager tensors after an
+      eager call, the symbolic tensors of the trace inside a ``tf.function``; ``None`` before the first call;
+    * by a ``UserWarning`` from an eager call in which an example did not converge;
+    * in ``fit``/``evaluate`` logs as the metrics ``deq_residual`` (mean residual) and ``deq_converged`` (fraction of
+      converged examples), updated by :meth:`compute_metrics` from the step's ``last_info``.
     """
 
     layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
@@ -188,14 +206,18 @@ class DeepEquilibriumRecon(ReconModel):
         self.memory, self.tol = int(memory), float(tol)
         self.denoiser = make_regularizers(self.regularizer, 1, True)[0]
         self.dc = ProximalL2DC(lam=self.lam, cg_iterations=self.cg_iterations)
-        # Convergence of the forward fixed point, in Keras' fit/evaluate logs (reset every epoch).
+        # Convergence of the forward fixed point, in Keras' fit/evaluate logs (reset every epoch). Updated by
+        # compute_metrics, never by call: a serving function must not write to (untracked) metric variables.
         self.residual_metric = keras.metrics.Mean(name="deq_residual")
         self.converged_metric = keras.metrics.Mean(name="deq_converged")
+        object.__setattr__(self, "last_info", None)   # plain attribute: not tracked by Keras, not saved
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
-        """Normalised k-space → ``x*`` complex64 ``[B, H, W]``. Records the forward residual and the fraction of
-        converged examples (metrics ``deq_residual``, ``deq_converged``; ``self.last_info`` holds the last call's
-        tensors) and warns in eager mode when an example did not converge."""
+        """Normalised k-space → ``x*`` complex64 ``[B, H, W]``; stateless (no variable is written).
+
+        The forward solve's convergence is kept in ``self.last_info`` (see the class docstring) and, in eager mode,
+        an example that did not converge gives a ``UserWarning``.
+        """
         x0 = self.operator(mask, sensitivities).adjoint(kspace)
 
         def step(x):
@@ -203,14 +225,30 @@ class DeepEquilibriumRecon(ReconModel):
 
         x_star, info = fixed_point(step, x0, self.forward_iterations, self.backward_iterations, self.memory,
                                    self.tol, return_info=True)
-        self.residual_metric.update_state(info["residual"])
-        self.converged_metric.update_state(tf.cast(info["converged"], tf.float32))
-        object.__setattr__(self, "last_info", info)   # plain attribute: not tracked by Keras, not saved
+        object.__setattr__(self, "last_info", info)
         if tf.executing_eagerly() and not bool(tf.reduce_all(info["converged"])):
             warnings.warn(f"{self.name}: the fixed point did not converge in {self.forward_iterations} iterations "
                           f"(max relative residual {float(tf.reduce_max(info['residual'])):.2e} > tol {self.tol:g}); "
                           "x* is not a fixed point and its gradient is approximate.", UserWarning, stacklevel=2)
         return x_star
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Keras' per-step metric update (``fit``/``evaluate``), plus the convergence of this step's forward solve.
+
+        ``deq_residual`` is the mean relative residual and ``deq_converged`` the fraction of converged examples
+        (float32 scalars, averaged over the epoch); ``deq_converged < 1`` says that some ``x*`` are not fixed points.
+
+        Args:
+          x, y, y_pred, sample_weight: as :meth:`keras.Model.compute_metrics` (``y_pred`` complex64 ``[B, H, W]``).
+
+        Returns:
+          the dict of metric results of :meth:`keras.Model.compute_metrics`.
+        """
+        info = self.last_info
+        if info is not None and _same_trace(info["residual"]):
+            self.residual_metric.update_state(info["residual"])
+            self.converged_metric.update_state(tf.cast(info["converged"], tf.float32))
+        return super().compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def get_config(self):
         return {**super().get_config(), "regularizer": self.regularizer, "lam": self.lam,
