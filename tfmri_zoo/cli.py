@@ -108,7 +108,7 @@ def main(argv=None):
     q.add_argument("--preset", default="small")
     q.add_argument("--steps", type=int, default=100, help="training / fine-tuning steps (0: evaluate only)")
     q.add_argument("--batch-size", type=int, default=4)
-    q.add_argument("--learning-rate", type=float, default=2e-4)
+    q.add_argument("--learning-rate", type=float, default=5e-5)
     q.add_argument("--seed", type=int, default=0)
     q.set_defaults(func=_quickstart)
     t = sub.add_parser("train", help="train a model from a YAML config")

@@ -63,7 +63,7 @@ def training_dataset(files, batch_size, seed, crop=None):
                         sensitivities="stored", drop_remainder=True).repeat()
 
 
-def run(out, model_name="modl", weights="brain", steps=100, batch_size=4, learning_rate=2e-4, seed=0,
+def run(out, model_name="modl", weights="brain", steps=100, batch_size=4, learning_rate=5e-5, seed=0,
         data_dir=None, shape=(128, 128), coils=8, num_slices=4, splits=None, lam_grid=None,
         classical_iterations=None, preset="small", log=print, **model_config):
     """Runs the main job; returns the metrics dict written to ``out/metrics.json``.
