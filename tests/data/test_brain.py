@@ -104,3 +104,14 @@ def test_bad_arguments_and_a_missing_package_are_named(monkeypatch):
     finally:
         monkeypatch.undo()
         brain_anatomy.load_atlas.cache_clear()
+
+
+def test_noise_range_bounds_the_drawn_noise_level():
+    """``noise_range`` (the config's ``data.noise_range``): the drawn level lies in it; a bad range is named."""
+    import pytest
+
+    for seed in (1, 2):
+        v = brain.brain_volume(seed, "train", num_slices=1, shape=(48, 48), coils=4, noise_range=(0.1, 0.2))
+        assert 0.1 <= v["attrs"]["noise_level"] <= 0.2
+    with pytest.raises(ValueError, match="noise_range"):
+        brain.brain_volume(1, "train", num_slices=1, shape=(48, 48), coils=4, noise_range=(0.2, 0.1))

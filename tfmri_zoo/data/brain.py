@@ -97,7 +97,7 @@ def brain_volume(seed, split="train", num_slices=4, shape=None, coils=None, nois
         low, high = (float(v) for v in noise_range)
         if not 0 < low <= high:
             raise ValueError(f"noise_range: expected (low, high) with 0 < low <= high, got {noise_range!r}.")
-        noise_level = float(np.exp(rng.uniform(np.log(low), np.log(high))))
+        noise_level = np.exp(rng.uniform(np.log(low), np.log(high)))
     noise_level = float(noise_level)
     available = split_slices(split, orientation)
     if num_slices > len(available):

@@ -4,8 +4,7 @@ A YAML file (or dict) with these sections; every field is optional and has the d
 (``training/configs/*.yaml`` are documented examples):
 
   model:      name (registry name, default ``modl``), preset (``small``), config (constructor overrides, ``{}``),
-              init (``null``; a ``.keras`` file whose weights the model starts from: a second training stage; or
-              the name of the model's shipped weights, e.g. ``brain``: fine-tuning them)
+              init (``null``, or a ``.keras`` file whose weights the model starts from: a second training stage)
               — a model card's ``models/<name>/config.yaml`` is accepted too and means that model's paper
               configuration (its ``config`` section) with every other section at its default
   data:       source (``files`` | ``synthetic`` | ``brain`` | ``brain+phantom``: both generators' files in every
@@ -171,8 +170,6 @@ def train_from_config(path_or_dict, data_dir=None, synthetic=False, out_dir="run
     spec = config["model"]
 
     def build():
-        if spec["init"] and not str(spec["init"]).endswith(".keras"):
-            return models.get(spec["name"], preset=spec["preset"], weights=spec["init"], **spec["config"])
         model = models.get(spec["name"], preset=spec["preset"], **spec["config"])
         if spec["init"]:
             import keras
