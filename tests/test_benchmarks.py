@@ -15,6 +15,7 @@ CASES = {
     # script: (arguments, a phrase its output must contain)
     "classical.py": (["--quick"], "ratio"),
     "nufft.py": (["--quick"], "forward+adjoint"),
+    "operators.py": (["--quick"], "SENSE normal"),
     "inference.py": (["--quick", "--no-torch"], "VarNet"),
     "pipeline.py": (["--quick"], "examples/s"),
     "memory.py": (["--size", "96", "--coils", "4", "--filters", "16", "--layers", "4", "--cg-iterations", "3",

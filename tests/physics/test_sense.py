@@ -12,13 +12,20 @@ CASES = {
     "2d+t": ((2, 5, 8, 10), (2, 3, 1, 8, 10), (2, 1, 5, 1, 10), 2),
     "3d+t": ((1, 3, 4, 6, 8), (1, 2, 3, 4, 6, 8), (1, 1, 3, 4, 6, 1), 3),
     "single-coil": ((2, 12, 10), None, (2, 1, 1, 10), 2),
+    # normal() transforms only the axes the mask varies along: a 2D mask, 3D lines (mask constant along the first
+    # spatial axis), odd sizes (complex centring ramps instead of the ±1 checkerboard), no mask (no FFT at all).
+    "2d-mask": ((2, 12, 10), (2, 4, 12, 10), (2, 1, 12, 10), 2),
+    "3d-lines": ((2, 6, 8, 10), (2, 3, 6, 8, 10), (2, 1, 1, 8, 10), 3),
+    "odd": ((2, 9, 7), (2, 3, 9, 7), (2, 1, 1, 7), 2),
+    "odd-single-coil": ((1, 5, 9), None, (1, 1, 5, 9), 2),
+    "no-mask": ((2, 12, 10), (2, 4, 12, 10), None, 2),
 }
 
 
 def make(rng, case, dtype=np.complex128):
     image_shape, sens_shape, mask_shape, rank = CASES[case]
     sens = None if sens_shape is None else crandn(rng, *sens_shape, dtype=dtype)
-    mask = (rng.uniform(size=mask_shape) < 0.5).astype(np.float32)
+    mask = None if mask_shape is None else (rng.uniform(size=mask_shape) < 0.5).astype(np.float32)
     op = SenseOperator(sens, mask, spatial_rank=rank, dtype=tf.as_dtype(dtype))
     return op, sens, mask, crandn(rng, *image_shape, dtype=dtype)
 
@@ -27,7 +34,7 @@ def numpy_forward(x, sens, mask, rank):
     axes = tuple(range(-rank, 0))
     coil = x[:, None] if sens is None else x[:, None] * sens
     k = np.fft.fftshift(np.fft.fftn(np.fft.ifftshift(coil, axes=axes), axes=axes, norm="ortho"), axes=axes)
-    return k * mask
+    return k if mask is None else k * mask
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -58,11 +65,11 @@ def dense_encoding(sens, mask, spatial):
     for n in spatial[1:]:
         f = np.kron(f, centred_dft_matrix(n))
     coils = [np.ones(spatial)] if sens is None else list(sens)
-    m = np.broadcast_to(mask, (len(coils),) + tuple(spatial)).reshape(len(coils), -1)
+    m = np.broadcast_to(1.0 if mask is None else mask, (len(coils),) + tuple(spatial)).reshape(len(coils), -1)
     return np.concatenate([m[c][:, None] * f * coils[c].reshape(1, -1) for c in range(len(coils))])
 
 
-@pytest.mark.parametrize("case", ["2d", "3d", "single-coil"])
+@pytest.mark.parametrize("case", ["2d", "3d", "single-coil", "2d-mask", "3d-lines", "odd", "odd-single-coil", "no-mask"])
 def test_forward_adjoint_and_normal_equal_dense_matrices(rng, case):
     """E, Eᴴ and EᴴE against a dense matrix assembled from the DFT's definition (independent of the FFT code)."""
     op, sens, mask, x = make(rng, case)
@@ -70,7 +77,7 @@ def test_forward_adjoint_and_normal_equal_dense_matrices(rng, case):
     y = crandn(rng, *op.forward(x).shape, dtype=np.complex128)
     normal, forward, adjoint = op.normal(x).numpy(), op.forward(x).numpy(), op.adjoint(y).numpy()
     for b in range(x.shape[0]):
-        e = dense_encoding(None if sens is None else sens[b], mask[b], spatial)
+        e = dense_encoding(None if sens is None else sens[b], None if mask is None else mask[b], spatial)
         np.testing.assert_allclose(forward[b].reshape(-1), e @ x[b].reshape(-1), atol=1e-10)
         np.testing.assert_allclose(adjoint[b].reshape(-1), e.conj().T @ y[b].reshape(-1), atol=1e-10)
         gram = e.conj().T @ e

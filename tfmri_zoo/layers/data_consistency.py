@@ -114,9 +114,8 @@ class _Replacement(DataConsistency):
         full = self.operator(None, sensitivities)
         mask = validation.as_mask(sampling_mask, "sampling_mask", self.complex_dtype)
         validation.check_broadcastable(mask, kspace.shape, "sampling_mask", "kspace")
-        k = fftnc(full.coil_expand(image), full.axes)
-        k = k + mask * self.replacement_weight() * (kspace - k)
-        return full.coil_combine(ifftnc(k, full.axes))
+        k = full.forward(image)
+        return full.adjoint(k + mask * self.replacement_weight() * (kspace - k))
 
 
 @keras.saving.register_keras_serializable(package="tfmri_zoo")

@@ -40,6 +40,8 @@ class NonCartesianSenseOperator(SenseOperator):
       dtype: complex dtype of the computation.
     """
 
+    folds_centring = False
+
     def __init__(self, sensitivities=None, points=None, density=None, image_shape=None,
                  oversampling=DEFAULT_OVERSAMPLING, kernel_width=DEFAULT_KERNEL_WIDTH, dtype=tf.complex64):
         if points is None:
@@ -108,3 +110,7 @@ class NonCartesianSenseOperator(SenseOperator):
         """Eᴴ W y: k-space ``[B, C, *extra, M]`` → image ``[B, *extra, *spatial]`` (density-weighted adjoint)."""
         kspace = self._check_kspace(kspace)
         return self.image_adjoint(self.coil_combine(self.nufft.adjoint(self.apply_density(kspace))))
+
+    def normal(self, image):
+        """Eᴴ W E x, image → image."""
+        return self.adjoint(self.forward(image))

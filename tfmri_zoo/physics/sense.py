@@ -17,11 +17,16 @@ once where data enter the package — ``ReconModel.parse_inputs``, the classical
 :mod:`tfmri_zoo.validation`, not at each of the many constructions inside one model call.
 ``SenseOperator.image_transform`` / ``image_adjoint`` are hooks for composed operators (a motion warp W inserts
 itself there: E = M F C W).
+
+No ``fftshift`` rolls: the centred FFT's input ramp (the (−1)ⁿ checkerboard for even sizes, see
+:func:`tfmri_zoo.physics.fft.centring_ramps`) is folded into the coil maps once per operator, its output ramp into one
+k-space multiply, and ``normal`` (Eᴴ E, the operator of every CG solve) needs neither: it is coil maps, plain FFT,
+mask, plain inverse FFT, conjugate maps.
 """
 import tensorflow as tf
 
 from tfmri_zoo import validation
-from tfmri_zoo.physics.fft import fftnc, ifftnc
+from tfmri_zoo.physics.fft import centring_ramps, dft
 
 
 class SenseOperator:
@@ -34,6 +39,10 @@ class SenseOperator:
       spatial_rank: 2 (FFT over the last two axes) or 3.
       dtype: complex dtype of the computation (``complex64`` default; ``complex128`` for gradient checks).
     """
+
+    #: Whether the Cartesian FFT's centring ramps are folded into the coil maps at construction (subclasses with
+    #: another transform, e.g. the NUFFT, set ``False``).
+    folds_centring = True
 
     def __init__(self, sensitivities=None, mask=None, spatial_rank=2, dtype=tf.complex64):
         if spatial_rank not in (2, 3):
@@ -48,6 +57,32 @@ class SenseOperator:
                                  f"[batch, coils, *extra, *spatial], got shape {sensitivities.shape}.")
         self.sensitivities = sensitivities
         self.mask = None if mask is None else validation.as_mask(mask, "mask", self.dtype)
+        self._centred_maps = self._ramps = None
+        if sensitivities is not None and self.folds_centring:
+            self._ramps = self.centring(sensitivities)
+            self._centred_maps = sensitivities * self._ramps[0]
+
+    def centring(self, like):
+        """``(pre, post, adjoint_post)`` ramps of ``like``'s trailing spatial axes: ``fftnc(x) = post ⊙ fft(pre ⊙ x)``,
+        ``ifftnc(X) = adjoint_post ⊙ ifft(conj(pre) ⊙ X)`` (the last two axes' sizes read at run time)."""
+        if self._ramps is not None:
+            return self._ramps
+        size = tf.shape(like)[-self.spatial_rank:]
+        pre, post = centring_ramps(size, self.dtype)
+        return pre, post, tf.cast(tf.reduce_prod(size), self.dtype) * tf.math.conj(post)
+
+    def _centred_coils(self, image):
+        """``pre ⊙ C x``: coil images with the centring input ramp applied, ``[B, C, *extra, *spatial]``."""
+        image = tf.expand_dims(image, 1)
+        if self._centred_maps is not None:
+            return image * self._centred_maps
+        return image * self.centring(image)[0]
+
+    def _centred_combine(self, coil_images):
+        """``Cᴴ (conj(pre) ⊙ ·)``: the adjoint of :meth:`_centred_coils`."""
+        if self._centred_maps is not None:
+            return tf.reduce_sum(tf.math.conj(self._centred_maps) * coil_images, axis=1)
+        return coil_images[:, 0] * tf.math.conj(self.centring(coil_images)[0])
 
     # -- stages ---------------------------------------------------------------------------------------------------
     @property
@@ -113,16 +148,40 @@ class SenseOperator:
     def forward(self, image):
         """E x: complex image ``[B, *extra, *spatial]`` → masked k-space ``[B, C, *extra, *spatial]``."""
         image = self._check_image(image)
-        return self.apply_mask(fftnc(self.coil_expand(self.image_transform(image)), self.axes))
+        coils = self._centred_coils(self.image_transform(image))
+        return self.apply_mask(self.centring(coils)[1] * dft(coils, self.spatial_rank))
 
     def adjoint(self, kspace):
         """Eᴴ y: k-space ``[B, C, *extra, *spatial]`` → image ``[B, *extra, *spatial]``."""
         kspace = self._check_kspace(kspace)
-        return self.image_adjoint(self.coil_combine(ifftnc(self.apply_mask(kspace), self.axes)))
+        coils = dft(self.centring(kspace)[2] * self.apply_mask(kspace), self.spatial_rank, inverse=True)
+        return self.image_adjoint(self._centred_combine(coils))
+
+    def varying_axes(self):
+        """Number of trailing spatial axes along which the mask varies (static shapes; an unknown size counts as
+        varying): 2 for a 2D mask ``[B, 1, H, W]``, 1 for Cartesian lines ``[B, 1, 1, W]``, 0 without a mask."""
+        if self.mask is None:
+            return 0
+        shape = [1] * self.spatial_rank + list(self.mask.shape)
+        leading = 0
+        for size in shape[-self.spatial_rank:]:
+            if size != 1:
+                break
+            leading += 1
+        return self.spatial_rank - leading
 
     def normal(self, image):
-        """Eᴴ E x, image → image."""
-        return self.adjoint(self.forward(image))
+        """Eᴴ E x, image → image.
+
+        No centring ramp (``|post|² N = 1`` cancels between the FFT pair), and the FFT only over the axes the mask
+        varies along: a mask constant along an axis commutes with the FFT along it, so ``F⁻¹ M F`` of Cartesian lines
+        ``[B, 1, 1, W]`` is a 1D FFT pair along W (exact, half the work of the 2D pair)."""
+        image = self._check_image(image)
+        coils = self._centred_coils(self.image_transform(image))
+        rank = self.varying_axes()
+        if rank:
+            coils = dft(self.apply_mask(dft(coils, rank)), rank, inverse=True)
+        return self.image_adjoint(self._centred_combine(coils))
 
     def __call__(self, image):
         return self.forward(image)
