@@ -31,6 +31,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras  # noqa: E402
+
 from tfmri_zoo import models  # noqa: E402
 from tfmri_zoo.training.comparison import compare, margins  # noqa: E402
 
@@ -96,6 +98,8 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=None, help="zoo models with shipped weights (default: all)")
     parser.add_argument("--weights", default="brain")
     parser.add_argument("--out", default="out/generalisation")
+    parser.add_argument("--model-files", nargs="+", default=[], metavar="LABEL=FILE.keras",
+                        help="also evaluate trained .keras files (e.g. a new training stage beside the shipped one)")
     args = parser.parse_args(argv)
     names = args.models or [m for m in models.list() if args.weights in models.list_weights(m)]
     if args.quick:
@@ -106,6 +110,12 @@ def main(argv=None):
     for name in names:
         model = models.get(name, weights=args.weights)
         learned[name] = lambda x, m=model: m(x, training=False).numpy()
+    for item in args.model_files:
+        label, _, path = item.partition("=")
+        if not path:
+            raise SystemExit(f"--model-files: expected LABEL=FILE.keras, got {item!r}")
+        model = keras.saving.load_model(path, safe_mode=True)
+        learned[label] = lambda x, m=model: m(x, training=False).numpy()
     lam_grids = {"sense": [1e-3, 1e-2], "l1_wavelet": [1e-3, 3e-3]} if args.quick else None
     iterations = {"l1_wavelet": 30} if args.quick else None
     results = {}

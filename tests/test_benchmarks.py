@@ -16,6 +16,7 @@ CASES = {
     "classical.py": (["--quick"], "ratio"),
     "nufft.py": (["--quick"], "forward+adjoint"),
     "operators.py": (["--quick"], "SENSE normal"),
+    "radial.py": (["--quick"], "MoDL zero-shot"),
     "inference.py": (["--quick", "--no-torch"], "VarNet"),
     "pipeline.py": (["--quick"], "examples/s"),
     "memory.py": (["--size", "96", "--coils", "4", "--filters", "16", "--layers", "4", "--cg-iterations", "3",
@@ -33,7 +34,7 @@ def test_benchmark_quick_mode(script, tmp_path):
     if script == "classical.py" and shutil.which("bart") is None:
         pytest.skip("BART is not installed (apt-get install bart); .ci/run installs it")
     args, phrase = CASES[script]
-    if script == "generalisation.py":
+    if script in ("generalisation.py", "radial.py"):
         from tfmri_zoo.models import weights
 
         if not weights.manifest():

@@ -40,11 +40,11 @@ def test_stages_follow_admm(problem):
                     regularizer={"name": "dncnn", "filters": 4, "layers": 2, "batch_norm": False}, normalize=False)
     out = model(inputs).numpy()
     k, m, s = (tf.constant(inputs[key]) for key in ("kspace", "mask", "sensitivities"))
-    x = model.operator(m, s).adjoint(k)
+    x = model.make_operator(m, s).adjoint(k)
     u = tf.zeros_like(x)
     for i, (cnn, step) in enumerate(zip(model.denoisers, model.steps)):
         z = cnn(x + u)
-        x = step.solve(z - u, k, m, s, tf.complex(tf.math.softplus(step.lam), 0.0))
+        x = step.solve(z - u, k, model.make_operator(m, s), tf.complex(tf.math.softplus(step.lam), 0.0))
         if i < 2:
             u = u + 0.7 * (x - z)
     np.testing.assert_allclose(out, x.numpy(), atol=1e-5 * np.abs(out).max())

@@ -18,7 +18,7 @@ class ResidualCNN(ReconModel):
         self.out = keras.layers.Conv2D(2, 3, padding="same")
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
-        x = self.operator(mask, sensitivities).adjoint(kspace)
+        x = self.make_operator(mask, sensitivities).adjoint(kspace)
         h = self.out(self.hidden(tf.stack([tf.math.real(x), tf.math.imag(x)], -1)))
         return x + tf.complex(h[..., 0], h[..., 1])
 
@@ -45,7 +45,7 @@ def test_zero_filled_base_output_is_adjoint(problem):
 
     class ZeroFilled(ReconModel):
         def reconstruct(self, kspace, mask, sensitivities, training=None):
-            return self.operator(mask, sensitivities).adjoint(kspace)
+            return self.make_operator(mask, sensitivities).adjoint(kspace)
 
     out = ZeroFilled()(inputs).numpy()
     s, k = inputs["sensitivities"], inputs["kspace"]

@@ -160,4 +160,4 @@ def test_3dt_data_consistency_uses_the_3d_fft(problem3d):
     expected = z - 0.7 * _decode_3d(_encode_3d(z, maps, mask) - y, maps, mask)
     np.testing.assert_allclose(model.dcs[0](z, y, mask, maps).numpy(), expected, atol=1e-5 * np.abs(z).max())
     # the model's zero-filled start is numpy's Eᴴy as well
-    np.testing.assert_allclose(model.operator(mask, maps).adjoint(y).numpy(), _decode_3d(y, maps, mask), atol=1e-5)
+    np.testing.assert_allclose(model.make_operator(mask, maps).adjoint(y).numpy(), _decode_3d(y, maps, mask), atol=1e-5)

@@ -52,7 +52,7 @@ def test_2d_and_2dt_models():
 def test_generic_subclass_accepts_any_layout_and_refuses_nonsense():
     class Generic(ReconModel):
         def reconstruct(self, kspace, mask, sensitivities, training=None):
-            return self.operator(mask, sensitivities).adjoint(kspace)
+            return self.make_operator(mask, sensitivities).adjoint(kspace)
 
     assert (Generic().extra_dims, Generic().spatial_rank) == (0, 2)
     assert (Generic(extra_dims=1, spatial_rank=3).extra_dims, Generic(spatial_rank=3).spatial_rank) == (1, 3)

@@ -39,7 +39,7 @@ def test_each_unroll_is_cnn_then_gradient_step(problem):
     model(inputs)
     for denoiser in model.denoisers:
         denoiser.out.set_weights([np.zeros_like(w) for w in denoiser.out.get_weights()])
-    op = model.operator(inputs["mask"], inputs["sensitivities"])
+    op = model.make_operator(inputs["mask"], inputs["sensitivities"])
     x = op.adjoint(inputs["kspace"])
     for _ in range(2):
         x = x + op.adjoint(inputs["kspace"] - op.forward(x))

@@ -152,3 +152,12 @@ def test_regularizer_argument_swaps_in_a_cnn(problem):
     zoo_contract.check_output(model, inputs, target)
     assert model.cascades[0].unet.residual is False
     assert VarNet.from_config(model.get_config()).cascades[1].regularizer["name"] == "dncnn"
+
+
+def test_instance_norm_equals_numpy_definition(rng):
+    from tfmri_zoo.models.varnet import instance_norm
+
+    x = rng.standard_normal((3, 12, 10, 5)).astype(np.float32) * 4.0 + 2.0
+    mean, var = x.mean(axis=(1, 2), keepdims=True), x.var(axis=(1, 2), keepdims=True)
+    expected = (x - mean) / np.sqrt(var + 1e-5)
+    np.testing.assert_allclose(instance_norm(tf.constant(x)).numpy(), expected, rtol=1e-5, atol=1e-5)

@@ -18,6 +18,17 @@ Signatures (``B``, ``H``, ``W`` and the coil count ``C`` are dynamic; ``*extra``
     ``serving_default`` and ``complex`` signatures keep the ``sensitivities`` input (one client API for the zoo) but
     do not use it; :func:`export_saved_model` warns about it.
 
+Non-Cartesian models (``operator="nufft"``, :mod:`tfmri_zoo.models.base`) get the same two signatures with the
+trajectory in place of the mask (``M`` and ``B`` dynamic; ``H``, ``W`` static, the NUFFT grid of the exported model):
+
+``serving_default``
+    kspace         float32 ``[B, C, M, 2]``      (real, imag)
+    trajectory     float32 ``[B, M, 2]``         radians, ``[-π, π)`` per axis
+    density        float32 ``[B, M]``            density compensation weights (send ones for none)
+    sensitivities  float32 ``[B, C, H, W, 2]``
+``complex``
+    the same with complex64 ``kspace``/``sensitivities``.
+
 Bad requests are refused by every signature, also with ``jit_compile=True``: NaN/Inf in ``kspace`` or
 ``sensitivities``, a mask that is all zero for an example, or shapes that do not fit each other give
 ``tf.errors.InvalidArgumentError`` naming the argument (HTTP 400 from TF-Serving's REST API), never a NaN image.
@@ -85,6 +96,9 @@ class ServingModule(tf.Module):
     def __init__(self, model, jit_compile=False):
         super().__init__(name="tfmri_zoo_serving")
         self.model = model
+        if getattr(model, "operator", "cartesian") == "nufft":
+            self._noncartesian_signatures(model, jit_compile)
+            return
         extra, spatial = _layout(model)
         dims = extra + spatial
         self._data_rank = 2 + dims  # [B, C, *extra, *spatial]
@@ -127,6 +141,44 @@ class ServingModule(tf.Module):
             self.serve_without_maps = tf.function(serve_without_maps, input_signature=[real_k, mask])
         self.serve_complex = tf.function(serve_complex, input_signature=[cplx_k, mask, cplx_s])
 
+    def _noncartesian_signatures(self, model, jit_compile):
+        shapes = model.input_signature()
+        if not shapes:
+            raise ValueError("model: call the model once on example inputs before exporting (the NUFFT grid size "
+                             "comes from the sensitivities' static H, W).")
+        spatial = list(shapes["sensitivities"].shape[2:])
+        real_k = tf.TensorSpec([None, None, None, 2], tf.float32, name="kspace")
+        cplx_k = tf.TensorSpec([None, None, None], tf.complex64, name="kspace")
+        real_s = tf.TensorSpec([None, None, *spatial, 2], tf.float32, name="sensitivities")
+        cplx_s = tf.TensorSpec([None, None, *spatial], tf.complex64, name="sensitivities")
+        trajectory = tf.TensorSpec([None, None, len(spatial)], tf.float32, name="trajectory")
+        density = tf.TensorSpec([None, None], tf.float32, name="density")
+
+        def call_model(kspace, trajectory, density, sensitivities):
+            return self.model({"kspace": kspace, "trajectory": trajectory, "density": density,
+                               "sensitivities": sensitivities}, training=False)
+
+        model_fn = tf.function(call_model, jit_compile=True) if jit_compile else call_model
+
+        def run(kspace, trajectory, density, sensitivities):
+            # value checks outside any XLA cluster (XLA drops Assert ops); the model repeats them, cheaply
+            kspace = validation.check_finite(kspace, "kspace")
+            trajectory = validation.check_finite(trajectory, "trajectory")
+            density = validation.check_finite(density, "density")
+            sensitivities = validation.check_finite(sensitivities, "sensitivities")
+            return model_fn(kspace, trajectory, density, sensitivities)
+
+        def serve_real(kspace, trajectory, density, sensitivities):
+            image = run(_to_complex(kspace), trajectory, density, _to_complex(sensitivities))
+            return {"image": _to_real(image), "magnitude": tf.abs(image)}
+
+        def serve_complex(kspace, trajectory, density, sensitivities):
+            image = run(kspace, trajectory, density, sensitivities)
+            return {"image": image, "magnitude": tf.abs(image)}
+
+        self.serve_real = tf.function(serve_real, input_signature=[real_k, trajectory, density, real_s])
+        self.serve_complex = tf.function(serve_complex, input_signature=[cplx_k, trajectory, density, cplx_s])
+
     def signatures(self):
         signatures = {"serving_default": self.serve_real.get_concrete_function(),
                       "complex": self.serve_complex.get_concrete_function()}
@@ -150,6 +202,12 @@ def example_request(model, batch=1, coils=None, shape=None):
         kshape[-len(shape):] = list(shape)
     rng = np.random.default_rng(0)
     k = rng.standard_normal(kshape + [2]).astype(np.float32)
+    if "trajectory" in shapes:                     # a non-Cartesian model: kshape is [B, C, M]
+        sshape = [batch, kshape[1]] + list(shapes["sensitivities"].shape[2:])
+        return {"kspace": k,
+                "trajectory": rng.uniform(-np.pi, np.pi, [batch, kshape[2], 2]).astype(np.float32),
+                "density": np.ones([batch, kshape[2]], np.float32),
+                "sensitivities": rng.standard_normal(sshape + [2]).astype(np.float32)}
     s = rng.standard_normal(kshape + [2]).astype(np.float32)
     m = np.ones([batch] + kshape[2:], np.float32)
     return {"kspace": k, "mask": m, "sensitivities": s}

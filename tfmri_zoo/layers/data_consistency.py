@@ -1,14 +1,18 @@
 """Data-consistency (DC) layers of unrolled networks (review Sec. II, Eqs. 6-9, and Sec. III-A/D).
 
 Each layer enforces agreement of an image with the measured k-space ``y``. The encoding operator ``E = M F C`` is
-rebuilt inside ``call`` from the call's inputs (sampling mask, sensitivities) as a
-:class:`tfmri_zoo.physics.sense.SenseOperator`; it is never passed in as a Python callable, so the layers serialise.
+rebuilt inside ``call`` from the call's inputs (sampling mask or trajectory, sensitivities) by
+:func:`tfmri_zoo.physics.operators.make_operator`; it is never passed in as a Python callable, so the layers
+serialise.
 
 Common call arguments (2D; ``spatial_rank=3`` adds a depth axis, ``extra`` axes such as time are carried along):
   image          complex ``[B, *extra, H, W]`` — the current estimate (``x`` or the regulariser output ``z``)
   kspace         complex ``[B, C, *extra, H, W]`` — the measured k-space ``y`` (zero where not sampled)
   sampling_mask  float32/bool, broadcastable to ``kspace``, e.g. ``[B, 1, 1, W]`` (named ``sampling_mask`` because
-                 Keras reserves a call argument called ``mask`` for its own masking machinery)
+                 Keras reserves a call argument called ``mask`` for its own masking machinery); for non-Cartesian
+                 data the sampling dict ``{"trajectory": [B, M, 2], "density": [B, M]}`` of
+                 :mod:`tfmri_zoo.physics.operators` (then ``kspace`` is ``[B, C, *extra, M]``; the gradient, proximal
+                 and ADMM layers accept it, the k-space replacement layers are Cartesian only)
   sensitivities  complex ``[B, C, *extra, H, W]``, or ``None`` for single-coil data (``C = 1``)
 
 Layers:
@@ -33,7 +37,7 @@ import tensorflow as tf
 from tfmri_zoo import validation
 from tfmri_zoo.physics.cg import conjugate_gradient
 from tfmri_zoo.physics.fft import fftnc, ifftnc
-from tfmri_zoo.physics.sense import SenseOperator
+from tfmri_zoo.physics.operators import make_operator, operator_kind
 
 
 def inverse_softplus(value):
@@ -80,8 +84,9 @@ class DataConsistency(keras.layers.Layer):
         return tf.complex(value, tf.zeros_like(value))
 
     def operator(self, sampling_mask, sensitivities):
-        """``E = M F C`` for this call (``sampling_mask=None`` gives the unmasked ``F C``)."""
-        return SenseOperator(sensitivities, sampling_mask, spatial_rank=self.spatial_rank, dtype=self.complex_dtype)
+        """``E`` for this call: ``M F C`` for a mask (``None`` gives the unmasked ``F C``), ``A C`` (NUFFT) for a
+        non-Cartesian sampling dict."""
+        return make_operator(sampling_mask, sensitivities, spatial_rank=self.spatial_rank, dtype=self.complex_dtype)
 
     def as_image(self, image, name="image"):
         """Validates and casts a complex image argument."""
@@ -91,12 +96,14 @@ class DataConsistency(keras.layers.Layer):
                              f"got shape {image.shape}.")
         return image
 
-    def as_kspace(self, kspace):
-        """Validates and casts the measured k-space."""
+    def as_kspace(self, kspace, sampling_mask=None):
+        """Validates and casts the measured k-space (``[B, C, *extra, M]`` for a non-Cartesian sampling dict)."""
         kspace = validation.as_complex(kspace, "kspace", self.complex_dtype)
-        if kspace.shape.rank is not None and kspace.shape.rank < self.spatial_rank + 2:
-            raise ValueError(f"kspace: expected rank >= {self.spatial_rank + 2} [batch, coils, *extra, *spatial], "
-                             f"got shape {kspace.shape}.")
+        cartesian = operator_kind(sampling_mask) == "cartesian"
+        rank = self.spatial_rank + 2 if cartesian else 3
+        if kspace.shape.rank is not None and kspace.shape.rank < rank:
+            layout = "[batch, coils, *extra, *spatial]" if cartesian else "[batch, coils, *extra, M]"
+            raise ValueError(f"kspace: expected rank >= {rank} {layout}, got shape {kspace.shape}.")
         return kspace
 
     def get_config(self):
@@ -110,6 +117,9 @@ class _Replacement(DataConsistency):
         raise NotImplementedError
 
     def call(self, image, kspace, sampling_mask, sensitivities=None):
+        if operator_kind(sampling_mask) != "cartesian":
+            raise ValueError(f"sampling_mask: {type(self).__name__} replaces Cartesian k-space samples; for "
+                             "non-Cartesian data use GradientDC or ProximalL2DC.")
         image, kspace = self.as_image(image), self.as_kspace(kspace)
         full = self.operator(None, sensitivities)
         mask = validation.as_mask(sampling_mask, "sampling_mask", self.complex_dtype)
@@ -176,7 +186,7 @@ class GradientDC(DataConsistency):
         self.lam = self.add_nonnegative("lam", self.lam_init, self.trainable_lam)
 
     def call(self, image, kspace, sampling_mask, sensitivities=None):
-        image, kspace = self.as_image(image), self.as_kspace(kspace)
+        image, kspace = self.as_image(image), self.as_kspace(kspace, sampling_mask)
         op = self.operator(sampling_mask, sensitivities)
         return image - self.nonnegative(self.lam) * op.adjoint(op.forward(image) - kspace)
 
@@ -209,15 +219,15 @@ class ProximalL2DC(DataConsistency):
         self.trainable_lam = bool(trainable_lam)
         self.lam = self.add_nonnegative("lam", self.lam_init, self.trainable_lam)
 
-    def solve(self, z, kspace, sampling_mask, sensitivities, lam):
-        """``(EᴴE + lam·I)⁻¹(Eᴴy + lam·z)``; ``lam`` a complex scalar."""
-        op = self.operator(sampling_mask, sensitivities)
+    def solve(self, z, kspace, op, lam):
+        """``(EᴴE + lam·I)⁻¹(Eᴴy + lam·z)`` for the operator ``op`` (the protocol of
+        :mod:`tfmri_zoo.physics.operators`); ``lam`` a complex scalar."""
         rhs = op.adjoint(kspace) + lam * z
         return conjugate_gradient(lambda v: op.normal(v) + lam * v, rhs, x0=z, max_iter=self.cg_iterations)
 
     def call(self, image, kspace, sampling_mask, sensitivities=None):
-        z, kspace = self.as_image(image), self.as_kspace(kspace)
-        return self.solve(z, kspace, sampling_mask, sensitivities, self.nonnegative(self.lam))
+        z, kspace = self.as_image(image), self.as_kspace(kspace, sampling_mask)
+        return self.solve(z, kspace, self.operator(sampling_mask, sensitivities), self.nonnegative(self.lam))
 
     def get_config(self):
         return {**super().get_config(), "lam": self.lam_init, "cg_iterations": self.cg_iterations,
@@ -288,8 +298,8 @@ class ADMMStep(ProximalL2DC):
         self.eta = self.add_nonnegative("eta", self.dual_step) if self.dual_update else None
 
     def call(self, z, u, kspace, sampling_mask, sensitivities=None):
-        z, u, kspace = self.as_image(z, "z"), self.as_image(u, "u"), self.as_kspace(kspace)
-        x = self.solve(z - u, kspace, sampling_mask, sensitivities, self.nonnegative(self.lam))
+        z, u, kspace = self.as_image(z, "z"), self.as_image(u, "u"), self.as_kspace(kspace, sampling_mask)
+        x = self.solve(z - u, kspace, self.operator(sampling_mask, sensitivities), self.nonnegative(self.lam))
         return x, (u + self.nonnegative(self.eta) * (x - z) if self.dual_update else u)
 
     def get_config(self):

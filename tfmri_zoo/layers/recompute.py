@@ -25,8 +25,8 @@ def recompute(step, enabled=True):
     """Wraps ``step(*tensors) → tensor`` so that its activations are recomputed in the backward pass.
 
     Args:
-      step: a function of tensors only (``None`` arguments are passed through as ``None`` — they are bound by
-        closure, not recorded), typically one cascade ``(x, kspace, mask, sensitivities) → x`` where ``x`` is a
+      step: a function of tensors or nests of tensors (``None`` arguments are passed through as ``None`` — they are
+        bound by closure, not recorded), typically one cascade ``(x, kspace, mask, sensitivities) → x`` where ``x`` is a
         complex64 image ``[B, *extra, H, W]``. Variables it reads (Keras layers) receive gradients.
       enabled: ``False`` returns ``step`` unchanged (ordinary back-propagation).
 
@@ -37,15 +37,16 @@ def recompute(step, enabled=True):
         return step
 
     def wrapped(*args):
-        present = [i for i, a in enumerate(args) if a is not None]
+        flat = tf.nest.flatten(args)   # nested arguments (a non-Cartesian sampling dict) are passed as their tensors
+        present = [i for i, a in enumerate(flat) if a is not None]
 
         def on_tensors(*tensors):
-            full = list(args)
+            full = list(flat)
             for i, t in zip(present, tensors):
                 full[i] = t
-            return step(*full)
+            return step(*tf.nest.pack_sequence_as(args, full))
 
-        return _recomputed(on_tensors)(*[args[i] for i in present])
+        return _recomputed(on_tensors)(*[flat[i] for i in present])
 
     return wrapped
 

@@ -41,6 +41,7 @@ class ADMMNet(ReconModel):
     """
 
     layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
+    operators = ("cartesian", "nufft")  # operator="nufft": trajectory inputs (models/base.py)
 
     def __init__(self, iterations=10, cg_iterations=10, lam=0.1, dual_step=1.0, regularizer="dncnn",
                  share_weights=False, **kwargs):
@@ -54,7 +55,7 @@ class ADMMNet(ReconModel):
                                dual_update=k < self.iterations - 1) for k in range(self.iterations)]
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
-        x = self.operator(mask, sensitivities).adjoint(kspace)
+        x = self.make_operator(mask, sensitivities).adjoint(kspace)
         u = tf.zeros_like(x)
         for denoiser, step in zip(self.denoisers, self.steps):
             x, u = step(denoiser(x + u, training=training), u, kspace, mask, sensitivities)

@@ -7,6 +7,14 @@ Every zoo model is called as ``model({"kspace": k, "mask": m, "sensitivities": s
   sensitivities  complex64, kspace's layout (``extra`` axes may be 1); absent or ``None`` for single-coil data
   → image        complex64 ``[B, *extra, H, W]``
 
+A model built with ``operator="nufft"`` (where its method allows it: the class attribute ``operators``) takes
+non-Cartesian data instead, reconstructed through the NUFFT (:mod:`tfmri_zoo.physics.operators`):
+
+  kspace         complex64 ``[B, C, M]``                M samples (e.g. golden-angle radial spokes × readout)
+  trajectory     float32 ``[B, M, 2]``                  radians, ``[-π, π)`` per axis
+  density        float32 ``[B, M]``, optional            density compensation weights
+  sensitivities  complex64 ``[B, C, H, W]``, required    their static H, W give the image size
+
 Scale normalisation lives inside the model: the k-space is divided by ``scale = max |Eᴴ y|`` per example before
 ``reconstruct`` and the image multiplied back after it, so ``f(c·y) = c·f(y)`` for any ``c > 0`` and raw scanner data
 of any scale can be sent (the Keras model, its ``.keras`` file and its SavedModel behave the same). Subclasses
@@ -19,7 +27,10 @@ import numpy as np
 import tensorflow as tf
 
 from tfmri_zoo import validation
-from tfmri_zoo.physics.sense import SenseOperator
+from tfmri_zoo.physics.operators import OPERATOR_KINDS, make_operator
+
+#: Inputs that are real (float32) tensors; every other input is complex64.
+REAL_INPUTS = ("mask", "trajectory", "density")
 
 #: ``ReconModel.layouts`` of a 2D model (k-space ``[B, C, H, W]``) and of a 2D+t model (``[B, C, T, H, W]``).
 LAYOUT_2D = {"extra_dims": (0,), "spatial_rank": (2,)}
@@ -35,6 +46,8 @@ class ReconModel(keras.Model):
       extra_dims: number of axes between the coil axis and the spatial axes (0 for 2D, 1 for 2D+t); ``None``: the
         model's first supported value.
       spatial_rank: number of spatial (FFT) axes, 2 or 3; ``None``: the model's first supported value.
+      operator: the encoding, ``"cartesian"`` (mask inputs) or ``"nufft"`` (trajectory inputs, module docstring);
+        a subclass lists the kinds its method allows in the class attribute ``operators``.
 
     Every model either honours ``extra_dims``/``spatial_rank`` or refuses them: a subclass lists the values it
     supports in the class attribute ``layouts`` (``{"extra_dims": (0,), "spatial_rank": (2,)}`` for a 2D model), and
@@ -42,17 +55,27 @@ class ReconModel(keras.Model):
     ``extra_dims >= 0`` and ``spatial_rank`` 2 or 3, for generic subclasses whose ``reconstruct`` handles them.
 
     Raises:
-      ValueError: ``extra_dims`` or ``spatial_rank`` outside what the model supports.
+      ValueError: ``extra_dims``, ``spatial_rank`` or ``operator`` outside what the model supports.
     """
 
     #: ``{"extra_dims": (...), "spatial_rank": (...)}``: the layouts a subclass supports; ``None`` for any.
     layouts = None
+    #: The encodings (``tfmri_zoo.physics.operators.OPERATOR_KINDS``) a subclass's method allows.
+    operators = ("cartesian",)
+    #: Why a Cartesian-only subclass is (shown when ``operator="nufft"`` is refused).
+    cartesian_only_reason = "its method has not been written for non-Cartesian data"
 
-    def __init__(self, normalize=True, extra_dims=None, spatial_rank=None, **kwargs):
+    def __init__(self, normalize=True, extra_dims=None, spatial_rank=None, operator="cartesian", **kwargs):
         super().__init__(**kwargs)
         self.normalize = bool(normalize)
         self.extra_dims = self._layout_value("extra_dims", extra_dims, range(0, 8))
         self.spatial_rank = self._layout_value("spatial_rank", spatial_rank, (2, 3))
+        if operator not in OPERATOR_KINDS:
+            raise ValueError(f"operator: expected one of {OPERATOR_KINDS}, got {operator!r}.")
+        if operator not in self.operators:
+            raise ValueError(f"operator: {type(self).__name__} supports {self.operators}, got {operator!r} "
+                             f"({self.cartesian_only_reason}).")
+        self.operator = operator
 
     @classmethod
     def _layout_value(cls, key, value, generic):
@@ -68,12 +91,13 @@ class ReconModel(keras.Model):
 
     @property
     def kspace_rank(self):
-        """Rank of the k-space input ``[B, C, *extra, *spatial]``."""
-        return 2 + self.extra_dims + self.spatial_rank
+        """Rank of the k-space input: ``[B, C, *extra, *spatial]``, or ``[B, C, *extra, M]`` for ``"nufft"``."""
+        return 2 + self.extra_dims + (1 if self.operator == "nufft" else self.spatial_rank)
 
-    def operator(self, mask, sensitivities, dtype=tf.complex64):
-        """The encoding operator E = M F C for this call's mask and sensitivities."""
-        return SenseOperator(sensitivities, mask, spatial_rank=self.spatial_rank, dtype=dtype)
+    def make_operator(self, sampling, sensitivities, dtype=tf.complex64):
+        """The encoding operator of this call: ``M F C`` for a mask, ``A C`` (NUFFT) for a sampling dict
+        ``{"trajectory", "density"}`` (:func:`tfmri_zoo.physics.operators.make_operator`)."""
+        return make_operator(sampling, sensitivities, spatial_rank=self.spatial_rank, dtype=dtype)
 
     def parse_inputs(self, inputs):
         """Validates the input dict; returns ``(kspace, mask, sensitivities)`` with sensitivities possibly None.
@@ -88,6 +112,8 @@ class ReconModel(keras.Model):
         if not isinstance(inputs, dict):
             raise TypeError("inputs: expected a dict with keys 'kspace', 'mask' and optionally 'sensitivities', "
                             f"got {type(inputs).__name__}.")
+        if self.operator == "nufft":
+            return self.parse_noncartesian_inputs(inputs)
         for key in ("kspace", "mask"):
             if key not in inputs:
                 raise ValueError(f"inputs: missing key '{key}' (expected 'kspace', 'mask', 'sensitivities').")
@@ -119,9 +145,55 @@ class ReconModel(keras.Model):
         kspace = validation.check_finite(kspace, "kspace")
         return kspace, mask, sensitivities
 
+    def parse_noncartesian_inputs(self, inputs):
+        """:meth:`parse_inputs` of an ``operator="nufft"`` model: returns ``(kspace, sampling, sensitivities)`` with
+        ``sampling = {"trajectory": float32 [B, M, ndim], "density": float32 [B, M]}`` (density only if given)."""
+        for key in ("kspace", "trajectory", "sensitivities"):
+            if inputs.get(key) is None:
+                raise ValueError(f"inputs: missing key '{key}' (a non-Cartesian model takes 'kspace' [B, C, M], "
+                                 "'trajectory' [B, M, 2], 'sensitivities' [B, C, H, W] and optionally 'density' "
+                                 "[B, M]).")
+        unknown = set(inputs) - {"kspace", "trajectory", "density", "sensitivities"}
+        if unknown:
+            raise ValueError(f"inputs: unexpected keys {sorted(unknown)} for a non-Cartesian model.")
+        extra = "T, " * self.extra_dims
+        kspace = validation.as_complex(inputs["kspace"], "kspace")
+        validation.check_rank(kspace, "kspace", self.kspace_rank, f"[B, C, {extra}M]")
+        sampling = {}
+        for key, rank, layout in (("trajectory", 3, f"[B, M, {self.spatial_rank}] in radians"),
+                                  ("density", 2, "[B, M]")):
+            value = inputs.get(key)
+            if value is None:
+                continue
+            value = tf.convert_to_tensor(value)
+            if value.dtype.is_complex or not value.dtype.is_floating:
+                raise TypeError(f"{key}: expected float32 {layout}, got {value.dtype.name}.")
+            value = tf.cast(value, tf.float32)
+            validation.check_rank(value, key, rank, layout)
+            if key == "trajectory" and value.shape[-1] != self.spatial_rank:
+                raise ValueError(f"trajectory: expected {self.spatial_rank} coordinates on the last axis "
+                                 f"({layout}), got shape {value.shape}.")
+            samples = value.shape[1]
+            if samples is not None and kspace.shape[-1] is not None and samples != kspace.shape[-1]:
+                raise ValueError(f"{key}: {samples} samples on axis 1, but kspace has {kspace.shape[-1]} on its "
+                                 "last axis.")
+            sampling[key] = validation.check_finite(value, key)
+        sensitivities = validation.as_complex(inputs["sensitivities"], "sensitivities")
+        spatial = "D, H, W" if self.spatial_rank == 3 else "H, W"
+        validation.check_rank(sensitivities, "sensitivities", 2 + self.extra_dims + self.spatial_rank,
+                              f"[B, C, {extra}{spatial}]")
+        if any(d is None for d in sensitivities.shape[-self.spatial_rank:]):
+            raise ValueError(f"sensitivities: the image size must be static for the NUFFT, got shape "
+                             f"{sensitivities.shape}.")
+        kc, sc = kspace.shape[1], sensitivities.shape[1]
+        if kc is not None and sc is not None and kc != sc:
+            raise ValueError(f"sensitivities: {sc} coils on axis 1, but kspace has {kc}.")
+        sensitivities = validation.check_finite(sensitivities, "sensitivities")
+        return validation.check_finite(kspace, "kspace"), sampling, sensitivities
+
     def input_scale(self, kspace, mask, sensitivities):
         """Per-example scale ``max |Eᴴy|`` as complex64 ``[B, 1, ..., 1]`` (image rank), 1 where it is zero."""
-        image = self.operator(mask, sensitivities).adjoint(kspace)
+        image = self.make_operator(mask, sensitivities).adjoint(kspace)
         axes = list(range(1, image.shape.rank))
         scale = tf.reduce_max(tf.abs(image), axis=axes, keepdims=True)
         scale = tf.where(scale > 0, scale, tf.ones_like(scale))
@@ -132,7 +204,8 @@ class ReconModel(keras.Model):
         if not self.normalize:
             return self.reconstruct(kspace, mask, sensitivities, training=training)
         scale = self.input_scale(kspace, mask, sensitivities)
-        image = self.reconstruct(kspace / tf.expand_dims(scale, 1), mask, sensitivities, training=training)
+        per_kspace = tf.reshape(scale, [-1] + [1] * (kspace.shape.rank - 1))
+        image = self.reconstruct(kspace / per_kspace, mask, sensitivities, training=training)
         return image * scale
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
@@ -157,7 +230,7 @@ class ReconModel(keras.Model):
         if shapes is None:
             return None
         return {key: tf.TensorSpec([None if (i == 0 and dynamic_batch) else d for i, d in enumerate(shape)],
-                                   tf.float32 if key == "mask" else tf.complex64, name=key)
+                                   tf.float32 if key in REAL_INPUTS else tf.complex64, name=key)
                 for key, shape in shapes.items()}
 
     @property
@@ -185,11 +258,14 @@ class ReconModel(keras.Model):
         example = {}
         for key, shape in shapes.items():
             shape = [1 if i == 0 and d is None else (fill if d is None else d) for i, d in enumerate(shape)]
-            example[key] = tf.zeros(shape, tf.float32 if key == "mask" else tf.complex64)
-        example["mask"] = tf.ones_like(example["mask"])
+            example[key] = tf.zeros(shape, tf.float32 if key in REAL_INPUTS else tf.complex64)
+        for key in ("mask", "density"):
+            if key in example:
+                example[key] = tf.ones_like(example[key])
         self(example)
 
     def get_config(self):
         config = super().get_config()
-        config.update(normalize=self.normalize, extra_dims=self.extra_dims, spatial_rank=self.spatial_rank)
+        config.update(normalize=self.normalize, extra_dims=self.extra_dims, spatial_rank=self.spatial_rank,
+                      operator=self.operator)
         return config

@@ -87,7 +87,7 @@ class CINENet(ReconModel):
                         for k in range(self.iterations)]
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
-        x = self.operator(mask, sensitivities).adjoint(kspace)                # [B, T, (D,) H, W]
+        x = self.make_operator(mask, sensitivities).adjoint(kspace)                # [B, T, (D,) H, W]
         for unet, dc in zip(self.unets, self.dcs):
             z = unet(x[..., None], training=training)[..., 0]
             x = dc(z, kspace, mask, sensitivities)

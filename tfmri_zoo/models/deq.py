@@ -218,7 +218,7 @@ class DeepEquilibriumRecon(ReconModel):
         The forward solve's convergence is kept in ``self.last_info`` (see the class docstring) and, in eager mode,
         an example that did not converge gives a ``UserWarning``.
         """
-        x0 = self.operator(mask, sensitivities).adjoint(kspace)
+        x0 = self.make_operator(mask, sensitivities).adjoint(kspace)
 
         def step(x):
             return self.dc(self.denoiser(x, training=training), kspace, mask, sensitivities)

@@ -39,14 +39,9 @@ class MotionProximalDC(ProximalL2DC):
     def call(self, image, kspace, sampling_mask, sensitivities=None, displacements=None):
         if displacements is None:
             raise ValueError("displacements: required [B, T, H, W, 2] motion fields.")
-        self._displacements = displacements  # read by operator() during this call only
-        try:
-            return super().call(image, kspace, sampling_mask, sensitivities)
-        finally:
-            self._displacements = None
-
-    def operator(self, sampling_mask, sensitivities):
-        return MotionSenseOperator(sensitivities, sampling_mask, self._displacements, dtype=self.complex_dtype)
+        z, kspace = self.as_image(image), self.as_kspace(kspace)
+        operator = MotionSenseOperator(sensitivities, sampling_mask, displacements, dtype=self.complex_dtype)
+        return self.solve(z, kspace, operator, self.nonnegative(self.lam))
 
 
 @register("moco_modl", presets={

@@ -38,6 +38,7 @@ class MoDL(ReconModel):
     """
 
     layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
+    operators = ("cartesian", "nufft")  # operator="nufft": trajectory inputs (models/base.py)
 
     def __init__(self, iterations=10, cg_iterations=10, lam=0.05, regularizer="dncnn", share_weights=True,
                  recompute=False, **kwargs):
@@ -49,7 +50,7 @@ class MoDL(ReconModel):
         self.dc = ProximalL2DC(lam=self.lam, cg_iterations=self.cg_iterations)
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
-        x = self.operator(mask, sensitivities).adjoint(kspace)
+        x = self.make_operator(mask, sensitivities).adjoint(kspace)
         steps = [lambda x, k, m, s, d=denoiser: self.dc(d(x, training=training), k, m, s)
                  for denoiser in self.denoisers]
         return unroll(steps, x, kspace, mask, sensitivities, recompute_steps=self.recompute)

@@ -124,6 +124,7 @@ class MotionModel(ReconModel):
     """
 
     layouts = LAYOUT_2DT
+    cartesian_only_reason = "its motion-aware operator warps frames of Cartesian 2D+t data"
 
     def __init__(self, filters=16, depth=2, reference=0, max_displacement=4.0, diffeomorphic=False,
                  sense_iterations=5, sense_lam=0.05, warp_loss_weight=0.0, smoothness=0.01, **kwargs):
@@ -138,7 +139,7 @@ class MotionModel(ReconModel):
 
     def estimate_motion(self, kspace, mask, sensitivities, training=None):
         """Frame-wise SENSE frames ``[B, T, H, W]`` and the estimated fields ``[B, T, H, W, 2]``."""
-        frames = framewise_sense(self.operator(mask, sensitivities), kspace, self.sense_iterations, self.sense_lam)
+        frames = framewise_sense(self.make_operator(mask, sensitivities), kspace, self.sense_iterations, self.sense_lam)
         displacements = self.estimator(frames, training=training)
         if training and self.warp_loss_weight > 0:
             self.add_loss(self.warp_loss_weight * warping_loss(frames, displacements, self.reference,

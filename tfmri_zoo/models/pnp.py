@@ -74,7 +74,7 @@ class PnP(ReconModel):
         self.denoiser.set_weights(trained.get_weights())
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
-        operator = self.operator(mask, sensitivities)
+        operator = self.make_operator(mask, sensitivities)
         rhs = operator.adjoint(kspace)
 
         def denoise(v):

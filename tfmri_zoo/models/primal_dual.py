@@ -41,6 +41,7 @@ class PrimalDual(ReconModel):
     """
 
     layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
+    cartesian_only_reason = "its dual CNN convolves the Cartesian k-space grid"
 
     def __init__(self, iterations=10, n_primal=5, n_dual=5, regularizer=None, **kwargs):
         super().__init__(**kwargs)
@@ -61,7 +62,7 @@ class PrimalDual(ReconModel):
         return make_regularizer(**self.regularizer, residual=False, out_channels=out_channels)
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
-        op = self.operator(mask, sensitivities)
+        op = self.make_operator(mask, sensitivities)
         zero_filled = op.adjoint(kspace)
         f = tf.repeat(zero_filled[..., None], self.n_primal, axis=-1)             # [B, H, W, Np]
         h = tf.zeros(tf.concat([tf.shape(kspace), [self.n_dual]], 0), kspace.dtype)  # [B, C, H, W, Nd]

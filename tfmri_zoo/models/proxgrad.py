@@ -33,6 +33,7 @@ class ProxGrad(ReconModel):
     """
 
     layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
+    operators = ("cartesian", "nufft")  # operator="nufft": trajectory inputs (models/base.py)
 
     def __init__(self, iterations=10, lam=1.0, regularizer="dncnn", share_weights=False, **kwargs):
         super().__init__(**kwargs)
@@ -42,7 +43,7 @@ class ProxGrad(ReconModel):
         self.steps = [GradientDC(lam=self.lam) for _ in range(self.iterations)]
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
-        x = self.operator(mask, sensitivities).adjoint(kspace)
+        x = self.make_operator(mask, sensitivities).adjoint(kspace)
         for denoiser, step in zip(self.denoisers, self.steps):
             x = step(denoiser(x, training=training), kspace, mask, sensitivities)
         return x

@@ -37,6 +37,7 @@ class UNetRecon(ReconModel):
     """
 
     layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
+    operators = ("cartesian", "nufft")  # operator="nufft": trajectory inputs (models/base.py)
 
     def __init__(self, filters=32, depth=4, convs=2, norm="instance", activation="leaky_relu", complex_network=False,
                  kspace_replacement=True, **kwargs):
@@ -44,6 +45,9 @@ class UNetRecon(ReconModel):
         self.filters, self.depth, self.convs, self.norm = int(filters), int(depth), int(convs), norm
         self.activation, self.complex_network = activation, bool(complex_network)
         self.kspace_replacement = bool(kspace_replacement)
+        if self.kspace_replacement and self.operator == "nufft":
+            raise ValueError("kspace_replacement: k-space replacement puts back Cartesian samples; set it False for "
+                             "operator='nufft'.")
         if self.complex_network:
             self.network = ComplexUNetRegularizer(filters=self.filters, depth=self.depth,
                                                   convs_per_level=self.convs, normalization=norm)
@@ -53,7 +57,7 @@ class UNetRecon(ReconModel):
         self.dc = KSpaceReplacement() if self.kspace_replacement else None
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
-        x = self.network(self.operator(mask, sensitivities).adjoint(kspace), training=training)
+        x = self.network(self.make_operator(mask, sensitivities).adjoint(kspace), training=training)
         return self.dc(x, kspace, mask, sensitivities) if self.dc is not None else x
 
     def get_config(self):

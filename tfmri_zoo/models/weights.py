@@ -49,12 +49,19 @@ def sha256(path):
     return digest.hexdigest()
 
 
-def dummy_inputs(coils=4, shape=(64, 64)):
-    """Zero k-space, full mask and unit-norm maps of the given size: the call that creates a 2D model's variables."""
+def dummy_inputs(coils=4, shape=(64, 64), operator="cartesian"):
+    """Zero k-space, full mask (or, for ``operator="nufft"``, 8 radial spokes) and unit-norm maps of the given size:
+    the call that creates a 2D model's variables."""
     import numpy as np
 
     height, width = shape
     maps = np.full((1, coils, height, width), 1.0 / np.sqrt(coils), np.complex64)
+    if operator == "nufft":
+        from tfmri_zoo.physics.trajectories import radial_trajectory
+
+        trajectory = np.asarray(radial_trajectory(8, 2 * max(shape)), np.float32)[None]
+        return {"kspace": np.zeros((1, coils, trajectory.shape[1]), np.complex64), "trajectory": trajectory,
+                "sensitivities": maps}
     return {"kspace": np.zeros((1, coils, height, width), np.complex64),
             "mask": np.ones((1, 1, 1, width), np.float32), "sensitivities": maps}
 
@@ -70,7 +77,8 @@ def load_pretrained(model, name, weights):
         raise ValueError(f"weights: {path} has SHA-256 {actual}, expected {entry['sha256']} (corrupted or "
                          "replaced file; reinstall tfmri-zoo).")
     build = entry.get("build", {})
-    model(dummy_inputs(build.get("coils", 4), tuple(build.get("shape", (64, 64)))))
+    model(dummy_inputs(build.get("coils", 4), tuple(build.get("shape", (64, 64))),
+                       getattr(model, "operator", "cartesian")))
     model.load_weights(path)
     return model
 

@@ -40,7 +40,7 @@ class NonCartesianSenseOperator(SenseOperator):
       dtype: complex dtype of the computation.
     """
 
-    folds_centring = False
+    cartesian = False
 
     def __init__(self, sensitivities=None, points=None, density=None, image_shape=None,
                  oversampling=DEFAULT_OVERSAMPLING, kernel_width=DEFAULT_KERNEL_WIDTH, dtype=tf.complex64):

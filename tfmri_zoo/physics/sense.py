@@ -40,9 +40,9 @@ class SenseOperator:
       dtype: complex dtype of the computation (``complex64`` default; ``complex128`` for gradient checks).
     """
 
-    #: Whether the Cartesian FFT's centring ramps are folded into the coil maps at construction (subclasses with
-    #: another transform, e.g. the NUFFT, set ``False``).
-    folds_centring = True
+    #: k-space lies on the image's Cartesian grid (the operator protocol, tfmri_zoo.physics.operators); the FFT's
+    #: centring ramps are then folded into the coil maps at construction. The NUFFT subclass sets ``False``.
+    cartesian = True
 
     def __init__(self, sensitivities=None, mask=None, spatial_rank=2, dtype=tf.complex64):
         if spatial_rank not in (2, 3):
@@ -58,7 +58,7 @@ class SenseOperator:
         self.sensitivities = sensitivities
         self.mask = None if mask is None else validation.as_mask(mask, "mask", self.dtype)
         self._centred_maps = self._ramps = None
-        if sensitivities is not None and self.folds_centring:
+        if sensitivities is not None and self.cartesian:
             self._ramps = self.centring(sensitivities)
             self._centred_maps = sensitivities * self._ramps[0]
 
@@ -139,6 +139,15 @@ class SenseOperator:
         if self.sensitivities is None:
             return coil_images[:, 0]
         return tf.reduce_sum(tf.math.conj(self.sensitivities) * coil_images, axis=1)
+
+    def support(self):
+        """Where the coil maps are non-zero: real ``[B, *extra, *spatial]`` 1/0 in the real dtype (``None`` without
+        maps). Outside it an image lies in the null space of E: the data say nothing there (ESPIRiT maps are zero
+        outside the object's support), so a solver should return 0 there rather than what its prior invents."""
+        if self.sensitivities is None:
+            return None
+        power = tf.reduce_sum(tf.math.real(self.sensitivities * tf.math.conj(self.sensitivities)), axis=1)
+        return tf.cast(power > 0, self.dtype.real_dtype)
 
     def apply_mask(self, kspace):
         """M (a real diagonal, so self-adjoint)."""

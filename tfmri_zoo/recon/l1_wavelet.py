@@ -32,11 +32,14 @@ iterations: 0.0–0.4 dB above BART at 144² (R = 4 and 8), within −0.15 … +
 stochastic method: ``tol`` still stops the loop, but the relative update levels off near the size of the
 shift-to-shift variation rather than going to zero.
 
-Speed: the iterations run on ``x̃ = ifftshift(x)`` (even ``H``, ``W``), where the centred FFTs' shifts cancel:
-``ifftshift(EᴴE x) = Σ_c S̃_cᴴ F⁻¹ M̃² F (S̃_c x̃)`` with ``S̃ = ifftshift(S)``, ``M̃ = ifftshift(M)`` and plain FFTs,
-so an iteration has no ``fftshift`` copies of the coil images; the wavelet prox's shift absorbs the half-image
-roll. When the mask is constant along ``H`` (Cartesian lines along ``W``, mask ``[..., 1, W]``), ``F_H`` commutes
-with ``M̃`` and cancels with its inverse, so ``EᴴE`` needs only 1D FFTs along ``W``: half the FFT work.
+Support: pixels where every coil map is zero (outside the ESPIRiT support) lie in the null space of ``E``; the data
+say nothing there and the wavelet prior alone would fill them with values spread from the object's edges, which
+grow with the iterations (measured on radial brain data at 128²: SSIM 0.91 → 0.88 from 60 to 200 iterations, while
+the SENSE target is 0 there). The iterate is therefore kept at 0 outside the support (a projection after each prox;
+SSIM 0.996, +2 dB on that slice). CG-SENSE is 0 there by construction; BART ``pics`` does not project.
+
+Speed: ``EᴴE`` is the operator's ``normal`` (:class:`~tfmri_zoo.physics.sense.SenseOperator`): no ``fftshift``
+copies of the coil images, and a 1D FFT pair along ``W`` when the mask is constant along ``H`` (Cartesian lines).
 """
 import tensorflow as tf
 
@@ -86,41 +89,6 @@ def random_shifts(seed, iteration, period):
     return tf.random.stateless_uniform([2], seed=key, minval=0, maxval=period, dtype=tf.int32)
 
 
-def shifted_normal(operator, shape):
-    """``EᴴE`` acting on ifftshifted images (see the module docstring), or ``None`` when ``H`` or ``W`` is odd.
-
-    Args:
-      operator: the 2D :class:`~tfmri_zoo.physics.sense.SenseOperator` of the problem.
-      shape: static ``(H, W)``.
-
-    Returns:
-      ``None`` or a callable ``x̃`` complex ``[B, H, W]`` → ``ifftshift(EᴴE fftshift(x̃))`` complex ``[B, H, W]``.
-    """
-    if shape[0] % 2 or shape[1] % 2:
-        return None
-    maps = operator.sensitivities
-    if maps is not None:
-        maps = tf.signal.ifftshift(maps, axes=[-2, -1])
-    if operator.mask is None:
-        weight = None if maps is None else tf.reduce_sum(tf.math.real(maps * tf.math.conj(maps)), axis=1)
-        return lambda x: x if weight is None else x * tf.cast(weight, x.dtype)
-    mask = operator.mask
-    lines = mask.shape.rank == 1 or mask.shape[-2] == 1            # constant along H: 1D FFTs along W suffice
-    if mask.shape.rank >= 2:
-        mask = tf.signal.ifftshift(mask, axes=[-2, -1])
-    else:
-        mask = tf.signal.ifftshift(mask, axes=[-1])
-    weight = mask * tf.math.conj(mask)                               # M̃ᴴM̃ (M̃² for a real mask)
-    forward, inverse = (tf.signal.fft, tf.signal.ifft) if lines else (tf.signal.fft2d, tf.signal.ifft2d)
-
-    def normal(x):
-        coils = x[:, None] if maps is None else x[:, None] * maps
-        coils = inverse(weight * forward(coils))
-        return coils[:, 0] if maps is None else tf.reduce_sum(tf.math.conj(maps) * coils, axis=1)
-
-    return normal
-
-
 @tf.autograph.experimental.do_not_convert   # plain graph code: skip AutoGraph's costly AST pass
 def l1_wavelet(kspace, mask=None, sensitivities=None, *, lam, max_iter=50, wavelet="db2", levels=None, tol=None,
                step_size=None, threshold_coarse=True, power_iterations=20, cycle_spinning=True, seed=0):
@@ -162,15 +130,8 @@ def l1_wavelet(kspace, mask=None, sensitivities=None, *, lam, max_iter=50, wavel
         levels = coarse_levels(shape, wavelet)
     wavedec2(tf.zeros([1, *shape]), wavelet, levels)          # validates wavelet/levels before tracing the loop
     real = rhs.dtype.real_dtype
-    normal = shifted_normal(operator, shape)
-    half = [shape[0] // 2, shape[1] // 2] if normal is not None else [0, 0]
-    if normal is None:
-        normal = operator.normal
-    # Power iteration in the unshifted domain (rolls of one image, not of the coil images), so that its start vector
-    # and hence the estimate of L are those of the other solvers.
-    step = problem.step_from(step_size, lambda x: tf.roll(normal(tf.roll(x, half, [-2, -1])), half, [-2, -1]), rhs,
-                             0.0, power_iterations)
-    rhs = tf.roll(rhs, half, axis=[-2, -1])                   # ifftshift (H, W even) or nothing
+    normal = operator.normal
+    step = problem.step_from(step_size, normal, rhs, 0.0, power_iterations)
     # ℓ1 is 1-homogeneous: on data divided by s the weight is λ/s; the threshold is α·λ/s per batch element.
     threshold = tf.reshape(step * lam / scale, [-1, 1, 1])
     if not threshold_coarse:
@@ -178,21 +139,25 @@ def l1_wavelet(kspace, mask=None, sensitivities=None, *, lam, max_iter=50, wavel
     step = problem.per_batch(step, rhs)
 
     def prox(v, iteration):
-        # v is ifftshifted: the wavelet grid sees fftshift(v) rolled by the iteration's shift.
-        shift = tf.constant(half, tf.int32)
-        if cycle_spinning:
-            shift = shift - random_shifts(seed, iteration, 1 << levels)
-        v = tf.roll(v, -shift, axis=[-2, -1])
+        if not cycle_spinning:
+            return waverec2(soft_threshold(wavedec2(v, wavelet, levels), threshold), wavelet, levels)
+        shift = random_shifts(seed, iteration, 1 << levels)     # the wavelet grid sees v rolled by the shift
+        v = tf.roll(v, shift, axis=[-2, -1])
         v = waverec2(soft_threshold(wavedec2(v, wavelet, levels), threshold), wavelet, levels)
-        return tf.roll(v, shift, axis=[-2, -1])
+        return tf.roll(v, -shift, axis=[-2, -1])
+
+    support = operator.support()            # x = 0 where the maps are 0 (E's null space), see SenseOperator.support
+    support = None if support is None else tf.cast(support, rhs.dtype)
 
     def update(x, state):
         z, t, iteration = state
         x_new = prox(z - step * (normal(z) - rhs), iteration)
+        if support is not None:
+            x_new = x_new * support
         t_new = (1.0 + tf.sqrt(1.0 + 4.0 * t * t)) / 2.0
         return x_new, (x_new + tf.cast((t - 1.0) / t_new, x.dtype) * (x_new - x), t_new, iteration + 1)
 
     zeros = tf.zeros_like(rhs)
     state = (zeros, tf.constant(1.0, real), tf.constant(0, tf.int32))
-    image = tf.roll(problem.iterate(update, zeros, state, max_iter, tol), half, axis=[-2, -1])
+    image = problem.iterate(update, zeros, state, max_iter, tol)
     return image * problem.per_batch(scale, image)

@@ -18,6 +18,7 @@ Scale handling (used by every iterative solver of :mod:`tfmri_zoo.recon`):
 import tensorflow as tf
 
 from tfmri_zoo import validation
+from tfmri_zoo.physics.operators import make_operator as make_sampling_operator
 from tfmri_zoo.physics.sense import SenseOperator
 
 _LAYOUT = "[batch, coils, height, width]"
@@ -29,12 +30,16 @@ def make_operator(kspace, mask, sensitivities):
     Args:
       kspace: complex ``[B, C, H, W]`` measured (zero-filled) k-space.
       mask: float32/bool sampling mask broadcastable to ``[B, C, H, W]`` (e.g. ``[B, 1, 1, W]``), or ``None`` for
-        fully sampled data.
+        fully sampled data; or a non-Cartesian sampling dict ``{"trajectory": [B, M, 2], "density": [B, M]}``
+        (:mod:`tfmri_zoo.physics.operators`; then ``kspace`` is ``[B, C, M]`` and the maps are required).
       sensitivities: complex ``[B, C, H, W]`` coil maps, or ``None`` for single-coil data (``C`` must be 1).
 
     Returns:
-      ``(operator, kspace)``: a :class:`SenseOperator` in k-space's dtype and the k-space as a complex tensor.
+      ``(operator, kspace)``: a :class:`SenseOperator` (or ``NonCartesianSenseOperator``) in k-space's dtype and the
+      k-space as a complex tensor.
     """
+    if isinstance(mask, dict):
+        return noncartesian_operator(kspace, mask, sensitivities)
     kspace = validation.as_complex(kspace, "kspace")
     validation.check_rank(kspace, "kspace", 4, _LAYOUT)
     kspace = validation.check_finite(kspace, "kspace")
@@ -55,6 +60,21 @@ def make_operator(kspace, mask, sensitivities):
         mask = validation.check_shapes_compatible(mask, kspace, "mask", "kspace")
     operator = SenseOperator(sensitivities, mask, spatial_rank=2, dtype=kspace.dtype)
     return operator, kspace
+
+
+def noncartesian_operator(kspace, sampling, sensitivities):
+    """:func:`make_operator` for a non-Cartesian sampling dict: ``kspace`` ``[B, C, M]``, maps ``[B, C, H, W]``."""
+    kspace = validation.as_complex(kspace, "kspace")
+    validation.check_rank(kspace, "kspace", 3, "[batch, coils, samples]")
+    kspace = validation.check_finite(kspace, "kspace")
+    if sensitivities is None:
+        raise ValueError("sensitivities: required for non-Cartesian data (they give the image size).")
+    sensitivities = validation.as_complex(sensitivities, "sensitivities", kspace.dtype)
+    validation.check_rank(sensitivities, "sensitivities", 4, _LAYOUT)
+    sensitivities = validation.check_finite(sensitivities, "sensitivities")
+    sampling = {key: validation.check_finite(tf.cast(value, kspace.dtype.real_dtype), key)
+                for key, value in sampling.items() if value is not None}
+    return make_sampling_operator(sampling, sensitivities, spatial_rank=2, dtype=kspace.dtype), kspace
 
 
 def check_lam(lam):

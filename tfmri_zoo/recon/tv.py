@@ -58,6 +58,8 @@ def tv(kspace, mask=None, sensitivities=None, *, lam, max_iter=100, tol=None, st
     sigma = problem.per_batch(step, data)
     tau = problem.per_batch(step, rhs)
     tiny = tf.constant(1e-30, real)
+    support = operator.support()      # x = 0 where the maps are 0 (E's null space): the primal prox is the projection
+    support = None if support is None else tf.cast(support, rhs.dtype)
 
     def update(x, state):
         x_bar, p, q = state
@@ -66,6 +68,8 @@ def tv(kspace, mask=None, sensitivities=None, *, lam, max_iter=100, tol=None, st
         magnitude = tf.sqrt(tf.reduce_sum(tf.math.real(q * tf.math.conj(q)), axis=1, keepdims=True))
         q = q * tf.cast(tf.minimum(1.0, weight / tf.maximum(magnitude, tiny)), q.dtype)
         x_new = x - tau * (operator.adjoint(p) + finite_differences_adjoint(q))
+        if support is not None:
+            x_new = x_new * support
         return x_new, (2.0 * x_new - x, p, q)
 
     x = tf.zeros_like(rhs)

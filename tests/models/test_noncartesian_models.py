@@ -1,0 +1,124 @@
+"""Non-Cartesian learned reconstruction: zoo models built with ``operator="nufft"`` take trajectory inputs.
+
+The independent reference is a dense non-uniform DFT matrix built in numpy from the NUFFT's documented convention
+(``y_j = Σ_n S_c[n] x[n] e^{-i⟨k_j, n⟩} / √N``, centred pixel coordinates), not the package's NUFFT.
+"""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.conftest import crandn
+from tfmri_zoo import models
+from tfmri_zoo.export.serving import export_saved_model
+from tfmri_zoo.physics import radial_density, radial_trajectory
+
+NUFFT_MODELS = {"modl": {}, "proxgrad": {}, "vn": {}, "admmnet": {}, "unet": {"kspace_replacement": False}}
+
+
+def radial_problem(rng, batch=2, coils=3, size=16, spokes=12):
+    """Golden-angle radial inputs of a smooth object: ``(inputs, image)`` numpy, k-space by a dense NDFT."""
+    trajectory = np.asarray(radial_trajectory(spokes, 2 * size), np.float64)
+    density = np.asarray(radial_density(trajectory.astype(np.float32), (size, size), spokes, 2 * size), np.float64)
+    maps = crandn(rng, batch, coils, size, size, dtype=np.complex128)
+    maps /= np.sqrt(np.sum(np.abs(maps) ** 2, axis=1, keepdims=True))
+    grid = np.arange(size) - size // 2
+    yy, xx = np.meshgrid(grid, grid, indexing="ij")
+    image = (np.exp(-(yy ** 2 + xx ** 2) / 20.0) * (1 + 0.5j * np.sign(xx))).astype(np.complex128)
+    image = np.broadcast_to(image, (batch, size, size)).copy()
+    ndft = dense_ndft(trajectory, size)
+    kspace = np.einsum("mn,bcn->bcm", ndft, (maps * image[:, None]).reshape(batch, coils, -1))
+    inputs = {"kspace": kspace.astype(np.complex64),
+              "trajectory": np.broadcast_to(trajectory, (batch,) + trajectory.shape).astype(np.float32),
+              "density": np.broadcast_to(density, (batch,) + density.shape).astype(np.float32),
+              "sensitivities": maps.astype(np.complex64)}
+    return inputs, image
+
+
+def dense_ndft(trajectory, size):
+    """``[M, size²]`` matrix of the forward NUFFT's definition (centred coordinates, orthonormal scale)."""
+    grid = np.arange(size) - size // 2
+    yy, xx = np.meshgrid(grid, grid, indexing="ij")
+    phase = np.outer(trajectory[:, 0], yy.ravel()) + np.outer(trajectory[:, 1], xx.ravel())
+    return np.exp(-1j * phase) / size
+
+
+@pytest.mark.parametrize("name", sorted(NUFFT_MODELS))
+def test_nufft_models_round_trip_keras_and_serving(rng, name, tmp_path):
+    import keras
+
+    inputs, _ = radial_problem(rng)
+    model = models.get(name, preset="small", operator="nufft", **NUFFT_MODELS[name])
+    out = model(inputs).numpy()
+    assert out.shape == (2, 16, 16) and np.all(np.isfinite(out))
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_array_equal(again(inputs).numpy(), out)
+    path = export_saved_model(model, str(tmp_path / "serving"), model_name=name, version=1, warmup=False)
+    serving = tf.saved_model.load(path).signatures["serving_default"]
+    real = {"kspace": np.stack([inputs["kspace"].real, inputs["kspace"].imag], -1),
+            "sensitivities": np.stack([inputs["sensitivities"].real, inputs["sensitivities"].imag], -1),
+            "trajectory": inputs["trajectory"], "density": inputs["density"]}
+    served = serving(**{k: tf.constant(v) for k, v in real.items()})["image"].numpy()
+    np.testing.assert_allclose(served[..., 0] + 1j * served[..., 1], out, atol=1e-5 * np.abs(out).max())
+
+
+def test_modl_nufft_with_identity_prior_is_the_dense_proximal_point_iteration(rng):
+    """With its CNN's residual branch zeroed (D = identity) MoDL is ``x₀ = EᴴWy``,
+    ``x_k = (EᴴWE + λI)⁻¹(EᴴWy + λx_{k−1})``; checked against the same iteration on a dense NDFT matrix."""
+    inputs, _ = radial_problem(rng, batch=1, coils=2, size=12, spokes=10)
+    model = models.get("modl", preset="small", operator="nufft", cg_iterations=60)
+    model(inputs)
+    for denoiser in model.denoisers:                      # the small preset's residual DnCNN: D(x) = x + out(...)
+        denoiser.out.set_weights([np.zeros_like(w) for w in denoiser.out.get_weights()])
+    x = model(inputs).numpy()[0].ravel()
+    lam = float(tf.math.softplus(model.dc.lam).numpy())
+    ndft = dense_ndft(inputs["trajectory"][0].astype(np.float64), 12)
+    maps = inputs["sensitivities"][0].reshape(2, -1).astype(np.complex128)
+    e = np.concatenate([ndft * maps[c][None] for c in range(2)])              # [C·M, N]
+    w = np.tile(inputs["density"][0].astype(np.float64), 2)
+    y = inputs["kspace"][0].reshape(-1).astype(np.complex128)
+    normal, rhs = e.conj().T @ (w[:, None] * e), e.conj().T @ (w * y)
+    reference = rhs
+    for _ in range(model.iterations):
+        reference = np.linalg.solve(normal + lam * np.eye(normal.shape[0]), rhs + lam * reference)
+    assert np.linalg.norm(x - reference) <= 2e-3 * np.linalg.norm(reference)
+
+
+def test_modl_nufft_learns_on_a_tiny_radial_problem(rng):
+    import keras
+
+    inputs, image = radial_problem(rng, batch=2, coils=3, size=16, spokes=8)
+    model = models.get("modl", preset="small", operator="nufft")
+    optimizer = keras.optimizers.Adam(1e-2)
+    target = tf.constant(image.astype(np.complex64))
+    losses = []
+    for _ in range(25):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.abs(model(inputs, training=True) - target) ** 2)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        losses.append(float(loss))
+    assert min(losses[-5:]) < 0.5 * losses[0]
+
+
+@pytest.mark.parametrize("name, config, word", [
+    ("varnet", {}, "k-space"), ("primal_dual", {}, "k-space grid"), ("cinenet", {}, "operator"),
+    ("unet", {}, "kspace_replacement")])
+def test_cartesian_only_models_refuse_nufft_and_say_why(name, config, word):
+    with pytest.raises(ValueError, match=word):
+        models.get(name, preset="small", operator="nufft", **config)
+
+
+def test_bad_noncartesian_inputs_name_the_argument(rng):
+    inputs, _ = radial_problem(rng, batch=1)
+    model = models.get("modl", preset="small", operator="nufft")
+    with pytest.raises(ValueError, match="trajectory"):
+        model({k: v for k, v in inputs.items() if k != "trajectory"})
+    with pytest.raises(ValueError, match="trajectory"):
+        model({**inputs, "trajectory": np.zeros(inputs["trajectory"].shape[:2] + (3,), np.float32)})
+    with pytest.raises(ValueError, match="density"):
+        model({**inputs, "density": inputs["density"][:, :-1]})
+    with pytest.raises(TypeError, match="trajectory"):
+        model({**inputs, "trajectory": inputs["trajectory"].astype(np.complex64)})
+    with pytest.raises(ValueError, match="operator"):
+        models.get("modl", preset="small", operator="spiral")

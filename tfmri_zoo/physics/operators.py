@@ -1,0 +1,76 @@
+"""The encoding-operator protocol and the one factory that builds an operator from a call's sampling inputs.
+
+Protocol (what every solver, data-consistency layer, loss and model relies on; :class:`SenseOperator`,
+:class:`NonCartesianSenseOperator` and :class:`MotionSenseOperator` implement it):
+
+  forward(image)    E x:   complex ``[B, *extra, *spatial]``  → k-space ``[B, C, *extra, *kspace]``
+  adjoint(kspace)   Eᴴ y:  k-space → image (for non-Cartesian data the density-weighted adjoint)
+  normal(image)     Eᴴ E x: image → image (the operator of every CG solve)
+  dtype             the complex dtype of the computation
+  spatial_rank      the number of spatial axes (2 or 3)
+  cartesian         ``True`` when k-space lies on the image's Cartesian grid (``kspace`` = ``spatial``), so that
+                    k-space replacement and k-space CNNs apply; ``False`` for M non-uniform samples
+
+An operator is a light Python object, rebuilt from tensors at each call (inside Keras layers, ``tf.function`` and
+SavedModel signatures) and never stored on a layer between calls.
+
+Sampling inputs (``sampling`` below, the same in models, layers and solvers):
+
+  Cartesian      the mask: float32/bool broadcastable to k-space, e.g. ``[B, 1, 1, W]``; ``None``: fully sampled
+  non-Cartesian  a dict ``{"trajectory": float32 [B, M, ndim] (radians, [-π, π)), "density": float32 [B, M]
+                 (optional)}``, one trajectory per batch element, shared by the coils (and ``extra`` axes)
+"""
+import tensorflow as tf
+
+from tfmri_zoo.physics.noncartesian import NonCartesianSenseOperator
+from tfmri_zoo.physics.sense import SenseOperator
+
+#: The encoding kinds a model can be built for (the ``operator`` argument of every zoo model).
+OPERATOR_KINDS = ("cartesian", "nufft")
+
+
+def operator_kind(sampling):
+    """``"nufft"`` for a non-Cartesian sampling dict, ``"cartesian"`` for a mask or ``None``."""
+    return "nufft" if isinstance(sampling, dict) else "cartesian"
+
+
+def make_operator(sampling, sensitivities, spatial_rank=2, dtype=tf.complex64):
+    """The encoding operator of one call.
+
+    Args:
+      sampling: a Cartesian mask (or ``None``), or a non-Cartesian ``{"trajectory", "density"}`` dict (module
+        docstring).
+      sensitivities: complex ``[B, C, *extra, *spatial]`` coil maps, or ``None`` for single-coil Cartesian data. A
+        non-Cartesian operator needs them (their static spatial sizes give the image size).
+      spatial_rank: 2 or 3.
+      dtype: complex dtype of the computation.
+
+    Returns:
+      a :class:`SenseOperator` or a :class:`NonCartesianSenseOperator`.
+
+    Raises:
+      ValueError: a sampling dict without ``trajectory``, with unknown keys, or without sensitivities.
+    """
+    if not isinstance(sampling, dict):
+        return SenseOperator(sensitivities, sampling, spatial_rank=spatial_rank, dtype=dtype)
+    unknown = set(sampling) - {"trajectory", "density"}
+    if "trajectory" not in sampling or unknown:
+        raise ValueError(f"sampling: a non-Cartesian sampling dict has 'trajectory' [B, M, ndim] and optionally "
+                         f"'density' [B, M], got keys {sorted(sampling)}.")
+    if sensitivities is None:
+        raise ValueError("sensitivities: required for non-Cartesian data (they give the image size); for one coil "
+                         "pass ones of shape [B, 1, *spatial].")
+    sensitivities = tf.convert_to_tensor(sensitivities)
+    # [B, M, ndim] → [B, 1, (1,)*extra, M, ndim]: one trajectory per batch element, shared by coils and extra axes.
+    inserted = sensitivities.shape.rank - 1 - spatial_rank
+    trajectory = tf.convert_to_tensor(sampling["trajectory"])
+    points = tf.reshape(trajectory, tf.concat([tf.shape(trajectory)[:1], [1] * inserted, tf.shape(trajectory)[1:]], 0))
+    points.set_shape(trajectory.shape[:1].concatenate([1] * inserted).concatenate(trajectory.shape[1:]))
+    density = sampling.get("density")
+    if density is not None:
+        density = tf.convert_to_tensor(density)
+        shape = tf.concat([tf.shape(density)[:1], [1] * inserted, tf.shape(density)[1:]], 0)
+        static = density.shape[:1].concatenate([1] * inserted).concatenate(density.shape[1:])
+        density = tf.reshape(density, shape)
+        density.set_shape(static)
+    return NonCartesianSenseOperator(sensitivities, points=points, density=density, dtype=dtype)
