@@ -19,6 +19,10 @@ CASES = {
     "odd": ((2, 9, 7), (2, 3, 9, 7), (2, 1, 1, 7), 2),
     "odd-single-coil": ((1, 5, 9), None, (1, 1, 5, 9), 2),
     "no-mask": ((2, 12, 10), (2, 4, 12, 10), None, 2),
+    # lines given as a full 2D mask (as the serving signature sends them): normal() finds it at run time
+    "2d-lines-as-2d-mask": ((2, 12, 10), (2, 4, 12, 10), (2, 1, 12, 10), 2),
+    # a mask that is the same for every example and coil, and a soft (non-binary) weight: normal() is E^H E = M² here
+    "soft-mask": ((2, 12, 10), (2, 4, 12, 10), (1, 1, 1, 1), 2),
 }
 
 
@@ -26,6 +30,11 @@ def make(rng, case, dtype=np.complex128):
     image_shape, sens_shape, mask_shape, rank = CASES[case]
     sens = None if sens_shape is None else crandn(rng, *sens_shape, dtype=dtype)
     mask = None if mask_shape is None else (rng.uniform(size=mask_shape) < 0.5).astype(np.float32)
+    if case == "2d-lines-as-2d-mask":
+        mask = np.broadcast_to((rng.uniform(size=mask_shape[:2] + (1, mask_shape[3])) < 0.5), mask_shape)
+        mask = mask.astype(np.float32).copy()
+    if case == "soft-mask":
+        mask = np.full(mask_shape, 0.6, np.float32)
     op = SenseOperator(sens, mask, spatial_rank=rank, dtype=tf.as_dtype(dtype))
     return op, sens, mask, crandn(rng, *image_shape, dtype=dtype)
 
@@ -69,7 +78,8 @@ def dense_encoding(sens, mask, spatial):
     return np.concatenate([m[c][:, None] * f * coils[c].reshape(1, -1) for c in range(len(coils))])
 
 
-@pytest.mark.parametrize("case", ["2d", "3d", "single-coil", "2d-mask", "3d-lines", "odd", "odd-single-coil", "no-mask"])
+@pytest.mark.parametrize("case", ["2d", "3d", "single-coil", "2d-mask", "3d-lines", "odd", "odd-single-coil", "no-mask",
+                                  "2d-lines-as-2d-mask", "soft-mask"])
 def test_forward_adjoint_and_normal_equal_dense_matrices(rng, case):
     """E, Eᴴ and EᴴE against a dense matrix assembled from the DFT's definition (independent of the FFT code)."""
     op, sens, mask, x = make(rng, case)
@@ -77,7 +87,7 @@ def test_forward_adjoint_and_normal_equal_dense_matrices(rng, case):
     y = crandn(rng, *op.forward(x).shape, dtype=np.complex128)
     normal, forward, adjoint = op.normal(x).numpy(), op.forward(x).numpy(), op.adjoint(y).numpy()
     for b in range(x.shape[0]):
-        e = dense_encoding(None if sens is None else sens[b], None if mask is None else mask[b], spatial)
+        e = dense_encoding(None if sens is None else sens[b], None if mask is None else mask[b % len(mask)], spatial)
         np.testing.assert_allclose(forward[b].reshape(-1), e @ x[b].reshape(-1), atol=1e-10)
         np.testing.assert_allclose(adjoint[b].reshape(-1), e.conj().T @ y[b].reshape(-1), atol=1e-10)
         gram = e.conj().T @ e
@@ -122,3 +132,14 @@ def test_values_are_not_checked_per_construction(rng):
     op, sens, mask, x = make(rng, "2d", np.complex64)
     bad = np.where(sens == sens[0, 0, 0, 0], np.nan, sens)
     assert np.isnan(SenseOperator(bad, mask).forward(x).numpy()).any()
+
+
+def test_normal_with_run_time_mask_shape_matches_eager(rng):
+    """A mask whose static shape is unknown (a serving signature) takes the same values through both branches."""
+    op, sens, mask, x = make(rng, "2d-lines-as-2d-mask", np.complex64)
+    for m in (mask, (rng.uniform(size=mask.shape) < 0.5).astype(np.float32)):
+        f = tf.function(lambda v, mm: SenseOperator(sens, mm).normal(v),
+                        input_signature=[tf.TensorSpec([None, None, None], tf.complex64),
+                                         tf.TensorSpec([None, None, None, None], tf.float32)])
+        np.testing.assert_allclose(f(x, m).numpy(), SenseOperator(sens, m).adjoint(SenseOperator(sens, m).forward(x)).numpy(),
+                                   atol=1e-5)

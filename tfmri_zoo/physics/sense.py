@@ -58,6 +58,13 @@ class SenseOperator:
         self.sensitivities = sensitivities
         self.mask = None if mask is None else validation.as_mask(mask, "mask", self.dtype)
         self._centred_maps = self._ramps = None
+        self._outer_axis_constant = None
+        self._normal_weight = None if self.mask is None else self.mask * self.mask   # MᴴM (= M for a binary mask)
+        if (self.mask is not None and self.varying_axes() == spatial_rank and self.mask.shape.rank is not None
+                and self.mask.shape.rank >= spatial_rank):
+            # bool scalar: the mask is constant along the first spatial axis (lines given as a full 2D mask)
+            first = self.mask[(Ellipsis, slice(0, 1)) + (slice(None),) * (spatial_rank - 1)]
+            self._outer_axis_constant = tf.reduce_all(tf.equal(self.mask, first))
         if sensitivities is not None and self.cartesian:
             self._ramps = self.centring(sensitivities)
             self._centred_maps = sensitivities * self._ramps[0]
@@ -188,9 +195,24 @@ class SenseOperator:
         image = self._check_image(image)
         coils = self._centred_coils(self.image_transform(image))
         rank = self.varying_axes()
-        if rank:
-            coils = dft(self.apply_mask(dft(coils, rank)), rank, inverse=True)
+        if self.mask is None:
+            pass                                   # F⁻¹F = I
+        elif rank == self.spatial_rank and self._outer_axis_constant is not None:
+            # the mask's static shape does not show it (a served [B, H, W] mask): decide at run time, once per operator
+            weight = self._normal_weight
+            row = weight[(Ellipsis, slice(0, 1)) + (slice(None),) * (self.spatial_rank - 1)]
+            coils = tf.cond(self._outer_axis_constant, lambda: self._masked_pair(coils, rank - 1, row),
+                            lambda: self._masked_pair(coils, rank, weight))
+        else:
+            coils = self._masked_pair(coils, rank, self._normal_weight)
         return self.image_adjoint(self._centred_combine(coils))
+
+    @staticmethod
+    def _masked_pair(coils, rank, weight):
+        """``ifft(weight ⊙ fft(coils))`` over the last ``rank`` axes (``weight ⊙ coils`` when ``rank`` is 0)."""
+        if rank == 0:
+            return coils * weight
+        return dft(weight * dft(coils, rank), rank, inverse=True)
 
     def __call__(self, image):
         return self.forward(image)
