@@ -63,14 +63,9 @@ def make_operator(sampling, sensitivities, spatial_rank=2, dtype=tf.complex64):
     sensitivities = tf.convert_to_tensor(sensitivities)
     # [B, M, ndim] → [B, 1, (1,)*extra, M, ndim]: one trajectory per batch element, shared by coils and extra axes.
     inserted = sensitivities.shape.rank - 1 - spatial_rank
-    trajectory = tf.convert_to_tensor(sampling["trajectory"])
-    points = tf.reshape(trajectory, tf.concat([tf.shape(trajectory)[:1], [1] * inserted, tf.shape(trajectory)[1:]], 0))
-    points.set_shape(trajectory.shape[:1].concatenate([1] * inserted).concatenate(trajectory.shape[1:]))
-    density = sampling.get("density")
-    if density is not None:
-        density = tf.convert_to_tensor(density)
-        shape = tf.concat([tf.shape(density)[:1], [1] * inserted, tf.shape(density)[1:]], 0)
-        static = density.shape[:1].concatenate([1] * inserted).concatenate(density.shape[1:])
-        density = tf.reshape(density, shape)
-        density.set_shape(static)
+    points, density = tf.convert_to_tensor(sampling["trajectory"]), sampling.get("density")
+    density = None if density is None else tf.convert_to_tensor(density)
+    for _ in range(inserted):
+        points = tf.expand_dims(points, 1)
+        density = None if density is None else tf.expand_dims(density, 1)
     return NonCartesianSenseOperator(sensitivities, points=points, density=density, dtype=dtype)

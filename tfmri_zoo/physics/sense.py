@@ -49,7 +49,6 @@ class SenseOperator:
             raise ValueError(f"spatial_rank: expected 2 or 3, got {spatial_rank}.")
         self.spatial_rank = spatial_rank
         self.dtype = tf.as_dtype(dtype)
-        self.axes = tuple(range(-spatial_rank, 0))
         if sensitivities is not None:
             sensitivities = validation.as_complex(sensitivities, "sensitivities", self.dtype)
             if sensitivities.shape.rank is None or sensitivities.shape.rank < spatial_rank + 2:
@@ -194,25 +193,27 @@ class SenseOperator:
         ``[B, 1, 1, W]`` is a 1D FFT pair along W (exact, half the work of the 2D pair)."""
         image = self._check_image(image)
         coils = self._centred_coils(self.image_transform(image))
-        rank = self.varying_axes()
-        if self.mask is None:
-            pass                                   # F⁻¹F = I
-        elif rank == self.spatial_rank and self._outer_axis_constant is not None:
-            # the mask's static shape does not show it (a served [B, H, W] mask): decide at run time, once per operator
-            weight = self._normal_weight
-            row = weight[(Ellipsis, slice(0, 1)) + (slice(None),) * (self.spatial_rank - 1)]
-            coils = tf.cond(self._outer_axis_constant, lambda: self._masked_pair(coils, rank - 1, row),
-                            lambda: self._masked_pair(coils, rank, weight))
-        else:
-            coils = self._masked_pair(coils, rank, self._normal_weight)
+        if self.mask is not None:                  # without a mask F⁻¹F = I: nothing to transform
+            coils = self._masked_pair(coils, self.varying_axes())
         return self.image_adjoint(self._centred_combine(coils))
 
-    @staticmethod
-    def _masked_pair(coils, rank, weight):
-        """``ifft(weight ⊙ fft(coils))`` over the last ``rank`` axes (``weight ⊙ coils`` when ``rank`` is 0)."""
-        if rank == 0:
-            return coils * weight
-        return dft(weight * dft(coils, rank), rank, inverse=True)
+    def _masked_pair(self, coils, rank):
+        """``F⁻¹ MᴴM F`` over the last ``rank`` axes. When the mask's static shape does not show that it is constant
+        along the first spatial axis (a served ``[B, H, W]`` line mask), that is decided at run time, once per
+        operator (``_outer_axis_constant``), and the pair drops that axis."""
+        weight = self._normal_weight
+        if rank == self.spatial_rank and self._outer_axis_constant is not None:
+            row = weight[(Ellipsis, slice(0, 1)) + (slice(None),) * (self.spatial_rank - 1)]
+            return tf.cond(self._outer_axis_constant, lambda: weighted_fft_pair(coils, rank - 1, row),
+                           lambda: weighted_fft_pair(coils, rank, weight))
+        return weighted_fft_pair(coils, rank, weight)
 
     def __call__(self, image):
         return self.forward(image)
+
+
+def weighted_fft_pair(x, rank, weight):
+    """``ifft(weight ⊙ fft(x))`` over the last ``rank`` axes of ``x`` (``weight ⊙ x`` when ``rank`` is 0)."""
+    if rank == 0:
+        return x * weight
+    return dft(weight * dft(x, rank), rank, inverse=True)
