@@ -14,14 +14,13 @@ pins old packages) and ``pip install pandas`` (``import fastmri.models`` needs i
 """
 import argparse
 import os
-import statistics
-import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from timing import interleaved  # noqa: E402
 
 from tfmri_zoo import models  # noqa: E402
 from tfmri_zoo.physics.sampling import EquispacedMaskFunc  # noqa: E402
@@ -36,23 +35,6 @@ def make_slice(coils, height, width, seed=0):
               1j * rng.standard_normal((1, coils, height, width))).astype(np.complex64)
     mask, num_low = EquispacedMaskFunc([0.08], [4], seed=seed)((1, coils, height, width), seed=seed)
     return kspace * mask, mask.astype(np.float32), num_low
-
-
-def median_times(runners, repeats):
-    """Median wall time (s) of each ``runners[name]()`` after one warm-up call each.
-
-    The runners are timed in turn within each repeat (interleaved), so that a change in the load of a shared
-    machine affects all of them alike.
-    """
-    for run in runners.values():
-        run()
-    times = {name: [] for name in runners}
-    for _ in range(repeats):
-        for name, run in runners.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def tensorflow_runner(model, kspace, mask, jit):
@@ -128,7 +110,7 @@ def main():
             runners["xla"] = tensorflow_runner(model, kspace, mask, jit=True)
         if peer is not None:
             runners["torch"], torch_params = torch_runner(peer, kspace, mask, num_low)
-        t = median_times(runners, repeats)
+        t = {name: median for name, (_, median) in interleaved(runners, repeats).items()}
         line = f"{coils}x{height}x{width}: tfmri-zoo VarNet ({model.count_params():,} params) {t['tf']:.3f} s/slice"
         if args.jit:
             line += f", XLA {t['xla']:.3f} s/slice"

@@ -13,12 +13,12 @@ the repeats. Variants on the same coil images ``[B, C, H, W]`` (complex64):
 """
 import argparse
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from timing import interleaved  # noqa: E402
 
 from tfmri_zoo.physics import SenseOperator, fft2c, ifft2c  # noqa: E402
 
@@ -41,19 +41,13 @@ def measure(batch, coils, size, repeats, rng):
         "centred pair": (tf.function(lambda v: ifft2c(fft2c(v))), x),
         "SENSE normal": (tf.function(lambda v: SenseOperator(maps, mask).normal(v)), image),
     }
-    times = {name: [] for name in variants}
-    for fn, arg in variants.values():
-        fn(arg).numpy()
-    for _ in range(repeats):
-        for name, (fn, arg) in variants.items():
-            start = time.perf_counter()
-            fn(arg).numpy()
-            times[name].append(time.perf_counter() - start)
-    floor = min(times["bare pair"])
+    times = interleaved({name: (lambda fn=fn, arg=arg: fn(arg).numpy()) for name, (fn, arg) in variants.items()},
+                        repeats)
+    floor = times["bare pair"][0]
     print(f"\n{batch}×{coils}×{size}×{size} complex64, {repeats} interleaved repeats")
     print(f"{'variant':<14} {'min ms':>8} {'median ms':>10} {'min / bare pair':>16}")
-    for name, values in times.items():
-        print(f"{name:<14} {min(values) * 1e3:8.2f} {np.median(values) * 1e3:10.2f} {min(values) / floor:16.2f}")
+    for name, (best, median) in times.items():
+        print(f"{name:<14} {best * 1e3:8.2f} {median * 1e3:10.2f} {best / floor:16.2f}")
 
 
 def main():

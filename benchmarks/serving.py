@@ -9,14 +9,13 @@ with ``tf.saved_model.load`` (what TF-Serving runs); its float32 real/imag input
 """
 import argparse
 import os
-import statistics
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from timing import interleaved  # noqa: E402
 
 from tfmri_zoo import models  # noqa: E402
 from tfmri_zoo.export import export_saved_model, serving_inputs  # noqa: E402
@@ -32,19 +31,6 @@ def _inputs(batch, coils, size, seed=0):
     mask, _ = RandomMaskFunc([0.08], [4])((batch, coils, size, size), seed=seed)
     mask = np.broadcast_to(mask, (batch, 1, 1, size)).astype(np.float32)
     return {"kspace": kspace * mask, "mask": mask, "sensitivities": maps}
-
-
-def _interleaved_seconds(fns, repeats):
-    """``{name: (min, median)}`` seconds of each function, timed in turn within every repeat, after a warm-up."""
-    for fn in fns.values():
-        fn()  # warm-up (tracing, allocation)
-    times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return {name: (min(values), statistics.median(values)) for name, values in times.items()}
 
 
 def main(argv=None):
@@ -70,7 +56,7 @@ def main(argv=None):
             tensors = {k: tf.constant(v) for k, v in inputs.items()}
             request = {k: tf.constant(v) for k, v in
                        serving_inputs(inputs["kspace"], inputs["mask"][:, 0, 0], inputs["sensitivities"]).items()}
-            times = _interleaved_seconds({"eager": lambda: model(inputs).numpy(),
+            times = interleaved({"eager": lambda: model(inputs).numpy(),
                                           "tf.function": lambda: graph(tensors).numpy(),
                                           "SavedModel": lambda: signature(**request)["image"].numpy()}, repeats)
             rows.append((batch, times))

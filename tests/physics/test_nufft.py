@@ -85,6 +85,44 @@ def test_graph_and_xla(rng):
     np.testing.assert_allclose(normal(x).numpy(), op.adjoint(op.forward(x)).numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("xla", [False, True])
+def test_per_batch_trajectory_shared_by_coils_against_ndft(rng, xla):
+    # points [B, 1, M, 2] with data [B, C, ...]: one trajectory per batch element, shared by the coils (the layout
+    # of the non-Cartesian models). Sparse-matrix gridding (graph) and gather/segment-sum gridding (XLA) both
+    # match the exact NDFT of each batch element.
+    points = rng.uniform(-np.pi, np.pi, (2, 1, 50, 2))
+    op = NUFFT(points, (8, 6), kernel_width=6, dtype=tf.complex128)
+    x, y = crandn(rng, 2, 3, 8, 6, dtype=np.complex128), crandn(rng, 2, 3, 50, dtype=np.complex128)
+    forward = tf.function(op.forward, jit_compile=xla)(tf.constant(x)).numpy()
+    adjoint = tf.function(op.adjoint, jit_compile=xla)(tf.constant(y)).numpy()
+    for b in range(2):
+        matrix = ndft_matrix(points[b, 0], (8, 6))
+        assert rel(forward[b], x[b].reshape(3, -1) @ matrix.T) < 2e-5
+        assert rel(adjoint[b].reshape(3, -1), y[b] @ matrix.conj()) < 2e-5
+
+
+@pytest.mark.parametrize("xla", [False, True])
+def test_gradients_are_the_adjoint(rng, xla):
+    # TensorFlow's gradient of L = ||A x - y||² with respect to complex x is 2 Aᴴ (A x - y); with respect to y of
+    # ||Aᴴ y - x||² it is 2 A (Aᴴ y - x). The reference uses the exact NDFT matrix, not the NUFFT.
+    points = rng.uniform(-np.pi, np.pi, (60, 2))
+    op = NUFFT(points, (8, 8), kernel_width=6, dtype=tf.complex128)
+    matrix = ndft_matrix(points, (8, 8))
+    x = tf.constant(crandn(rng, 2, 8, 8, dtype=np.complex128))
+    y = tf.constant(crandn(rng, 2, 60, dtype=np.complex128))
+    forward = tf.function(op.forward, jit_compile=xla)
+    adjoint = tf.function(op.adjoint, jit_compile=xla)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, y])
+        loss_x = tf.reduce_sum(tf.abs(forward(x) - y) ** 2)
+        loss_y = tf.reduce_sum(tf.abs(adjoint(y) - x) ** 2)
+    xs, ys = x.numpy().reshape(2, -1), y.numpy()
+    expected_x = 2 * (xs @ matrix.T - ys) @ matrix.conj()
+    expected_y = 2 * (ys @ matrix.conj() - xs) @ matrix.T
+    assert rel(tape.gradient(loss_x, x).numpy().reshape(2, -1), expected_x) < 2e-5
+    assert rel(tape.gradient(loss_y, y).numpy(), expected_y) < 2e-5
+
+
 def test_beatty_beta():
     # Beatty et al. 2005: β = π sqrt((W/σ)² (σ - 1/2)² - 0.8); W = 4, σ = 2 → π sqrt(8.2)
     assert kaiser_bessel_beta(4, 2.0) == pytest.approx(np.pi * np.sqrt(8.2))
