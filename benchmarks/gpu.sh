@@ -5,6 +5,7 @@
 #
 #   bash benchmarks/gpu.sh [OUT.json]          # default gpu-benchmarks.json
 #   QUICK=1 bash benchmarks/gpu.sh OUT.json    # tiny sizes (a smoke test, also on a CPU)
+#   ONLY="nufft xla" bash benchmarks/gpu.sh    # a subset, by name
 #
 # Needs tfmri_zoo importable (pip install -e .); optional peers (torch + fastmri, finufft) are used where installed.
 # Each benchmark gets at most LIMIT seconds (default 150) so that one slow step cannot eat the whole budget.
@@ -36,6 +37,7 @@ fi
 for run in "${runs[@]}"; do
   name="${run%%|*}"
   command="${run#*|}"
+  if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then continue; fi
   echo "== $name: python3 $command" >&2
   start=$(date +%s%N)
   # shellcheck disable=SC2086

@@ -32,7 +32,7 @@ from tfmri_zoo.data.brain import brain_volume  # noqa: E402
 from tfmri_zoo.physics import NUFFT, ifft2c, make_operator, radial_density, radial_trajectory  # noqa: E402
 from tfmri_zoo.physics.coils import sense_combine  # noqa: E402
 from tfmri_zoo.recon.tuning import select_lam  # noqa: E402
-from tfmri_zoo.training.evaluate import per_volume_metrics  # noqa: E402
+from tfmri_zoo.metrics import per_volume_metrics  # noqa: E402
 
 
 def radial_slices(seed, split, size, coils, spokes, num_slices, noise_level=0.02):

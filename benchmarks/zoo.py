@@ -23,7 +23,7 @@ from tfmri_zoo.physics.sampling import RandomMaskFunc  # noqa: E402
 from tfmri_zoo.data.pipeline import make_dataset  # noqa: E402
 from tfmri_zoo.training.comparison import CENTER_FRACTIONS, classical_methods, evaluation_batches  # noqa: E402
 from tfmri_zoo.training.comparison import run_method  # noqa: E402
-from tfmri_zoo.training.evaluate import per_volume_metrics  # noqa: E402
+from tfmri_zoo.metrics import per_volume_metrics  # noqa: E402
 from tfmri_zoo.training.losses import ComplexL1  # noqa: E402
 
 ACCELERATIONS = dict(CENTER_FRACTIONS)

@@ -2,6 +2,7 @@
 
 Most run with ``--quick``; the memory and cine benchmarks, whose quick modes take minutes, get explicit tiny sizes.
 """
+import json
 import os
 import shutil
 import subprocess
@@ -26,6 +27,8 @@ CASES = {
                  "--cg", "2", "--models", "cinenet"], "PSNR"),
     "zoo.py": (["--quick"], "zero_filled"),
     "generalisation.py": (["--quick"], "brain-48"),
+    "xla.py": (["--quick"], "XLA / graph"),
+    "training.py": (["--quick", "--models", "modl"], "examples/s"),
 }
 
 
@@ -45,3 +48,19 @@ def test_benchmark_quick_mode(script, tmp_path):
                             env={**os.environ, "PYTHONPATH": ROOT})
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     assert phrase in result.stdout, result.stdout[-3000:]
+
+
+def test_gpu_script_writes_one_json_report(tmp_path):
+    # benchmarks/gpu.sh on the CPU with QUICK=1, restricted to the NUFFT benchmark: one atomic JSON file holding the
+    # command, exit status, time and printed table of each benchmark it ran.
+    out = tmp_path / "report.json"
+    env = dict(os.environ, QUICK="1", ONLY="nufft", LIMIT="300", PYTHONPATH=ROOT)
+    result = subprocess.run(["bash", os.path.join(ROOT, "benchmarks", "gpu.sh"), str(out)], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert set(report["benchmarks"]) == {"nufft"} and report["tensorflow"] == __import__("tensorflow").__version__
+    nufft = report["benchmarks"]["nufft"]
+    assert nufft["returncode"] == 0 and nufft["seconds"] > 0
+    assert any("forward+adjoint" in line for line in nufft["output"])
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]   # no temporary file left behind

@@ -25,7 +25,8 @@ WIN_SIZE = 7
 K1 = 0.01
 K2 = 0.03
 
-__all__ = ["ssim", "psnr", "nmse", "ssim_tf", "psnr_tf", "nmse_tf", "SSIMMetric", "PSNRMetric", "NMSEMetric"]
+__all__ = ["ssim", "psnr", "nmse", "per_volume_metrics", "ssim_tf", "psnr_tf", "nmse_tf", "SSIMMetric", "PSNRMetric",
+           "NMSEMetric"]
 
 
 # ------------------------------------------------------------------------------------------------ numpy versions
@@ -121,7 +122,32 @@ def ssim(target, prediction, data_range=None):
     return float(np.mean([_ssim_slice(t, p, r) for t, p in zip(target, prediction)]))
 
 
+def per_volume_metrics(predictions, targets, names):
+    """fastMRI SSIM/PSNR/NMSE of magnitudes per volume (slices grouped by file name), averaged over volumes.
+
+    Args:
+      predictions, targets: complex or real ``[slices, H, W]`` arrays, or lists of ``[H, W]`` slices (sizes may
+        differ between volumes, not within one).
+      names: the file name of each slice.
+
+    Returns:
+      ``{"ssim": float, "psnr": float, "nmse": float}``.
+    """
+    scores = {"ssim": [], "psnr": [], "nmse": []}
+    for name in sorted(set(names)):
+        idx = [i for i, n in enumerate(names) if n == name]
+        gt = np.abs(np.stack([targets[i] for i in idx]))
+        rec = np.abs(np.stack([predictions[i] for i in idx]))
+        for key in scores:
+            scores[key].append(METRICS[key](gt, rec))
+    return {k: float(np.mean(v)) for k, v in scores.items()}
+
+
+METRICS = {"ssim": ssim, "psnr": psnr, "nmse": nmse}
+
+
 # ------------------------------------------------------------------------------------------------ TF versions
+
 
 def _as_batch(target, prediction):
     """Real ``[B, H, W, 1]`` tensors from ``[B, H, W]`` or ``[B, H, W, 1]`` real inputs."""

@@ -12,6 +12,8 @@ Example::
 """
 import numpy as np
 
+from tfmri_zoo.metrics import per_volume_metrics
+
 # Default grids of absolute λ (data normalised so that max|Eᴴy| ≈ 1, as the pipeline's ``zero_filled_max``).
 LAM_GRIDS = {
     "sense": (0.0, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
@@ -38,8 +40,6 @@ def select_lam(reconstruct, batches, grid, metric="psnr"):
     Raises:
       ValueError: an empty grid or batches, a negative λ, or an unknown metric.
     """
-    from tfmri_zoo.training.evaluate import per_volume_metrics
-
     if metric not in METRICS:
         raise ValueError(f"metric: expected one of {METRICS}, got {metric!r}.")
     grid = [float(lam) for lam in grid]

@@ -1,8 +1,10 @@
 """Training: losses, supervised training with callbacks, SSDU, zero-shot SSL, SURE, memory-efficient unrolling,
-tf.distribute helpers and the config-driven trainer (review Sec. III-D). The deep-equilibrium model is the zoo model
+tf.distribute helpers, the config-driven trainer (review Sec. III-D), and the scan-specific Deep Image Prior
+(a network trained on one scan's k-space). The deep-equilibrium model is the zoo model
 ``deq`` (:mod:`tfmri_zoo.models.deq`)."""
 from tfmri_zoo.training.callbacks import AtomicModelCheckpoint, ImagePanels
 from tfmri_zoo.training.config import load_config, train_from_config
+from tfmri_zoo.training.dip import DIPResult, deep_image_prior
 from tfmri_zoo.training.distribute import make_strategy, shard_for_worker
 from tfmri_zoo.training.evaluate import evaluate, format_table, per_volume_metrics, reconstruct_file
 from tfmri_zoo.training.losses import (ComplexL1, ComplexLoss, ComplexMSE, KSpaceLoss, MixedLoss, SSDULoss,
@@ -14,8 +16,8 @@ from tfmri_zoo.training.sure import sure_loss, train_sure
 from tfmri_zoo.training.targets import pack_kspace_target, unpack_kspace_target
 from tfmri_zoo.training.zero_shot import zero_shot_ssl
 
-__all__ = ["AtomicModelCheckpoint", "ComplexL1", "ComplexLoss", "ComplexMSE", "ImagePanels",
-           "KSpaceLoss", "MixedLoss", "SSDULoss", "SSIMLoss", "build_and_compile", "evaluate",
+__all__ = ["AtomicModelCheckpoint", "ComplexL1", "ComplexLoss", "ComplexMSE", "DIPResult", "ImagePanels",
+           "KSpaceLoss", "MixedLoss", "SSDULoss", "SSIMLoss", "build_and_compile", "deep_image_prior", "evaluate",
            "format_table", "load_config", "make_strategy", "pack_kspace_target",
            "per_volume_metrics", "recompute", "reconstruct_file", "shard_for_worker", "split_mask", "ssdu_dataset",
            "ssdu_split_example", "sure_loss", "train", "train_from_config", "train_sure", "unpack_kspace_target",

@@ -10,13 +10,15 @@ Fairness rules, applied by :func:`compare`:
 * ℓ1-wavelet is the BART-strength solver (:func:`tfmri_zoo.recon.l1_wavelet`, random wavelet shifts).
 
 Metrics: fastMRI SSIM / PSNR / NMSE of magnitudes per volume, averaged over volumes
-(:func:`tfmri_zoo.training.evaluate.per_volume_metrics`), plus per-slice PSNR (each slice's own maximum as the
+(:func:`tfmri_zoo.metrics.per_volume_metrics`), plus per-slice PSNR (each slice's own maximum as the
 data range) so that "never below CG-SENSE on any slice" can be checked.
 """
 import time
 
 import numpy as np
 import tensorflow as tf
+
+from tfmri_zoo.metrics import per_volume_metrics
 
 CENTER_FRACTIONS = {4: 0.08, 8: 0.04}
 CLASSICAL_ITERATIONS = {"sense": 30, "l1_wavelet": 100}
@@ -120,8 +122,6 @@ def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None
       per acceleration, ``"_examples"``: ``{method: first test slice complex numpy [H, W]}`` with ``"target"``.
     """
     from tfmri_zoo.recon import LAM_GRIDS, select_lam
-    from tfmri_zoo.training.evaluate import per_volume_metrics
-
     lam_grids = {**{k: LAM_GRIDS[k] for k in ("sense", "l1_wavelet")}, **(lam_grids or {})}
     classical = classical_methods(iterations)
     table = {}

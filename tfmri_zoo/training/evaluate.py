@@ -3,6 +3,8 @@ import os
 
 import numpy as np
 
+from tfmri_zoo.metrics import per_volume_metrics
+
 DEFAULT_CENTER_FRACTIONS = {4: 0.08, 8: 0.04}
 
 
@@ -54,29 +56,6 @@ def evaluate(model, files, accelerations=(4, 8), center_fractions=None, batch_si
         table[f"R={acceleration}"] = {**per_volume_metrics(pred, target, names), "volumes": len(set(names)),
                                       "slices": len(names)}
     return table
-
-
-def per_volume_metrics(predictions, targets, names):
-    """fastMRI SSIM/PSNR/NMSE of magnitudes per volume (slices grouped by file name), averaged over volumes.
-
-    Args:
-      predictions, targets: complex or real ``[slices, H, W]`` arrays, or lists of ``[H, W]`` slices (sizes may
-        differ between volumes, not within one).
-      names: the file name of each slice.
-
-    Returns:
-      ``{"ssim": float, "psnr": float, "nmse": float}``.
-    """
-    from tfmri_zoo import metrics
-
-    scores = {"ssim": [], "psnr": [], "nmse": []}
-    for name in sorted(set(names)):
-        idx = [i for i, n in enumerate(names) if n == name]
-        gt = np.abs(np.stack([targets[i] for i in idx]))
-        rec = np.abs(np.stack([predictions[i] for i in idx]))
-        for key in scores:
-            scores[key].append(getattr(metrics, key)(gt, rec))
-    return {k: float(np.mean(v)) for k, v in scores.items()}
 
 
 def format_table(table):

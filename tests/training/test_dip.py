@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from tests.models.zoo_contract import toy_problem
 from tfmri_zoo.recon import zero_filled
-from tfmri_zoo.recon.dip import deep_image_prior, split_holdout
+from tfmri_zoo.training.dip import deep_image_prior, split_holdout
 
 
 @pytest.fixture(scope="module")
