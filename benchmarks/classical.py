@@ -13,8 +13,9 @@ random cycle spinning) and for ours ``l1_wavelet(lam=λ, max_iter=n)`` (defaults
 Speed: time per iteration at equal work, ``(T(3n) − T(n)) / 2n`` (cancels BART's start-up, file I/O and FFTW
 planning, and our call overhead), ours and BART timed interleaved in this process, ``--repeats`` runs each; the ratio
 ours / BART is given from the minima and from the medians of the runs. Both use ``--threads`` CPU threads
-(``OMP_NUM_THREADS`` for BART, TF intra-op threads for us). Ours is XLA-compiled unless ``--no-xla`` (ℓ1-wavelet
-measured 1.9× faster per iteration than plain graph mode at 144², one thread). Methods timed: ℓ1-wavelet
+(``OMP_NUM_THREADS`` for BART, TF intra-op threads for us). XLA per method, as measured by ``benchmarks/xla.py``
+(``--xla auto``, the default): the ℓ1-wavelet is XLA-compiled (0.48× the graph-mode time at 256²), CG-SENSE is not
+(1.05×: nothing to fuse around its FFTs); ``--xla on``/``off`` forces one mode for both. Methods timed: ℓ1-wavelet
 (``-l1``) and CG-SENSE (``-l2 -r λ_l2``).
 
     python benchmarks/classical.py            # 8 coils, 144², tubes/Shepp-Logan/geometric, R = 4 and 8
@@ -39,6 +40,10 @@ from tfmri_zoo.recon import l1_wavelet, select_lam, sense, zero_filled  # noqa: 
 PHANTOMS = {"tubes": ["-N", 6, "-r", 1], "shepp-logan": [], "geometric": ["-G"]}
 GRID = tuple(1e-3 * 2.0 ** np.arange(-2.0, 1.5, 0.5))    # × max|Eᴴy|: 2.5e-4 … 2.8e-3 in steps of √2
 
+
+#: jit_compile per method, chosen by ``benchmarks/xla.py`` (XLA / graph time at 256², 8 coils: ℓ1-wavelet 0.48,
+#: CG-SENSE 1.05); the README's "XLA per method" table.
+XLA_BY_METHOD = {"l1-wavelet": True, "CG-SENSE": False}
 
 def run_bart(args, threads):
     """Runs ``bart *args`` with ``threads`` OpenMP threads; returns the wall time in seconds."""
@@ -98,7 +103,7 @@ def ours_l1(iterations, xla):
 
 def quality_table(args, folder, xla):
     """Best-λ PSNR/SSIM of ours and BART on every phantom and acceleration; prints one row each."""
-    ours = ours_l1(args.iters, xla)
+    ours = ours_l1(args.iters, xla["l1-wavelet"])
     print(f"ℓ1-wavelet quality, {args.iters} iterations each, λ grid {len(args.grid)} values "
           f"{min(args.grid):.3g} … {max(args.grid):.3g} × max|Eᴴy| (chosen λ in data units):")
     print(f"{'phantom':<12} {'R':>2} {'size':>4} {'λ BART':>8} {'λ ours':>8} {'BART PSNR/SSIM':>15} "
@@ -147,7 +152,8 @@ def speed_rows(args, inputs, lam_bart, lam_ours, xla):
     print(f"{'method':<11} {'n':>4} {'ours ms/it min/med':>19} {'BART ms/it min/med':>19} {'ratio min/med':>14}")
     for name in args.methods:
         iterations, flags, solve = methods[name]
-        compiled = {n: tf.function(lambda k, n=n: solve(k, n), jit_compile=xla) for n in (iterations, 3 * iterations)}
+        compiled = {n: tf.function(lambda k, n=n: solve(k, n), jit_compile=xla[name])
+                    for n in (iterations, 3 * iterations)}
         for function in compiled.values():
             function(kspace).numpy()                              # trace and compile outside the timing
         ours_times = {n: [] for n in compiled}
@@ -181,7 +187,8 @@ def main():
     parser.add_argument("--lam-l2", type=float, default=0.01, help="absolute Tikhonov weight (both packages)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for BART and for us")
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--no-xla", action="store_true", help="tf.function without jit_compile")
+    parser.add_argument("--xla", choices=["auto", "on", "off"], default="auto",
+                        help="jit_compile per method as measured (auto: ℓ1-wavelet on, CG-SENSE off), or forced")
     parser.add_argument("--methods", nargs="+", default=["l1-wavelet", "CG-SENSE"], choices=["l1-wavelet", "CG-SENSE"])
     parser.add_argument("--no-quality", action="store_true", help="timing only, at the middle of the grid")
     args = parser.parse_args()
@@ -192,7 +199,7 @@ def main():
         parser.error("--repeats, --iters, --time-iters and --cg-iters must be positive")
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    xla = not args.no_xla
+    xla = {name: XLA_BY_METHOD[name] if args.xla == "auto" else args.xla == "on" for name in XLA_BY_METHOD}
     print(f"{args.coils} coils, {args.size}×{args.size}, R = {args.accels}, threads = {args.threads}, XLA = {xla}, "
           f"load average {os.getloadavg()[0]:.1f}")
 

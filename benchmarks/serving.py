@@ -15,22 +15,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from random_data import random_multicoil  # noqa: E402
 from timing import interleaved  # noqa: E402
 
 from tfmri_zoo import models  # noqa: E402
 from tfmri_zoo.export import export_saved_model, serving_inputs  # noqa: E402
-from tfmri_zoo.physics.sampling import RandomMaskFunc  # noqa: E402
-
-
-def _inputs(batch, coils, size, seed=0):
-    rng = np.random.default_rng(seed)
-    shape = (batch, coils, size, size)
-    kspace = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
-    maps = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
-    maps /= np.sqrt(np.sum(np.abs(maps) ** 2, axis=1, keepdims=True))
-    mask, _ = RandomMaskFunc([0.08], [4])((batch, coils, size, size), seed=seed)
-    mask = np.broadcast_to(mask, (batch, 1, 1, size)).astype(np.float32)
-    return {"kspace": kspace * mask, "mask": mask, "sensitivities": maps}
 
 
 def main(argv=None):
@@ -44,7 +33,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     size, coils, repeats = (32, 4, 3) if args.quick else (args.size, args.coils, args.repeats)
     model = models.get(args.model, preset=args.preset)
-    model(_inputs(1, coils, size))
+    model(random_multicoil(1, coils, size, mask="random"))
     device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
     rows = []
     graph = tf.function(lambda inputs: model(inputs))
@@ -52,7 +41,7 @@ def main(argv=None):
         path = export_saved_model(model, base, model_name=args.model, version=1, warmup=False)
         signature = tf.saved_model.load(path).signatures["serving_default"]
         for batch in (1, 8):
-            inputs = _inputs(batch, coils, size, seed=batch)
+            inputs = random_multicoil(batch, coils, size, seed=batch, mask="random")
             tensors = {k: tf.constant(v) for k, v in inputs.items()}
             request = {k: tf.constant(v) for k, v in
                        serving_inputs(inputs["kspace"], inputs["mask"][:, 0, 0], inputs["sensitivities"]).items()}

@@ -19,10 +19,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import yaml  # noqa: E402
+from random_data import random_multicoil  # noqa: E402
 from timing import interleaved  # noqa: E402
 
 from tfmri_zoo import models  # noqa: E402
-from tfmri_zoo.physics.sampling import EquispacedMaskFunc  # noqa: E402
 from tfmri_zoo.training.losses import ComplexMSE  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,20 +33,6 @@ def brain_config(name):
     """The architecture of ``models/<name>/brain.yaml`` (the configuration the brain weights are trained with)."""
     with open(os.path.join(ROOT, "models", name, "brain.yaml")) as f:
         return yaml.safe_load(f)["model"]["config"]
-
-
-def batch_inputs(batch, coils, size, seed=0):
-    """Random k-space ``[B, C, N, N]`` (4× equispaced), mask ``[B, 1, 1, N]``, maps, and a complex target."""
-    rng = np.random.default_rng(seed)
-    shape = (batch, coils, size, size)
-    kspace = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
-    maps = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
-    maps /= np.sqrt(np.sum(np.abs(maps) ** 2, axis=1, keepdims=True))
-    mask, _ = EquispacedMaskFunc([0.08], [4], seed=seed)(shape, seed=seed)
-    mask = np.broadcast_to(mask, (batch, 1, 1, size)).astype(np.float32)
-    target = (rng.standard_normal((batch, size, size)) + 0j).astype(np.complex64)
-    inputs = {"kspace": tf.constant(kspace * mask), "mask": tf.constant(mask), "sensitivities": tf.constant(maps)}
-    return inputs, tf.constant(target)
 
 
 def main(argv=None):
@@ -60,7 +46,8 @@ def main(argv=None):
     parser.add_argument("--xla", action="store_true", help="compile the train steps with XLA")
     args = parser.parse_args(argv)
     size, coils, batch, repeats = (32, 4, 2, 3) if args.quick else (args.size, args.coils, args.batch, args.repeats)
-    inputs, target = batch_inputs(batch, coils, size)
+    inputs = {k: tf.constant(v) for k, v in random_multicoil(batch, coils, size).items()}
+    target = tf.constant(np.random.default_rng(1).standard_normal((batch, size, size)).astype(np.complex64))
     runners = {}
     for name in args.models:
         keras.utils.set_random_seed(0)

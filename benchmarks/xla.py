@@ -16,26 +16,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from random_data import random_multicoil  # noqa: E402
 from timing import interleaved  # noqa: E402
 
 from tfmri_zoo import models  # noqa: E402
 from tfmri_zoo.physics.density import radial_density  # noqa: E402
-from tfmri_zoo.physics.sampling import EquispacedMaskFunc  # noqa: E402
 from tfmri_zoo.physics.trajectories import radial_trajectory  # noqa: E402
 from tfmri_zoo.recon import l1_wavelet, sense  # noqa: E402
 from tfmri_zoo.training.losses import ComplexMSE  # noqa: E402
-
-
-def cartesian_inputs(coils, size, seed=0):
-    """Random 4× equispaced multi-coil k-space ``[1, C, N, N]``, mask ``[1, 1, 1, N]``, normalised random maps."""
-    rng = np.random.default_rng(seed)
-    shape = (1, coils, size, size)
-    kspace = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
-    maps = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
-    maps /= np.sqrt(np.sum(np.abs(maps) ** 2, axis=1, keepdims=True))
-    mask, _ = EquispacedMaskFunc([0.08], [4], seed=seed)(shape, seed=seed)
-    mask = np.broadcast_to(mask, (1, 1, 1, size)).astype(np.float32)
-    return {"kspace": tf.constant(kspace * mask), "mask": tf.constant(mask), "sensitivities": tf.constant(maps)}
 
 
 def radial_inputs(coils, size, spokes, seed=0):
@@ -77,7 +65,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     size, coils, repeats = (32, 4, 3) if args.quick else (args.size, args.coils, args.repeats)
     radial_size, spokes = (32, 16) if args.quick else (128, 64)
-    cart = cartesian_inputs(coils, size)
+    cart = {k: tf.constant(v) for k, v in random_multicoil(1, coils, size).items()}
     radial = radial_inputs(coils, radial_size, spokes)
     radial_sampling = {"trajectory": radial["trajectory"], "density": radial["density"]}
     modl = models.get("modl", preset="small")

@@ -8,11 +8,12 @@ time. Values and gradients are unchanged (up to float round-off); compute grows 
 Measured (``benchmarks/memory.py``, CPU, TF allocator peak of one step, MoDL 192×192, 8 coils, DnCNN 32×5, CG 10):
 12 cascades need 9.4× the step memory of 1 without recompute, 1.06× with it.
 
-How a model uses it (e.g. an unrolled model's loop)::
+How a model uses it: every unrolled zoo model writes its loop as steps and calls
+:meth:`tfmri_zoo.models.base.ReconModel.unroll`, which applies :func:`unroll` with the model's ``recompute``
+option::
 
-    step = lambda x, kspace, mask, sens: dc(denoiser(x, training=training), kspace, mask, sens)
-    for denoiser in denoisers:
-        x = recompute(step, enabled=self.recompute)(x, kspace, mask, sensitivities)
+    steps = [lambda x, k, m, s, d=denoiser: dc(d(x, training=training), k, m, s) for denoiser in denoisers]
+    return self.unroll(steps, x, kspace, mask, sensitivities)
 
 Caveat: layers with training-time side effects (BatchNorm moving statistics, dropout) run twice per step; moving
 averages are then updated twice (harmless for training, slightly faster averaging) and dropout would draw a new
@@ -27,7 +28,9 @@ def recompute(step, enabled=True):
     Args:
       step: a function of tensors or nests of tensors (``None`` arguments are passed through as ``None`` — they are
         bound by closure, not recorded), typically one cascade ``(x, kspace, mask, sensitivities) → x`` where ``x`` is a
-        complex64 image ``[B, *extra, H, W]``. Variables it reads (Keras layers) receive gradients.
+        complex64 image ``[B, *extra, H, W]``, or a nest (e.g. ADMM's ``(x, u)``) returned as a nest of the same
+        structure. Variables it reads (Keras layers) receive gradients; every other tensor that needs a gradient
+        (maps estimated by a network, motion fields) must be an argument, not a closure.
       enabled: ``False`` returns ``step`` unchanged (ordinary back-propagation).
 
     Returns:
@@ -39,20 +42,24 @@ def recompute(step, enabled=True):
     def wrapped(*args):
         flat = tf.nest.flatten(args)   # nested arguments (a non-Cartesian sampling dict) are passed as their tensors
         present = [i for i, a in enumerate(flat) if a is not None]
+        structure = []
 
         def on_tensors(*tensors):
             full = list(flat)
             for i, t in zip(present, tensors):
                 full[i] = t
-            return step(*tf.nest.pack_sequence_as(args, full))
+            output = step(*tf.nest.pack_sequence_as(args, full))
+            structure[:] = [output]
+            return tf.nest.flatten(output)
 
-        return _recomputed(on_tensors)(*[flat[i] for i in present])
+        outputs = _recomputed(on_tensors)(*[flat[i] for i in present])
+        return tf.nest.pack_sequence_as(structure[0], outputs)
 
     return wrapped
 
 
 def _recomputed(fn):
-    """``fn`` with a custom gradient that re-runs ``fn`` under a tape in the backward pass.
+    """``fn`` (tensors → list of tensors) with a custom gradient that re-runs ``fn`` under a tape in the backward pass.
 
     Written with ``tf.custom_gradient`` rather than ``tf.recompute_grad``: the latter fails in graph mode on complex
     tensors (TF 2.21), which every cascade of the zoo carries. The forward pass runs inside ``custom_gradient``
@@ -61,22 +68,22 @@ def _recomputed(fn):
 
     @tf.custom_gradient
     def forward(*tensors):
-        output = fn(*tensors)
+        outputs = fn(*tensors)
 
-        def backward(upstream, variables=None):
+        def backward(*upstream, variables=None):
             variables = list(variables or [])
             # The recomputation must wait for the upstream gradient: without this dependency a graph runtime may
             # run it during the forward pass (or merge it with the forward ops) and nothing would be saved.
-            with tf.control_dependencies([upstream]):
+            with tf.control_dependencies(list(upstream)):
                 inputs = [tf.identity(t) for t in tensors]
             with tf.GradientTape() as tape, tf.name_scope("recompute"):
                 tape.watch(inputs)
                 again = fn(*inputs)
-            grads = tape.gradient(again, inputs + variables, output_gradients=upstream,
+            grads = tape.gradient(again, inputs + variables, output_gradients=list(upstream),
                                   unconnected_gradients=tf.UnconnectedGradients.ZERO)
             return grads[:len(tensors)], grads[len(tensors):]
 
-        return output, backward
+        return outputs, backward
 
     return forward
 
@@ -86,7 +93,8 @@ def unroll(steps, x, *args, recompute_steps=False):
 
     Args:
       steps: sequence of callables ``step(x, *args) → x``.
-      x: the initial estimate, e.g. complex64 ``[B, H, W]``.
+      x: the initial estimate, e.g. complex64 ``[B, H, W]``, or a nest of tensors (the state of a primal-dual or
+        ADMM iteration).
       *args: tensors passed to every step (e.g. k-space ``[B, C, H, W]``, mask, sensitivities).
       recompute_steps: wrap each step with :func:`recompute`.
 

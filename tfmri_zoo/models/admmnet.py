@@ -42,6 +42,7 @@ class ADMMNet(ReconModel):
 
     layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
     operators = ("cartesian", "nufft")  # operator="nufft": trajectory inputs (models/base.py)
+    unrolled = True
 
     def __init__(self, iterations=10, cg_iterations=10, lam=0.1, dual_step=1.0, regularizer="dncnn",
                  share_weights=False, **kwargs):
@@ -56,9 +57,9 @@ class ADMMNet(ReconModel):
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
         x = self.make_operator(mask, sensitivities).adjoint(kspace)
-        u = tf.zeros_like(x)
-        for denoiser, step in zip(self.denoisers, self.steps):
-            x, u = step(denoiser(x + u, training=training), u, kspace, mask, sensitivities)
+        steps = [lambda xu, k, m, s, d=denoiser, dc=step: dc(d(xu[0] + xu[1], training=training), xu[1], k, m, s)
+                 for denoiser, step in zip(self.denoisers, self.steps)]
+        x, _ = self.unroll(steps, (x, tf.zeros_like(x)), kspace, mask, sensitivities)
         return x
 
     def get_config(self):

@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmri_zoo import validation
+from tfmri_zoo.layers.recompute import unroll
 from tfmri_zoo.physics.operators import OPERATOR_KINDS, make_operator
 
 #: Inputs that are real (float32) tensors; every other input is complex64.
@@ -48,6 +49,10 @@ class ReconModel(keras.Model):
       spatial_rank: number of spatial (FFT) axes, 2 or 3; ``None``: the model's first supported value.
       operator: the encoding, ``"cartesian"`` (mask inputs) or ``"nufft"`` (trajectory inputs, module docstring);
         a subclass lists the kinds its method allows in the class attribute ``operators``.
+      recompute: memory-efficient training of an unrolled model — keep only each cascade's input and recompute the
+        cascade in the backward pass (same values and gradients; peak memory nearly independent of ``iterations``,
+        ``benchmarks/memory.py``). A subclass with ``unrolled = True`` writes its loop as steps and calls
+        :meth:`unroll`; others refuse ``recompute=True``.
 
     Every model either honours ``extra_dims``/``spatial_rank`` or refuses them: a subclass lists the values it
     supports in the class attribute ``layouts`` (``{"extra_dims": (0,), "spatial_rank": (2,)}`` for a 2D model), and
@@ -55,7 +60,8 @@ class ReconModel(keras.Model):
     ``extra_dims >= 0`` and ``spatial_rank`` 2 or 3, for generic subclasses whose ``reconstruct`` handles them.
 
     Raises:
-      ValueError: ``extra_dims``, ``spatial_rank`` or ``operator`` outside what the model supports.
+      ValueError: ``extra_dims``, ``spatial_rank`` or ``operator`` outside what the model supports, or
+        ``recompute=True`` for a model without unrolled cascades.
     """
 
     #: ``{"extra_dims": (...), "spatial_rank": (...)}``: the layouts a subclass supports; ``None`` for any.
@@ -64,10 +70,17 @@ class ReconModel(keras.Model):
     operators = ("cartesian",)
     #: Why a Cartesian-only subclass is (shown when ``operator="nufft"`` is refused).
     cartesian_only_reason = "its method has not been written for non-Cartesian data"
+    #: ``True`` for a model whose ``reconstruct`` runs its cascades through :meth:`unroll` (``recompute`` allowed).
+    unrolled = False
 
-    def __init__(self, normalize=True, extra_dims=None, spatial_rank=None, operator="cartesian", **kwargs):
+    def __init__(self, normalize=True, extra_dims=None, spatial_rank=None, operator="cartesian", recompute=False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.normalize = bool(normalize)
+        if recompute and not self.unrolled:
+            raise ValueError(f"recompute: {type(self).__name__} has no unrolled cascades to recompute; use "
+                             f"recompute=False.")
+        self.recompute = bool(recompute)
         self.extra_dims = self._layout_value("extra_dims", extra_dims, range(0, 8))
         self.spatial_rank = self._layout_value("spatial_rank", spatial_rank, (2, 3))
         if operator not in OPERATOR_KINDS:
@@ -93,6 +106,16 @@ class ReconModel(keras.Model):
     def kspace_rank(self):
         """Rank of the k-space input: ``[B, C, *extra, *spatial]``, or ``[B, C, *extra, M]`` for ``"nufft"``."""
         return 2 + self.extra_dims + (1 if self.operator == "nufft" else self.spatial_rank)
+
+    def unroll(self, steps, state, *args):
+        """``state ← step(state, *args)`` for each of ``steps`` (one per cascade), each recomputed in the backward
+        pass when ``recompute`` is on (:func:`tfmri_zoo.layers.recompute.unroll`).
+
+        ``state`` is a tensor (the image ``[B, *extra, H, W]``) or a nest (e.g. ADMM's ``(x, u)``). Every tensor a
+        step needs a gradient for — k-space, mask or sampling dict, maps (estimated maps too), motion fields — is
+        passed in ``args``, not bound by closure; Keras layers' variables are found automatically.
+        """
+        return unroll(steps, state, *args, recompute_steps=self.recompute)
 
     def make_operator(self, sampling, sensitivities, dtype=tf.complex64):
         """The encoding operator of this call: ``M F C`` for a mask, ``A C`` (NUFFT) for a sampling dict
@@ -267,5 +290,5 @@ class ReconModel(keras.Model):
     def get_config(self):
         config = super().get_config()
         config.update(normalize=self.normalize, extra_dims=self.extra_dims, spatial_rank=self.spatial_rank,
-                      operator=self.operator)
+                      operator=self.operator, recompute=self.recompute)
         return config

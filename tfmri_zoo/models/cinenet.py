@@ -56,6 +56,7 @@ class CINENet(ReconModel):
     """
 
     layouts = {"extra_dims": (1,), "spatial_rank": (2, 3)}
+    unrolled = True
 
     def __init__(self, iterations=5, filters=16, depth=2, convs_per_level=2, kernel_size=3, activation="cardioid",
                  normalization="instance", complex_network=True, dc="proximal", lam=None, cg_iterations=5,
@@ -88,10 +89,9 @@ class CINENet(ReconModel):
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
         x = self.make_operator(mask, sensitivities).adjoint(kspace)                # [B, T, (D,) H, W]
-        for unet, dc in zip(self.unets, self.dcs):
-            z = unet(x[..., None], training=training)[..., 0]
-            x = dc(z, kspace, mask, sensitivities)
-        return x
+        steps = [lambda x, k, m, s, unet=unet, dc=dc: dc(unet(x[..., None], training=training)[..., 0], k, m, s)
+                 for unet, dc in zip(self.unets, self.dcs)]
+        return self.unroll(steps, x, kspace, mask, sensitivities)
 
     def get_config(self):
         return {**super().get_config(), "iterations": self.iterations, "filters": self.filters, "depth": self.depth,

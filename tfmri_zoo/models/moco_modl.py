@@ -69,6 +69,8 @@ class MoCoMoDL(MotionModel):
     "sensitivities": complex64 [B, C, 1, H, W]}``. Returns complex64 ``[B, T, H, W]``.
     """
 
+    unrolled = True
+
     def __init__(self, iterations=4, cg_iterations=10, lam=0.05, init_lam=0.01, regularizer="dncnn", **kwargs):
         super().__init__(**kwargs)
         self.iterations, self.cg_iterations = int(iterations), int(cg_iterations)
@@ -81,8 +83,10 @@ class MoCoMoDL(MotionModel):
         _, displacements = self.estimate_motion(kspace, mask, sensitivities, training=training)
         x = motion_compensated_sense(kspace, mask, sensitivities, displacements, max_iter=self.cg_iterations,
                                      lam=self.init_lam, return_reference=True)
-        for denoiser in self.denoisers:
-            x = self.dc(denoiser(x, training=training), kspace, mask, sensitivities, displacements=displacements)
+        steps = [lambda x, k, m, s, u, d=denoiser: self.dc(d(x, training=training), k, m, s, displacements=u)
+                 for denoiser in self.denoisers]
+        # the estimated displacements are an argument, so that the motion estimator gets gradients through them
+        x = self.unroll(steps, x, kspace, mask, sensitivities, displacements)
         return MotionSenseOperator(sensitivities, mask, displacements).frames(x)
 
     def get_config(self):

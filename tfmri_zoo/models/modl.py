@@ -7,7 +7,6 @@ the ``K = 10`` unrolls; the DC step runs 10 CG iterations.
 import keras
 
 from tfmri_zoo.layers.data_consistency import ProximalL2DC
-from tfmri_zoo.layers.recompute import unroll
 from tfmri_zoo.models.base import LAYOUT_2D, ReconModel
 from tfmri_zoo.models.regularizers import make_regularizers, regularizer_spec
 from tfmri_zoo.models.registry import register
@@ -29,9 +28,8 @@ class MoDL(ReconModel):
       lam: initial shared ``λ`` (trainable, ≥ 0).
       regularizer: regulariser name or ``{"name": ..., **config}`` (``"dncnn"``, ``"unet"``, ``"resnet"``, ``"downup"``).
       share_weights: share ``D_w`` over the unrolls (MoDL: ``True``).
-      recompute: memory-efficient training — keep only each unroll's input and recompute the unroll in the
-        backward pass (peak memory nearly independent of ``iterations``; ``benchmarks/memory.py``).
-      **kwargs: :class:`~tfmri_zoo.models.base.ReconModel` arguments.
+      **kwargs: :class:`~tfmri_zoo.models.base.ReconModel` arguments (``recompute`` for memory-efficient
+        training).
 
     Call args: ``{"kspace": complex64 [B, C, H, W], "mask": float32 [B, 1, 1, W], "sensitivities": complex64
     [B, C, H, W] or absent}``. Returns complex64 ``[B, H, W]``.
@@ -39,11 +37,10 @@ class MoDL(ReconModel):
 
     layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
     operators = ("cartesian", "nufft")  # operator="nufft": trajectory inputs (models/base.py)
+    unrolled = True
 
-    def __init__(self, iterations=10, cg_iterations=10, lam=0.05, regularizer="dncnn", share_weights=True,
-                 recompute=False, **kwargs):
+    def __init__(self, iterations=10, cg_iterations=10, lam=0.05, regularizer="dncnn", share_weights=True, **kwargs):
         super().__init__(**kwargs)
-        self.recompute = bool(recompute)
         self.iterations, self.cg_iterations, self.lam = int(iterations), int(cg_iterations), float(lam)
         self.regularizer, self.share_weights = regularizer_spec(regularizer), bool(share_weights)
         self.denoisers = make_regularizers(self.regularizer, self.iterations, self.share_weights)
@@ -53,9 +50,8 @@ class MoDL(ReconModel):
         x = self.make_operator(mask, sensitivities).adjoint(kspace)
         steps = [lambda x, k, m, s, d=denoiser: self.dc(d(x, training=training), k, m, s)
                  for denoiser in self.denoisers]
-        return unroll(steps, x, kspace, mask, sensitivities, recompute_steps=self.recompute)
+        return self.unroll(steps, x, kspace, mask, sensitivities)
 
     def get_config(self):
         return {**super().get_config(), "iterations": self.iterations, "cg_iterations": self.cg_iterations,
-                "lam": self.lam, "regularizer": self.regularizer, "share_weights": self.share_weights,
-                "recompute": self.recompute}
+                "lam": self.lam, "regularizer": self.regularizer, "share_weights": self.share_weights}

@@ -41,6 +41,7 @@ class PrimalDual(ReconModel):
     """
 
     layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
+    unrolled = True
     cartesian_only_reason = "its dual CNN convolves the Cartesian k-space grid"
 
     def __init__(self, iterations=10, n_primal=5, n_dual=5, regularizer=None, **kwargs):
@@ -62,18 +63,24 @@ class PrimalDual(ReconModel):
         return make_regularizer(**self.regularizer, residual=False, out_channels=out_channels)
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
-        op = self.make_operator(mask, sensitivities)
-        zero_filled = op.adjoint(kspace)
+        zero_filled = self.make_operator(mask, sensitivities).adjoint(kspace)
         f = tf.repeat(zero_filled[..., None], self.n_primal, axis=-1)             # [B, H, W, Np]
         h = tf.zeros(tf.concat([tf.shape(kspace), [self.n_dual]], 0), kspace.dtype)  # [B, C, H, W, Nd]
-        shape = tf.shape(kspace)
-        for primal, dual in zip(self.primal_blocks, self.dual_blocks):
+
+        def step(fh, kspace, mask, sensitivities, primal, dual):
+            f, h = fh
+            op = self.make_operator(mask, sensitivities)
             dual_in = tf.concat([h, op.forward(f[..., 1])[..., None], kspace[..., None]], axis=-1)
-            dual_in = tf.reshape(dual_in, tf.concat([[-1], shape[2:], [self.n_dual + 2]], 0))
+            dual_in = tf.reshape(dual_in, tf.concat([[-1], tf.shape(kspace)[2:], [self.n_dual + 2]], 0))
             update = channels_to_complex(dual.network(complex_to_channels(dual_in), training=training))
             h = h + tf.reshape(update, tf.shape(h))
             primal_in = tf.concat([f, op.adjoint(h[..., 0])[..., None]], axis=-1)
             f = f + channels_to_complex(primal.network(complex_to_channels(primal_in), training=training))
+            return f, h
+
+        steps = [lambda fh, k, m, s, p=primal, d=dual: step(fh, k, m, s, p, d)
+                 for primal, dual in zip(self.primal_blocks, self.dual_blocks)]
+        f, _ = self.unroll(steps, (f, h), kspace, mask, sensitivities)
         return f[..., 0]
 
     def get_config(self):

@@ -34,6 +34,7 @@ class ProxGrad(ReconModel):
 
     layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
     operators = ("cartesian", "nufft")  # operator="nufft": trajectory inputs (models/base.py)
+    unrolled = True
 
     def __init__(self, iterations=10, lam=1.0, regularizer="dncnn", share_weights=False, **kwargs):
         super().__init__(**kwargs)
@@ -44,9 +45,9 @@ class ProxGrad(ReconModel):
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
         x = self.make_operator(mask, sensitivities).adjoint(kspace)
-        for denoiser, step in zip(self.denoisers, self.steps):
-            x = step(denoiser(x, training=training), kspace, mask, sensitivities)
-        return x
+        steps = [lambda x, k, m, s, d=denoiser, dc=step: dc(d(x, training=training), k, m, s)
+                 for denoiser, step in zip(self.denoisers, self.steps)]
+        return self.unroll(steps, x, kspace, mask, sensitivities)
 
     def get_config(self):
         return {**super().get_config(), "iterations": self.iterations, "lam": self.lam,

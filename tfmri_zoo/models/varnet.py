@@ -272,6 +272,7 @@ class VarNet(ReconModel):
     """
 
     layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
+    unrolled = True
     cartesian_only_reason = "its cascades update Cartesian k-space and its sensitivity network reads the Cartesian ACS"
 
     def __init__(self, iterations=12, chans=18, pools=4, sens_chans=8, sens_pools=4, estimate_sensitivities=True,
@@ -324,9 +325,8 @@ class VarNet(ReconModel):
         maps = self.sensitivity_maps(measured, mask, sensitivities)
         if maps is None:
             maps = tf.ones_like(measured)  # single coil: unit sensitivity
-        k = measured
-        for cascade in self.cascades:
-            k = cascade(k, measured, mask, maps)
+        steps = [lambda k, y, m, s, cascade=cascade: cascade(k, y, m, s) for cascade in self.cascades]
+        k = self.unroll(steps, measured, measured, mask, maps)   # estimated maps are an argument: they get gradients
         return SenseOperator(maps, None).adjoint(k)
 
     @staticmethod
