@@ -6,7 +6,8 @@ import tensorflow as tf
 
 from tests.models import zoo_contract
 from tfmri_zoo import models
-from tfmri_zoo.models.varnet import NormUNet, SensitivityNetwork, VarNet, VarNetCascade, acs_mask
+from tfmri_zoo.models.varnet import NormUNet, SensitivityNetwork, VarNet, VarNetCascade
+from tfmri_zoo.physics.sampling import acs_mask
 from tfmri_zoo.physics.fft import fft2c
 from tfmri_zoo.physics.sense import SenseOperator
 

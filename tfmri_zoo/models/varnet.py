@@ -17,7 +17,7 @@ Cascade ``t`` updates the multi-coil k-space ``k`` (``k_0 = y``, the measured, m
   images → a normalised U-Net per coil → division by the root-sum-of-squares over coils. With
   ``estimate_sensitivities=False`` the ``sensitivities`` input is used instead; with ``True`` a given
   ``sensitivities`` input is not used, and the model warns once. A mask without ACS lines at the centre column is
-  refused (:func:`acs_mask`).
+  refused (:func:`tfmri_zoo.physics.sampling.acs_mask`).
 
 Output: the complex coil-combined image ``R(F⁻¹ k_T)`` ``[B, H, W]`` (the zoo's model contract). fastMRI reports the
 root-sum-of-squares of the coil images ``F⁻¹ k_T``; :meth:`VarNet.magnitude` gives ``|R(F⁻¹ k_T)|``, which with
@@ -29,7 +29,6 @@ import warnings
 import keras
 import tensorflow as tf
 
-from tfmri_zoo import validation
 from tfmri_zoo.layers.complex_ops import channels_to_complex, complex_to_channels
 from tfmri_zoo.models.base import LAYOUT_2D, ReconModel
 from tfmri_zoo.models.registry import register
@@ -37,6 +36,7 @@ from tfmri_zoo.models.regularizers import make_regularizer
 from tfmri_zoo.models.vn import non_residual_spec
 from tfmri_zoo.physics.coils import rss
 from tfmri_zoo.physics.fft import ifft2c
+from tfmri_zoo.physics.sampling import acs_mask
 from tfmri_zoo.physics.sense import SenseOperator
 
 
@@ -127,41 +127,6 @@ class NormUNet(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "chans": self.chans, "pools": self.pools}
-
-
-def acs_mask(mask, fallback=None):
-    """The auto-calibration region of a 1D Cartesian mask: the contiguous sampled columns around ``W // 2``.
-
-    Args:
-      mask: float32 ``[B, 1 or C, 1 or H, W]`` (1 = sampled). A column counts as sampled when all its rows are.
-      fallback: what an example without an ACS region (neither column ``W // 2`` nor ``W // 2 − 1`` sampled) gets: ``None`` (default) — an
-        error naming ``mask`` (``InvalidArgumentError`` in graph mode, :class:`~tfmri_zoo.validation.InvalidInputError`
-        eagerly), since coil maps cannot be calibrated from it; ``"sampled"`` — all its sampled columns.
-
-    Returns:
-      float32 ``[B, 1, 1, W]``: 1 on the ACS columns.
-    """
-    if fallback not in (None, "sampled"):
-        raise ValueError(f"fallback: expected None or 'sampled', got {fallback!r}.")
-    line = tf.cast(tf.reduce_min(mask, axis=[1, 2]) > 0.5, tf.float32)  # [B, W]
-    width = tf.shape(line)[-1]
-    centre = width // 2
-    right = tf.reduce_sum(tf.math.cumprod(line[:, centre:], axis=-1), axis=-1)  # run length from the centre rightwards
-    left = tf.reduce_sum(tf.math.cumprod(tf.reverse(line[:, :centre], axis=[-1]), axis=-1), axis=-1)
-    columns = tf.cast(tf.range(width), tf.float32)[None, :]
-    centre_f = tf.cast(centre, tf.float32)
-    acs = tf.cast((columns >= centre_f - left[:, None]) & (columns < centre_f + right[:, None]), tf.float32)
-    found = left + right > 0  # column W//2 or W//2 - 1 is sampled
-    if fallback == "sampled":
-        acs = tf.where(found[:, None], acs, line)
-    else:
-        check = validation.require(tf.reduce_all(found), "mask: no auto-calibration (ACS) lines at the k-space centre "
-                                   "(column W//2 or W//2-1) for at least one example; the coil maps are estimated from them "
-                                   "(acs_mask(..., fallback='sampled') uses all sampled lines instead).")
-        if check is not None:
-            with tf.control_dependencies([check]):
-                acs = tf.identity(acs)
-    return acs[:, None, None, :]
 
 
 @keras.saving.register_keras_serializable(package="tfmri_zoo")

@@ -17,9 +17,47 @@ same seed. Only the call signature differs: fastMRI samples along ``shape[-2]`` 
 import contextlib
 
 import numpy as np
+import tensorflow as tf
+
+from tfmri_zoo import validation
 
 __all__ = ["MaskFunc", "RandomMaskFunc", "EquispacedMaskFunc", "EquispacedMaskFractionFunc",
-           "PoissonDiscMaskFunc", "GaussianMaskFunc", "KtMaskFunc", "center_slice"]
+           "PoissonDiscMaskFunc", "GaussianMaskFunc", "KtMaskFunc", "acs_mask", "center_slice"]
+
+
+def acs_mask(mask, fallback=None):
+    """The auto-calibration region of a 1D Cartesian mask: the contiguous sampled columns around ``W // 2``.
+
+    Args:
+      mask: float32 ``[B, 1 or C, 1 or H, W]`` (1 = sampled). A column counts as sampled when all its rows are.
+      fallback: what an example without an ACS region (neither column ``W // 2`` nor ``W // 2 − 1`` sampled) gets: ``None`` (default) — an
+        error naming ``mask`` (``InvalidArgumentError`` in graph mode, :class:`~tfmri_zoo.validation.InvalidInputError`
+        eagerly), since coil maps cannot be calibrated from it; ``"sampled"`` — all its sampled columns.
+
+    Returns:
+      float32 ``[B, 1, 1, W]``: 1 on the ACS columns.
+    """
+    if fallback not in (None, "sampled"):
+        raise ValueError(f"fallback: expected None or 'sampled', got {fallback!r}.")
+    line = tf.cast(tf.reduce_min(mask, axis=[1, 2]) > 0.5, tf.float32)  # [B, W]
+    width = tf.shape(line)[-1]
+    centre = width // 2
+    right = tf.reduce_sum(tf.math.cumprod(line[:, centre:], axis=-1), axis=-1)  # run length from the centre rightwards
+    left = tf.reduce_sum(tf.math.cumprod(tf.reverse(line[:, :centre], axis=[-1]), axis=-1), axis=-1)
+    columns = tf.cast(tf.range(width), tf.float32)[None, :]
+    centre_f = tf.cast(centre, tf.float32)
+    acs = tf.cast((columns >= centre_f - left[:, None]) & (columns < centre_f + right[:, None]), tf.float32)
+    found = left + right > 0  # column W//2 or W//2 - 1 is sampled
+    if fallback == "sampled":
+        acs = tf.where(found[:, None], acs, line)
+    else:
+        check = validation.require(tf.reduce_all(found), "mask: no auto-calibration (ACS) lines at the k-space centre "
+                                   "(column W//2 or W//2-1) for at least one example; the coil maps are estimated from them "
+                                   "(acs_mask(..., fallback='sampled') uses all sampled lines instead).")
+        if check is not None:
+            with tf.control_dependencies([check]):
+                acs = tf.identity(acs)
+    return acs[:, None, None, :]
 
 
 def center_slice(num_cols, num_low_frequencies):
