@@ -105,7 +105,7 @@ def check_kernel_size(kernel_size):
     return kx, ky
 
 
-def grappa_weights(calibration, acceleration, kernel_size=(5, 4), lam=0.01):
+def grappa_weights(calibration, acceleration, kernel_size=(5, 4), lam=1e-3):
     """Fits the GRAPPA weights on fully sampled calibration k-space (module docstring).
 
     Args:
@@ -179,7 +179,7 @@ def coil_result(kspace):
     return CoilReconstruction(kspace, rss(ifft2c(kspace), axis=1))
 
 
-def grappa(kspace, mask, *, kernel_size=(5, 4), lam=0.01, acceleration=None):
+def grappa(kspace, mask, *, kernel_size=(5, 4), lam=1e-3, acceleration=None):
     """GRAPPA reconstruction of 2D multi-coil Cartesian k-space (module docstring).
 
     Args:
