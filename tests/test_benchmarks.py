@@ -28,13 +28,14 @@ CASES = {
     "zoo.py": (["--quick"], "zero_filled"),
     "generalisation.py": (["--quick"], "brain-48"),
     "xla.py": (["--quick"], "XLA / graph"),
+    "grappa.py": (["--quick"], "RAKI"),
     "training.py": (["--quick", "--models", "modl"], "examples/s"),
 }
 
 
 @pytest.mark.parametrize("script", sorted(CASES))
 def test_benchmark_quick_mode(script, tmp_path):
-    if script == "classical.py" and shutil.which("bart") is None:
+    if script in ("classical.py", "grappa.py") and shutil.which("bart") is None:
         pytest.skip("BART is not installed (apt-get install bart); .ci/run installs it")
     args, phrase = CASES[script]
     if script in ("generalisation.py", "radial.py"):
