@@ -34,8 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmri_zoo import validation
-
-_FFT = {1: (tf.signal.fft, tf.signal.ifft), 2: (tf.signal.fft2d, tf.signal.ifft2d), 3: (tf.signal.fft3d, tf.signal.ifft3d)}
+from tfmri_zoo.physics.fft import dft
 
 DEFAULT_OVERSAMPLING = 2.0
 DEFAULT_KERNEL_WIDTH = 5
@@ -222,7 +221,8 @@ class NUFFT:
         return _complex_view(tf.reshape(product, [tf.shape(product)[0], columns, 2]))
 
     def interpolate(self, grid):
-        """S: oversampled k-space grid ``[*L, *grid_shape]`` (centred) → samples ``[*L, M]``."""
+        """S: oversampled k-space grid ``[*L, *grid_shape]`` → samples ``[*L, M]``. The grid is the plain FFT of the
+        padded image as :meth:`forward` makes it; the centring signs are in the weights of S."""
         d = self.ndim
         rank = grid.shape.rank - d
         flat = tf.reshape(grid, tf.concat([tf.shape(grid)[:rank], [-1]], 0))
@@ -244,11 +244,10 @@ class NUFFT:
         if image.shape.rank is None or image.shape.rank < d or tuple(image.shape[-d:]) != self.image_shape:
             raise ValueError(f"image: expected trailing spatial shape {self.image_shape}, got shape {image.shape}.")
         self._check_lead_rank(image.shape.rank - d, "image")
-        lead = tf.shape(image)[:-d]
         pad_before = [g // 2 - n // 2 for n, g in zip(self.image_shape, self.grid_shape)]
         paddings = [[0, 0]] * (image.shape.rank - d) + [
             [b, g - n - b] for b, n, g in zip(pad_before, self.image_shape, self.grid_shape)]
-        grid = _FFT[d][0](tf.pad(image * self.deapodisation, paddings))
+        grid = dft(tf.pad(image * self.deapodisation, paddings), d)
         return self.interpolate(grid)
 
     def adjoint(self, kspace):
@@ -262,7 +261,7 @@ class NUFFT:
         self._check_lead_rank(kspace.shape.rank - 1, "kspace")
         d = self.ndim
         grid = self.spread(kspace)
-        grid = _FFT[d][1](grid)
+        grid = dft(grid, d, inverse=True)
         begin = [0] * (kspace.shape.rank - 1) + [g // 2 - n // 2 for n, g in zip(self.image_shape, self.grid_shape)]
         size = [-1] * (kspace.shape.rank - 1) + list(self.image_shape)
         return tf.slice(grid, begin, size) * self.adjoint_deapodisation
