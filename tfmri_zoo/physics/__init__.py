@@ -2,11 +2,13 @@
 
 Centred orthonormal FFTs, the Cartesian SENSE operator, the one conjugate gradient, sampling masks and trajectories,
 the NUFFT and non-Cartesian SENSE with density compensation, coil maps (ESPIRiT, Walsh, compression), the motion
-warp and motion-aware operator, and non-linear signal models (T2, T1) for model-based reconstruction.
+warp and motion-aware operator, non-linear signal models (T2, T1) for model-based reconstruction, and the unit
+dipole of quantitative susceptibility mapping.
 """
 from tfmri_zoo.physics.cg import conjugate_gradient
 from tfmri_zoo.physics.coils import coil_compress, espirit, estimate_sensitivities, rss, walsh
 from tfmri_zoo.physics.density import pipe_menon_density, radial_density
+from tfmri_zoo.physics.dipole import DipoleOperator, dipole_kernel
 from tfmri_zoo.physics.fft import fft2c, fftnc, ifft2c, ifftnc
 from tfmri_zoo.physics.motion import MotionSenseOperator, motion_compensated_sense
 from tfmri_zoo.physics.noncartesian import NonCartesianSenseOperator
@@ -21,10 +23,10 @@ from tfmri_zoo.physics.trajectories import (GOLDEN_ANGLE, bart_to_radians, radia
                                             stack_of_stars_trajectory)
 from tfmri_zoo.physics.warp import scaling_and_squaring, warp, warp_adjoint
 
-__all__ = ["EquispacedMaskFractionFunc", "EquispacedMaskFunc", "GOLDEN_ANGLE", "GaussianMaskFunc", "InversionRecovery",
+__all__ = ["DipoleOperator", "EquispacedMaskFractionFunc", "EquispacedMaskFunc", "GOLDEN_ANGLE", "GaussianMaskFunc", "InversionRecovery",
            "KtMaskFunc", "MaskFunc", "OPERATOR_KINDS", "MotionSenseOperator", "MultiEchoT2", "NUFFT", "NonCartesianSenseOperator",
            "NonlinearOperator", "PoissonDiscMaskFunc", "RandomMaskFunc", "SenseOperator", "SignalModel",
-           "bart_to_radians", "center_slice", "coil_compress", "conjugate_gradient", "espirit",
+           "bart_to_radians", "center_slice", "coil_compress", "conjugate_gradient", "dipole_kernel", "espirit",
            "estimate_sensitivities", "fft2c", "fftnc", "ifft2c", "ifftnc", "kaiser_bessel_beta", "make_operator",
            "motion_compensated_sense", "nufft", "nufft_adjoint", "operator_kind", "pack_params", "pipe_menon_density",
            "radial_angles", "radial_density", "radial_trajectory", "rate_to_time", "rss", "scaling_and_squaring",
