@@ -101,10 +101,9 @@ class NUFFT:
         self.points = _check_points(points, self.ndim, real)
         self.points_lead_rank = self.points.shape.rank - 2
         self.num_points = tf.shape(self.points)[-2]
-        self.indices, self.weights = self._interpolation()
         # axes of points with a static size other than 1 index diagonal blocks of S (see _layout)
         self._block_axes = [i for i, n in enumerate(self.points.shape[:-2]) if n != 1]
-        self._matrix = self._interpolation_matrix()
+        self._matrix = self._interpolation_matrix(*self._interpolation())   # the plan keeps S only
         deapodisation = self._deapodisation()
         grid_size = float(np.prod(self.grid_shape))
         # the plain FFT's scale: 1/sqrt(G) forward; its adjoint is G·ifft, so sqrt(G) after the ifft
@@ -182,19 +181,20 @@ class NUFFT:
         return tf.transpose(moved, np.argsort(blocks + [rank] + columns).tolist())
 
     # -- gridding: the sparse interpolation matrix S (samples × grid) and its adjoint -----------------------------
-    def _interpolation_matrix(self):
-        """S as a block-diagonal ``SparseTensor [blocks·M, blocks·G]`` with real kernel weights (one block per
-        trajectory of ``points``)."""
+    def _interpolation_matrix(self, indices, weights):
+        """S as a block-diagonal ``SparseTensor [blocks·M, blocks·G]`` from the grid ``indices`` and real kernel
+        ``weights`` ``[*P, M, W^ndim]`` (one block per trajectory of ``points``; row-major, ``W^ndim`` entries per
+        sample)."""
         k = self.kernel_width ** self.ndim
         grid_size = int(np.prod(self.grid_shape))
-        indices = tf.reshape(tf.cast(self.indices, tf.int64), [-1, self.num_points, k])
+        indices = tf.reshape(tf.cast(indices, tf.int64), [-1, self.num_points, k])
         num_blocks = tf.shape(indices, out_type=tf.int64)[0]
         num_points = tf.cast(self.num_points, tf.int64)
         block = tf.range(num_blocks)[:, None, None]
         columns = indices + block * grid_size
         rows = tf.broadcast_to(block * num_points + tf.range(num_points)[None, :, None], tf.shape(columns))
         coordinates = tf.stack([tf.reshape(rows, [-1]), tf.reshape(columns, [-1])], axis=1)
-        return tf.sparse.SparseTensor(coordinates, tf.reshape(self.weights, [-1]),
+        return tf.sparse.SparseTensor(coordinates, tf.reshape(weights, [-1]),
                                       tf.stack([num_blocks * num_points, num_blocks * grid_size]))
 
     def _apply(self, rows, adjoint):
@@ -205,14 +205,13 @@ class NUFFT:
         inside ``jit_compile`` the same matrix is applied as a kernel-weighted gather / ``unsorted_segment_sum``.
         """
         if _in_xla_context():
+            # S's column of every entry is already the global row of the dense operand (block offset included)
             k = self.kernel_width ** self.ndim
-            grid_size = int(np.prod(self.grid_shape))
-            indices = tf.reshape(self.indices, [-1, self.num_points, k])
-            indices = indices + tf.range(tf.shape(indices)[0])[:, None, None] * grid_size
-            weights = tf.cast(tf.reshape(self.weights, tf.shape(indices)), rows.dtype)[..., None]
+            indices = tf.reshape(tf.cast(self._matrix.indices[:, 1], tf.int32), [-1, self.num_points, k])
+            weights = tf.cast(tf.reshape(self._matrix.values, tf.shape(indices)), rows.dtype)[..., None]
             if adjoint:
                 values = tf.reshape(rows, [tf.shape(indices)[0], self.num_points, 1, -1]) * weights
-                return tf.math.unsorted_segment_sum(values, indices, tf.shape(indices)[0] * grid_size)
+                return tf.math.unsorted_segment_sum(values, indices, tf.cast(self._matrix.dense_shape[1], tf.int32))
             values = tf.reduce_sum(tf.gather(rows, indices) * weights, axis=2)
             return tf.reshape(values, [-1, tf.shape(rows)[1]])
         columns = tf.shape(rows)[1]
