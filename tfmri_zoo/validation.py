@@ -117,6 +117,24 @@ def check_finite(x, name):
     return _with_checks(x, [check])
 
 
+def check_trajectory(trajectory, name="trajectory"):
+    """Checks a k-space trajectory in radians: finite and within ``[-π, π]`` (up to float32 rounding), in every mode.
+
+    Returns:
+      ``trajectory`` as a tensor (in graph mode an identity that depends on the checks).
+
+    Raises:
+      InvalidInputError: in eager mode; ``tf.errors.InvalidArgumentError`` when the graph runs.
+    """
+    trajectory = tf.convert_to_tensor(trajectory)
+    finite = require(_all_finite(trajectory), f"{name}: holds NaN or Inf values.")
+    limit = tf.constant(3.1415927 * (1 + 1e-6), trajectory.dtype)
+    inside = require(tf.reduce_all(tf.abs(trajectory) <= limit),
+                     f"{name}: values outside [-π, π): expected radians per pixel (k·2π/N for k-space index k); "
+                     "cycles per pixel must be multiplied by 2π.")
+    return _with_checks(trajectory, [finite, inside])
+
+
 def check_mask(mask, name="mask"):
     """Checks a sampling mask ``[B, ...]`` (float or bool): finite values and at least one sampled entry per example
     (an all-zero mask measures nothing, and its reconstruction would be zeros or NaNs). Every mode.

@@ -58,6 +58,8 @@ def test_bad_arguments_are_refused(synthetic_dir):
     points = radial_trajectory(4, 16).astype(np.float32)
     with pytest.raises(ValueError, match="trajectory"):
         noncartesian_dataset(synthetic_dir, points[:, :1])
+    with pytest.raises(ValueError, match="trajectory: values outside"):
+        noncartesian_dataset(synthetic_dir, points * 2.0)
     with pytest.raises(ValueError, match="density"):
         noncartesian_dataset(synthetic_dir, points, np.ones(3, np.float32))
     with pytest.raises(ValueError, match="sensitivities"):

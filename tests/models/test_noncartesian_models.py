@@ -120,5 +120,10 @@ def test_bad_noncartesian_inputs_name_the_argument(rng):
         model({**inputs, "density": inputs["density"][:, :-1]})
     with pytest.raises(TypeError, match="trajectory"):
         model({**inputs, "trajectory": inputs["trajectory"].astype(np.complex64)})
+    with pytest.raises(ValueError, match=r"trajectory: values outside \[-π, π\)"):
+        model({**inputs, "trajectory": inputs["trajectory"] * 4.0})          # e.g. a trajectory in other units
+    with pytest.raises(tf.errors.InvalidArgumentError, match="trajectory: values outside"):
+        tf.function(lambda x: model(x))({k: tf.constant(v) for k, v in {**inputs, "trajectory":
+                                                                        inputs["trajectory"] * 4.0}.items()})
     with pytest.raises(ValueError, match="operator"):
         models.get("modl", preset="small", operator="spiral")

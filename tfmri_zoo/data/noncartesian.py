@@ -16,6 +16,7 @@ itself normalises by), so targets end up near ``[0, 1]`` and a served model sees
 """
 import tensorflow as tf
 
+from tfmri_zoo import validation
 from tfmri_zoo.data.pipeline import make_dataset
 from tfmri_zoo.physics.fft import ifft2c
 from tfmri_zoo.physics.nufft import NUFFT
@@ -47,6 +48,7 @@ def noncartesian_dataset(files, trajectory, density=None, batch_size=1, crop=Non
     trajectory = tf.convert_to_tensor(trajectory, tf.float32)
     if trajectory.shape.rank != 2 or trajectory.shape[-1] != 2:
         raise ValueError(f"trajectory: expected float32 [M, 2] in radians, got shape {trajectory.shape}.")
+    trajectory = validation.check_trajectory(trajectory)
     if density is not None:
         density = tf.convert_to_tensor(density, tf.float32)
         if density.shape != trajectory.shape[:1]:

@@ -163,7 +163,7 @@ class ServingModule(tf.Module):
         def run(kspace, trajectory, density, sensitivities):
             # value checks outside any XLA cluster (XLA drops Assert ops); the model repeats them, cheaply
             kspace = validation.check_finite(kspace, "kspace")
-            trajectory = validation.check_finite(trajectory, "trajectory")
+            trajectory = validation.check_trajectory(trajectory)
             density = validation.check_finite(density, "density")
             sensitivities = validation.check_finite(sensitivities, "sensitivities")
             return model_fn(kspace, trajectory, density, sensitivities)

@@ -200,7 +200,8 @@ class ReconModel(keras.Model):
             if samples is not None and kspace.shape[-1] is not None and samples != kspace.shape[-1]:
                 raise ValueError(f"{key}: {samples} samples on axis 1, but kspace has {kspace.shape[-1]} on its "
                                  "last axis.")
-            sampling[key] = validation.check_finite(value, key)
+            sampling[key] = (validation.check_trajectory(value) if key == "trajectory"
+                             else validation.check_finite(value, key))
         sensitivities = validation.as_complex(inputs["sensitivities"], "sensitivities")
         spatial = "D, H, W" if self.spatial_rank == 3 else "H, W"
         validation.check_rank(sensitivities, "sensitivities", 2 + self.extra_dims + self.spatial_rank,
