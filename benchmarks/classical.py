@@ -36,6 +36,7 @@ import tensorflow as tf  # noqa: E402
 from tfmri_zoo import metrics  # noqa: E402
 from tfmri_zoo.data.cfl import bart_to_zoo, read_cfl, write_cfl, zoo_to_bart  # noqa: E402
 from tfmri_zoo.recon import l1_wavelet, select_lam, sense, zero_filled  # noqa: E402
+from tfmri_zoo.training.comparison import classical_methods  # noqa: E402
 
 PHANTOMS = {"tubes": ["-N", 6, "-r", 1], "shepp-logan": [], "geometric": ["-G"]}
 GRID = tuple(1e-3 * 2.0 ** np.arange(-2.0, 1.5, 0.5))    # × max|Eᴴy|: 2.5e-4 … 2.8e-3 in steps of √2
@@ -86,24 +87,10 @@ def bart_pics(folder, flags, iterations, threads):
     return seconds, bart_to_zoo(read_cfl(f"{folder}/out"))
 
 
-def ours_l1(iterations, xla):
-    """``reconstruct(inputs, lam)`` for select_lam, compiled once per shape: ℓ1 is 1-homogeneous, so the solution for
-    λ is ``λ · l1_wavelet(y / λ, lam=1)`` and λ never enters the traced graph."""
-    solve = tf.function(lambda k, m, s: l1_wavelet(k, m, s, lam=1.0, max_iter=iterations), jit_compile=xla)
-
-    def reconstruct(inputs, lam):
-        if lam == 0:
-            return l1_wavelet(inputs["kspace"], inputs["mask"], inputs["sensitivities"], lam=0.0,
-                              max_iter=iterations).numpy()
-        return lam * solve(tf.constant(inputs["kspace"] / np.float32(lam)), tf.constant(inputs["mask"]),
-                           tf.constant(inputs["sensitivities"])).numpy()
-
-    return reconstruct
-
-
 def quality_table(args, folder, xla):
     """Best-λ PSNR/SSIM of ours and BART on every phantom and acceleration; prints one row each."""
-    ours = ours_l1(args.iters, xla["l1-wavelet"])
+    # the comparisons' ℓ1 (one compiled solve for every λ of the grid, by 1-homogeneity)
+    ours = classical_methods({"l1_wavelet": args.iters}, {"l1_wavelet": xla["l1-wavelet"]})["l1_wavelet"]
     print(f"ℓ1-wavelet quality, {args.iters} iterations each, λ grid {len(args.grid)} values "
           f"{min(args.grid):.3g} … {max(args.grid):.3g} × max|Eᴴy| (chosen λ in data units):")
     print(f"{'phantom':<12} {'R':>2} {'size':>4} {'λ BART':>8} {'λ ours':>8} {'BART PSNR/SSIM':>15} "

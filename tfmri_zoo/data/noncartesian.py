@@ -21,6 +21,7 @@ from tfmri_zoo.data.pipeline import make_dataset
 from tfmri_zoo.physics.fft import ifft2c
 from tfmri_zoo.physics.nufft import NUFFT
 from tfmri_zoo.physics.operators import make_operator
+from tfmri_zoo.recon.problem import data_scale
 
 
 def noncartesian_dataset(files, trajectory, density=None, batch_size=1, crop=None, sensitivities="auto", **kwargs):
@@ -75,8 +76,7 @@ def noncartesian_dataset(files, trajectory, density=None, batch_size=1, crop=Non
             sampling["density"] = tf.broadcast_to(density, tf.concat([[batch], tf.shape(density)], 0))
         kspace = nufft.forward(ifft2c(inputs["kspace"]))                          # [B, C, M]
         gridded = make_operator(sampling, maps).adjoint(kspace)
-        scale = tf.reduce_max(tf.abs(gridded), axis=[1, 2])
-        scale = tf.where(scale > 0, scale, tf.ones_like(scale))
+        scale = data_scale(gridded)
         complex_scale = tf.complex(scale, tf.zeros_like(scale))
         out = {"kspace": kspace / complex_scale[:, None, None], **sampling, "sensitivities": maps}
         return (out, target / complex_scale[:, None, None]) + tuple(rest)

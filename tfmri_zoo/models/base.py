@@ -29,6 +29,7 @@ import tensorflow as tf
 from tfmri_zoo import validation
 from tfmri_zoo.layers.recompute import unroll
 from tfmri_zoo.physics.operators import OPERATOR_KINDS, make_operator
+from tfmri_zoo.recon.problem import data_scale
 
 #: Inputs that are real (float32) tensors; every other input is complex64.
 REAL_INPUTS = ("mask", "trajectory", "density")
@@ -218,9 +219,7 @@ class ReconModel(keras.Model):
     def input_scale(self, kspace, mask, sensitivities):
         """Per-example scale ``max |Eᴴy|`` as complex64 ``[B, 1, ..., 1]`` (image rank), 1 where it is zero."""
         image = self.make_operator(mask, sensitivities).adjoint(kspace)
-        axes = list(range(1, image.shape.rank))
-        scale = tf.reduce_max(tf.abs(image), axis=axes, keepdims=True)
-        scale = tf.where(scale > 0, scale, tf.ones_like(scale))
+        scale = tf.reshape(data_scale(image), [-1] + [1] * (image.shape.rank - 1))
         return tf.cast(tf.stop_gradient(scale), kspace.dtype)
 
     def call(self, inputs, training=None):

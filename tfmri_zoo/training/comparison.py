@@ -57,15 +57,16 @@ def evaluation_batches(files, acceleration, batch_size=4, mask_type="random"):
     return batches
 
 
-def classical_methods(iterations=None):
+def classical_methods(iterations=None, xla=None):
     """``{name: reconstruct(inputs, lam=None) → complex numpy [B, H, W]}`` for zero-filled, CG-SENSE and ℓ1-wavelet.
 
     Each ``(method, λ, shape)`` is traced once as a ``tf.function`` (XLA-compiled where :data:`XLA` says it is
-    faster). ``iterations`` overrides :data:`CLASSICAL_ITERATIONS`.
+    faster). ``iterations`` overrides :data:`CLASSICAL_ITERATIONS` and ``xla`` (``{name: bool}``) :data:`XLA`.
     """
     from tfmri_zoo import recon
 
     iterations = {**CLASSICAL_ITERATIONS, **(iterations or {})}
+    xla = {**XLA, **(xla or {})}
     solvers = {
         "zero_filled": lambda k, m, s, lam: recon.zero_filled(k, m, s),
         "sense": lambda k, m, s, lam: recon.sense(k, m, s, lam=lam, max_iter=iterations["sense"]),
@@ -82,7 +83,7 @@ def classical_methods(iterations=None):
             key = (name, lam)
             if key not in compiled:
                 compiled[key] = tf.function(lambda k, m, s: solvers[name](k, m, s, lam), autograph=False,
-                                            jit_compile=XLA[name])
+                                            jit_compile=xla[name])
             return factor * compiled[key](kspace, inputs["mask"], inputs["sensitivities"]).numpy()
         return run
 
