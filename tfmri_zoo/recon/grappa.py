@@ -62,7 +62,7 @@ def sampling_geometry(line, acs, acceleration=None):
       ValueError: no ACS, no lines outside it, or lines outside the ACS that are not on one lattice of step ``R``.
     """
     columns = np.flatnonzero(acs)
-    if columns.size == 0:
+    if columns.size == 0 or np.any(np.diff(columns) != 1):   # acs_mask(fallback="sampled") gave scattered lines
         raise ValueError("mask: no auto-calibration (ACS) lines at the k-space centre; GRAPPA and RAKI fit their "
                          "kernels on them.")
     outside = np.flatnonzero(line & ~acs)
