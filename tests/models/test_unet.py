@@ -8,7 +8,7 @@ from tests.models.test_modl import built_default, check_model_card, check_small_
 from tfmri_zoo import models
 from tfmri_zoo.models.unet import UNetRecon
 
-DEFAULT_PARAMS = 7765730  # printed in models/unet/README.md
+DEFAULT_PARAMS = 7759842  # printed in models/unet/README.md
 
 
 def _fft2c(x):

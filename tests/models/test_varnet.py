@@ -6,12 +6,13 @@ import tensorflow as tf
 
 from tests.models import zoo_contract
 from tfmri_zoo import models
-from tfmri_zoo.models.varnet import NormUNet, SensitivityNetwork, VarNet, VarNetCascade
+from tfmri_zoo.models.regularizers import norm_unet
+from tfmri_zoo.models.varnet import SensitivityNetwork, VarNet, VarNetCascade
 from tfmri_zoo.physics.sampling import acs_mask
 from tfmri_zoo.physics.fft import fft2c
 from tfmri_zoo.physics.sense import SenseOperator
 
-# 12 cascades × 2,454,339 (NormUNet 18 chans, 4 pools, + η) + 484,898 (sensitivity NormUNet 8 chans, 4 pools).
+# 12 cascades × 2,454,339 (normalised U-Net 18 chans, 4 pools, + η) + 484,898 (sensitivity normalised U-Net 8 chans, 4 pools).
 # fastMRI's paper quotes ~30M for this configuration; stated in models/varnet/README.md.
 DEFAULT_PARAMETERS = 29_936_966
 
@@ -89,7 +90,7 @@ def test_estimated_maps_are_rss_normalised(problem):
 
 
 def test_norm_unet_pads_any_size_and_is_scale_equivariant(rng):
-    unet = NormUNet(chans=4, pools=3)
+    unet = norm_unet(chans=4, pools=3)
     x = tf.constant((rng.standard_normal((2, 30, 27)) + 1j * rng.standard_normal((2, 30, 27))).astype(np.complex64))
     y = unet(x).numpy()
     assert y.shape == (2, 30, 27) and y.dtype == np.complex64
@@ -156,7 +157,7 @@ def test_regularizer_argument_swaps_in_a_cnn(problem):
 
 
 def test_instance_norm_equals_numpy_definition(rng):
-    from tfmri_zoo.models.varnet import instance_norm
+    from tfmri_zoo.layers import instance_norm
 
     x = rng.standard_normal((3, 12, 10, 5)).astype(np.float32) * 4.0 + 2.0
     mean, var = x.mean(axis=(1, 2), keepdims=True), x.var(axis=(1, 2), keepdims=True)

@@ -17,6 +17,7 @@ from tfmri_zoo.layers.complex_pooling import (ComplexAveragePooling1D, ComplexAv
 from tfmri_zoo.layers.complex_unet import ComplexUNet, FrameWise
 from tfmri_zoo.layers.data_consistency import (ADMMStep, DataConsistency, GradientDC, KSpaceReplacement,
                                                ProximalL2DC, SingleCoilProximalDC, SoftKSpaceReplacement)
+from tfmri_zoo.layers.normalization import InstanceNormalization, instance_norm, standardize
 from tfmri_zoo.layers.rbf import RBFActivation
 from tfmri_zoo.layers.recompute import recompute, unroll
 from tfmri_zoo.layers.warp import Warp

@@ -4,8 +4,10 @@ Every regulariser is a Keras layer mapping a complex image ``[B, H, W]`` (comple
 shape. Inside, the image is processed by real Keras layers on the stacked real/imaginary channels ``[B, H, W, 2]``
 ("real 2-channel" processing, review Sec. IV-A); all are residual by default (``D(x) = x + CNN(x)``).
 
-* :class:`UNet`       — U-Net: per level ``convs`` 3×3 conv + (norm) + activation, 2×2 max-pool down, 2×2 transposed
-  conv up, skip concatenation; sizes not divisible by ``2**depth`` are zero-padded and cropped back.
+* :class:`UNet`       — the zoo's one real U-Net: per level ``convs`` 3×3 conv + (norm) + activation, 2×2 max- or
+  average-pool down, 2×2 transposed conv up (optionally + norm + activation), skip concatenation; sizes not divisible
+  by ``2**depth`` are zero-padded and cropped back; optionally standardised per channel (fastMRI's normalised U-Net,
+  :func:`norm_unet`, is this class with ``standardize=True``).
 * :class:`DnCNN`      — plain CNN: ``layers − 1`` × (3×3 conv, BN, ReLU) then a 3×3 conv to 2 channels (MoDL's D_w).
 * :class:`ResNet`     — input conv, ``blocks`` residual blocks (conv-ReLU-conv + skip), output conv.
 * :class:`DownUpNet`  — Down-Up net (Yu et al. 2019): full-resolution conv, strided-conv down, convs at half
@@ -24,6 +26,7 @@ import tensorflow as tf
 from tfmri_zoo import validation
 from tfmri_zoo.layers.complex_ops import channels_to_complex, complex_to_channels
 from tfmri_zoo.layers.complex_unet import ComplexUNet
+from tfmri_zoo.layers.normalization import InstanceNormalization, standardize
 
 
 def _as_image(image):
@@ -47,7 +50,7 @@ def _norm_layer(norm):
     if norm == "batch":
         return keras.layers.BatchNormalization()
     if norm == "instance":
-        return keras.layers.GroupNormalization(groups=-1)
+        return InstanceNormalization()
     raise ValueError(f"norm: expected None, 'batch' or 'instance', got {norm!r}.")
 
 
@@ -84,11 +87,11 @@ class Regularizer(keras.layers.Layer):
 class _ConvStack(keras.layers.Layer):
     """``n`` × (3×3 conv, optional norm, activation; ``"prelu"`` = per-channel PReLU) — a helper block."""
 
-    def __init__(self, filters, n, norm=None, activation="relu", **kwargs):
+    def __init__(self, filters, n, norm=None, activation="relu", bias=True, **kwargs):
         super().__init__(**kwargs)
         self.steps = []
         for _ in range(n):
-            self.steps.append(keras.layers.Conv2D(filters, 3, padding="same"))
+            self.steps.append(keras.layers.Conv2D(filters, 3, padding="same", use_bias=bias))
             norm_layer = _norm_layer(norm)
             if norm_layer is not None:
                 self.steps.append(norm_layer)
@@ -103,34 +106,59 @@ class _ConvStack(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
 class UNet(Regularizer):
-    """Real 2-channel U-Net regulariser.
+    """Real 2-channel U-Net regulariser — the zoo's one real U-Net (MoDL/VN regulariser, image U-Net, E2E-VarNet's
+    normalised U-Net through :func:`norm_unet`, motion network).
 
     Args:
       filters: channels at the first level (doubled at each level down).
       depth: number of pooling steps.
       convs: convolutions per level.
-      norm: ``None``, ``"batch"`` or ``"instance"``.
-      activation: Keras activation name.
+      norm: ``None``, ``"batch"`` or ``"instance"`` (parameter-free, :func:`tfmri_zoo.layers.instance_norm`).
+      activation: Keras activation name (``"leaky_relu"``: slope 0.2).
       residual: ``D(x) = x + U(x)``.
+      pooling: ``"max"`` or ``"avg"`` (2×2).
+      bias: biases in the 3×3 and transposed convolutions (the 1×1 output convolution always has one).
+      up_activation: norm and activation after each transposed convolution too.
+      standardize: standardise each input channel by its mean and standard deviation over the image and undo it on
+        the output (fastMRI's normalised U-Net), which makes the network scale-equivariant.
 
-    Call args: ``image`` complex64 ``[B, H, W]``. Returns complex64 ``[B, H, W]``.
+    Call args: ``image`` complex64 ``[B, H, W]``. Returns complex64 ``[B, H, W]``. ``network``: real
+    ``[B, H, W, F]`` → ``[B, H, W, out_channels]``.
     """
 
-    def __init__(self, filters=32, depth=4, convs=2, norm=None, activation="relu", residual=True, **kwargs):
+    def __init__(self, filters=32, depth=4, convs=2, norm=None, activation="relu", residual=True, pooling="max",
+                 bias=True, up_activation=False, standardize=False, **kwargs):
         super().__init__(residual=residual, **kwargs)
         if depth < 0 or filters < 1:
             raise ValueError(f"depth, filters: expected depth >= 0 and filters >= 1, got {depth}, {filters}.")
+        if pooling not in ("max", "avg"):
+            raise ValueError(f"pooling: expected 'max' or 'avg', got {pooling!r}.")
         self.filters, self.depth, self.convs = int(filters), int(depth), int(convs)
-        self.norm, self.activation = norm, activation
+        self.norm, self.activation, self.pooling, self.bias = norm, activation, pooling, bool(bias)
+        self.up_activation, self.standardize = bool(up_activation), bool(standardize)
         width = lambda level: self.filters * 2 ** level  # noqa: E731
-        self.down = [_ConvStack(width(i), self.convs, norm, activation) for i in range(self.depth)]
-        self.bottom = _ConvStack(width(self.depth), self.convs, norm, activation)
-        self.up = [keras.layers.Conv2DTranspose(width(i), 2, strides=2) for i in reversed(range(self.depth))]
-        self.up_convs = [_ConvStack(width(i), self.convs, norm, activation) for i in reversed(range(self.depth))]
-        self.pool = keras.layers.MaxPooling2D(2)
+        stack = lambda level: _ConvStack(width(level), self.convs, norm, activation, self.bias)  # noqa: E731
+        self.down = [stack(i) for i in range(self.depth)]
+        self.bottom = stack(self.depth)
+        self.up = [keras.layers.Conv2DTranspose(width(i), 2, strides=2, use_bias=self.bias)
+                   for i in reversed(range(self.depth))]
+        self.up_norms = [_norm_layer(norm) for _ in self.up] if self.up_activation and norm is not None else []
+        self.up_convs = [stack(i) for i in reversed(range(self.depth))]
+        self.pool = keras.layers.MaxPooling2D(2) if pooling == "max" else keras.layers.AveragePooling2D(2)
         self.out = keras.layers.Conv2D(self.out_channels, 1)
 
+    def _upsample(self, index, x, training):
+        x = self.up[index](x)
+        if not self.up_activation:
+            return x
+        if self.up_norms:
+            norm = self.up_norms[index]
+            x = norm(x, training=training) if isinstance(norm, keras.layers.BatchNormalization) else norm(x)
+        return keras.activations.get(self.activation)(x)
+
     def network(self, x, training=None):
+        if self.standardize:
+            x, mean, std = standardize(x)
         x, (height, width) = _pad_to_multiple(x, 2 ** self.depth)
         skips = []
         for block in self.down:
@@ -138,13 +166,24 @@ class UNet(Regularizer):
             skips.append(x)
             x = self.pool(x)
         x = self.bottom(x, training=training)
-        for up, block, skip in zip(self.up, self.up_convs, reversed(skips)):
-            x = block(tf.concat([up(x), skip], axis=-1), training=training)
-        return self.out(x)[:, :height, :width]
+        for index, (block, skip) in enumerate(zip(self.up_convs, reversed(skips))):
+            x = block(tf.concat([self._upsample(index, x, training), skip], axis=-1), training=training)
+        x = self.out(x)[:, :height, :width]
+        return x * std + mean if self.standardize else x
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "depth": self.depth, "convs": self.convs,
-                "norm": self.norm, "activation": self.activation}
+                "norm": self.norm, "activation": self.activation, "pooling": self.pooling, "bias": self.bias,
+                "up_activation": self.up_activation, "standardize": self.standardize}
+
+
+def norm_unet(chans=18, pools=4, out_channels=2, name=None):
+    """fastMRI's normalised U-Net (Sriram et al. 2020) as a :class:`UNet`: input channels standardised, two 3×3
+    convolutions without bias → instance norm → LeakyReLU(0.2) per level, 2×2 average pooling, transposed convolution
+    + instance norm + LeakyReLU up, 1×1 output convolution; not residual. Complex ``[N, H, W]`` → ``[N, H, W]``."""
+    return UNet(filters=chans, depth=pools, convs=2, norm="instance", activation="leaky_relu", residual=False,
+                pooling="avg", bias=False, up_activation=True, standardize=True, out_channels=out_channels,
+                name=name)
 
 
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
