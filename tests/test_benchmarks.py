@@ -26,7 +26,7 @@ CASES = {
     "cine.py": (["--size", "16", "--frames", "4", "--coils", "2", "--train", "2", "--test", "2", "--steps", "2",
                  "--cg", "2", "--models", "cinenet"], "PSNR"),
     "zoo.py": (["--quick"], "zero_filled"),
-    "generalisation.py": (["--quick"], "brain-48"),
+    "generalisation.py": (["--quick", "--reference", "noise_free"], "brain-48"),
     "xla.py": (["--quick"], "XLA / graph"),
     "grappa.py": (["--quick"], "RAKI"),
     "training.py": (["--quick", "--models", "modl"], "examples/s"),

@@ -115,3 +115,34 @@ def test_noise_range_bounds_the_drawn_noise_level():
         assert 0.1 <= v["attrs"]["noise_level"] <= 0.2
     with pytest.raises(ValueError, match="noise_range"):
         brain.brain_volume(1, "train", num_slices=1, shape=(48, 48), coils=4, noise_range=(0.2, 0.1))
+
+
+def test_noise_free_reference_is_the_same_combination_of_the_clean_coil_images(tmp_path):
+    """``reference="noise_free"``: numpy SENSE combination of S_true·image with the stored (ESPIRiT) maps, divided by
+    the same scale as the measured target (max RSS of the zero-filled noisy k-space); the measured target differs
+    from it by the noise only."""
+    import h5py
+
+    from tfmri_zoo.data.pipeline import make_dataset
+
+    path = brain.brain_dataset(str(tmp_path), splits={"test": 1}, num_slices=1, shape=(40, 48), coils=4,
+                               noise_level=0.3)["test"][0]
+    with h5py.File(path, "r") as f:
+        kspace, maps = f["kspace"][0], f["sensitivities"][0]
+        clean = f["sensitivities_true"][0] * f["image"][0][None]
+    ifft = lambda k: np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k, axes=(-2, -1)), norm="ortho"),  # noqa: E731
+                                     axes=(-2, -1))
+    scale = np.sqrt((np.abs(ifft(kspace)) ** 2).sum(0)).max()
+    combine = lambda x: (np.conj(maps) * x).sum(0) / np.maximum((np.abs(maps) ** 2).sum(0), 1e-30)  # noqa: E731
+    support = (np.abs(maps) ** 2).sum(0) > 0
+    targets = {}
+    for reference in ("measured", "noise_free"):
+        _, target = next(iter(make_dataset([path], sensitivities="stored", reference=reference)))
+        targets[reference] = target.numpy()[0]
+    expected = {"measured": combine(ifft(kspace)) / scale, "noise_free": combine(clean) / scale}
+    for reference, value in expected.items():
+        np.testing.assert_allclose(targets[reference][support], value[support], atol=2e-5 * np.abs(value).max())
+    noise = np.abs(targets["measured"] - targets["noise_free"])[support]
+    assert noise.mean() > 0.01 * np.abs(targets["noise_free"]).max()     # noise level 0.3: clearly different
+    with pytest.raises(ValueError, match="reference"):
+        make_dataset([path], reference="clean")

@@ -168,6 +168,8 @@ def test_bad_options_raise(synthetic_dir, tmp_path):
     write_fastmri_file(tmp_path / "plain.h5", np.ones((1, 2, 8, 8), np.complex64))
     with pytest.raises(ValueError, match="sensitivities"):   # explicit 'stored' on a file without maps
         make_dataset(tmp_path, sensitivities="stored")
+    with pytest.raises(ValueError, match="noise_free.*'image'"):   # a measured file has no noise-free reference
+        make_dataset(tmp_path, sensitivities=None, reference="noise_free")
 
 
 def test_cine_series_files_keep_the_time_axis(tmp_path):

@@ -30,6 +30,13 @@ Elements (2D data; series files add a ``T`` axis after the coil axis everywhere)
                                sampled coil images when maps are used; float32 ``[B, H, W]`` root-sum-of-squares
                                otherwise (the fastMRI target, at the pipeline's resolution)
 
+Reference (``reference``): ``"measured"`` (default) builds the target from the fully sampled *measured* k-space, noise
+included, as fastMRI does. ``"noise_free"`` builds it, by the same combination with the same maps, crop and scale,
+from the simulation's noise-free coil images ``S_true · image`` — for simulated files that store ``image`` and
+``sensitivities_true`` (brain data) or ``image`` and their true ``sensitivities`` (phantom data). At high noise a
+reconstruction that keeps the noise scores well against the measured reference; the noise-free one says how close it
+is to the object.
+
 Normalisation (``normalize``), one scale ``s`` per slice dividing k-space and target (maps are unit-norm, unscaled):
 
   ``"zero_filled_max"`` (default)  ``s = max |RSS(ifft2c(masked k-space))|``: available at inference, so a served
@@ -55,6 +62,7 @@ from tfmri_zoo.physics.fft import fft2c, ifft2c
 
 NORMALIZATIONS = (None, "zero_filled_max", "volume_max")
 SENSITIVITY_SOURCES = ("auto", None, "stored", "espirit")
+REFERENCES = ("measured", "noise_free")
 _LOG = logging.getLogger(__name__)
 
 
@@ -66,8 +74,10 @@ def validation_seed(fname):
 class _SliceSource:
     """Reads raw slices and samples masks for one pipeline; called from tf.data generator threads."""
 
-    def __init__(self, slices, mask_func, seed, validation, crop, sensitivities, cache_dir, espirit_kwargs):
+    def __init__(self, slices, mask_func, seed, validation, crop, sensitivities, cache_dir, espirit_kwargs,
+                 reference="measured"):
         self.slices = slices
+        self.reference = reference
         self.mask_func = mask_func
         self.seed = seed
         self.validation = validation
@@ -126,7 +136,8 @@ class _SliceSource:
         return maps
 
     def __call__(self, file_number):
-        """Generator of raw ``(kspace, maps, mask, volume_max, slice, num_low_frequencies, fname)`` of one file."""
+        """Generator of raw ``(kspace, maps, mask, volume_max, slice, num_low_frequencies, fname, clean)`` of one file
+        (``clean``: the noise-free coil images ``[C, H, W]`` with ``reference="noise_free"``, else empty)."""
         file_number = int(file_number)
         info = self.slices.files[file_number]
         with self.lock:
@@ -136,7 +147,7 @@ class _SliceSource:
         scale = np.float32(info["attrs"].get("max", 0.0))
         fname = os.path.basename(info["path"])
         for s in range(info["num_slices"]):
-            item = read_slice(info["path"], s, info)
+            item = read_slice(info["path"], s, info, extras=self.reference == "noise_free")
             mask, num_low = self.mask(item, info, file_number, out_shape)
             source = self.sensitivities
             if source == "auto":
@@ -147,7 +158,14 @@ class _SliceSource:
                 maps = self.espirit_maps(item, info)
             else:
                 maps = np.zeros((0,), np.complex64)
-            yield item["kspace"], maps, mask, scale, np.int32(s), np.int32(num_low), fname
+            yield item["kspace"], maps, mask, scale, np.int32(s), np.int32(num_low), fname, self.clean(item)
+
+    def clean(self, item):
+        if self.reference != "noise_free":
+            return np.zeros((0,), np.complex64)
+        extras = item["extras"]
+        maps = extras.get("sensitivities_true", item.get("sensitivities"))
+        return (np.asarray(maps, np.complex64) * np.asarray(extras["image"], np.complex64)[np.newaxis])
 
 
 def _scale(kind, masked_kspace, volume_max):
@@ -163,21 +181,24 @@ def _scale(kind, masked_kspace, volume_max):
     return tf.where(peak > 0, peak, tf.ones_like(peak))
 
 
-def _transform(crop, normalize, use_maps, return_info):
-    def transform(kspace, maps, mask, volume_max, slice_index, num_low, fname):
+def _transform(crop, normalize, use_maps, return_info, noise_free=False):
+    def transform(kspace, maps, mask, volume_max, slice_index, num_low, fname, clean):
         coil_images = ifft2c(kspace)
         if crop is not None:
             coil_images = center_crop(coil_images, crop)
             kspace = fft2c(coil_images)
             if use_maps:
                 maps = center_crop(maps, crop)
+            if noise_free:
+                clean = center_crop(clean, crop)
+        reference_images = clean if noise_free else coil_images
         spatial_ones = [1] * (kspace.shape.rank - 1)
         mask = tf.reshape(mask, spatial_ones + [-1])
         masked = kspace * tf.cast(mask, kspace.dtype)
         if use_maps:
-            target = sense_combine(coil_images[tf.newaxis], maps[tf.newaxis])[0]
+            target = sense_combine(reference_images[tf.newaxis], maps[tf.newaxis])[0]
         else:
-            target = rss(coil_images, axis=0)
+            target = rss(reference_images, axis=0)
         scale = _scale(normalize, masked, volume_max)
         inputs = {"kspace": masked / tf.cast(scale, masked.dtype), "mask": mask}
         if use_maps:
@@ -201,7 +222,7 @@ def _shape_key(inputs, *rest):
 def make_dataset(files, mask_func=None, batch_size=1, shuffle=False, seed=0, crop=None,
                  normalize="zero_filled_max", sensitivities="auto", validation=False, cache_dir=None,
                  espirit_kwargs=None, num_parallel_reads=4, shuffle_buffer=32, drop_remainder=False,
-                 num_shards=1, shard_index=0, input_context=None, return_info=False):
+                 num_shards=1, shard_index=0, input_context=None, return_info=False, reference="measured"):
     """Builds the ``tf.data.Dataset`` of ``(inputs, target)`` described in the module docstring.
 
     Args:
@@ -227,6 +248,8 @@ def make_dataset(files, mask_func=None, batch_size=1, shuffle=False, seed=0, cro
       num_shards, shard_index: keep files ``files[shard_index::num_shards]``.
       input_context: a ``tf.distribute.InputContext``; overrides ``num_shards``/``shard_index``.
       return_info: yield ``(inputs, target, info)`` (see module docstring).
+      reference: ``"measured"`` or ``"noise_free"`` target (see module docstring; the latter needs files that store
+        the noise-free ``image`` and the true maps).
 
     Returns:
       ``tf.data.Dataset``; its ``skipped`` attribute lists ``(path, reason)`` of unreadable files and
@@ -239,6 +262,8 @@ def make_dataset(files, mask_func=None, batch_size=1, shuffle=False, seed=0, cro
         raise ValueError(f"normalize: expected one of {NORMALIZATIONS}, got {normalize!r}.")
     if sensitivities not in SENSITIVITY_SOURCES:
         raise ValueError(f"sensitivities: expected one of {SENSITIVITY_SOURCES}, got {sensitivities!r}.")
+    if reference not in REFERENCES:
+        raise ValueError(f"reference: expected one of {REFERENCES}, got {reference!r}.")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}.")
     if crop is not None:
@@ -265,6 +290,13 @@ def make_dataset(files, mask_func=None, batch_size=1, shuffle=False, seed=0, cro
                          f", cached in {cache_dir}" if cache_dir else " (pass cache_dir= to keep them across runs)")
         else:
             _LOG.info("make_dataset: sensitivities='auto': all %d files store coil maps; using them.", len(infos))
+    if reference == "noise_free":
+        missing = [info["path"] for info in infos if "image" not in info["datasets"]
+                   or not {"sensitivities_true", "sensitivities"} & set(info["datasets"])]
+        if missing:
+            raise ValueError(f"reference: 'noise_free' needs files that store the noise-free 'image' and the true maps "
+                             f"('sensitivities_true' or 'sensitivities'); these do not: {missing[:3]}"
+                             f"{' ...' if len(missing) > 3 else ''}.")
     shapes = set()
     for info in infos:
         shape = info["kspace_shape"]
@@ -281,10 +313,12 @@ def make_dataset(files, mask_func=None, batch_size=1, shuffle=False, seed=0, cro
     if len({info["kspace_shape"] for info in infos}) == 1:
         raw_shape = list(infos[0]["kspace_shape"])
     use_maps = sensitivities is not None
-    source = _SliceSource(slices, mask_func, seed, validation, crop, sensitivities, cache_dir, espirit_kwargs)
+    source = _SliceSource(slices, mask_func, seed, validation, crop, sensitivities, cache_dir, espirit_kwargs,
+                          reference)
     signature = (tf.TensorSpec(raw_shape, tf.complex64), tf.TensorSpec(raw_shape if use_maps else [0], tf.complex64),
                  tf.TensorSpec([None], tf.float32), tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.int32),
-                 tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.string))
+                 tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.string),
+                 tf.TensorSpec(raw_shape if reference == "noise_free" else [0], tf.complex64))
     dataset = tf.data.Dataset.from_tensor_slices(np.asarray(file_numbers, np.int64))
     if shuffle:
         dataset = dataset.shuffle(len(file_numbers), seed=seed, reshuffle_each_iteration=True)
@@ -294,7 +328,8 @@ def make_dataset(files, mask_func=None, batch_size=1, shuffle=False, seed=0, cro
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.map(_transform(crop, normalize, use_maps, return_info), num_parallel_calls=tf.data.AUTOTUNE,
+    dataset = dataset.map(_transform(crop, normalize, use_maps, return_info, reference == "noise_free"),
+                          num_parallel_calls=tf.data.AUTOTUNE,
                           deterministic=True)
     if len(shapes) == 1:
         final = list(shapes.pop())

@@ -27,7 +27,7 @@ CLASSICAL_ITERATIONS = {"sense": 30, "l1_wavelet": 100}
 XLA = {"zero_filled": False, "sense": False, "l1_wavelet": True}
 
 
-def evaluation_batches(files, acceleration, batch_size=4, mask_type="random"):
+def evaluation_batches(files, acceleration, batch_size=4, mask_type="random", reference="measured"):
     """Held-out data at one acceleration with fastMRI's per-volume masks.
 
     Args:
@@ -35,6 +35,8 @@ def evaluation_batches(files, acceleration, batch_size=4, mask_type="random"):
       acceleration: 4 or 8 (centre fraction 0.08 / 0.04) or another int (centre fraction ``0.32 / R``).
       batch_size: slices per batch (only slices of equal shape are batched together).
       mask_type: ``"random"`` (``RandomMaskFunc``) or ``"equispaced"`` (``EquispacedMaskFractionFunc``).
+      reference: ``"measured"`` (fully sampled noisy data, fastMRI's convention) or ``"noise_free"`` target
+        (simulated files only; :func:`tfmri_zoo.data.pipeline.make_dataset`).
 
     Returns:
       list of ``(inputs, target, names)``: ``inputs`` a dict of numpy arrays (``kspace`` complex64
@@ -51,7 +53,7 @@ def evaluation_batches(files, acceleration, batch_size=4, mask_type="random"):
     mask_func = kinds[mask_type]([fraction], [int(acceleration)])
     batches = []
     for inputs, target, info in make_dataset(files, mask_func=mask_func, batch_size=batch_size, validation=True,
-                                             return_info=True, sensitivities="stored"):
+                                             return_info=True, sensitivities="stored", reference=reference):
         batches.append(({k: v.numpy() for k, v in inputs.items()}, target.numpy(),
                         [f.decode() for f in info["fname"].numpy()]))
     return batches
@@ -113,7 +115,7 @@ def run_method(reconstruct, batches, lam=None):
 
 
 def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None, iterations=None, batch_size=4,
-            mask_type="random", log=None):
+            mask_type="random", log=None, reference="measured"):
     """Table of learned models against λ-tuned classical baselines on held-out files.
 
     Args:
@@ -123,7 +125,7 @@ def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None
       accelerations: acceleration factors.
       lam_grids: ``{"sense": [...], "l1_wavelet": [...]}``; default :data:`tfmri_zoo.recon.LAM_GRIDS`.
       iterations: classical iteration counts (see :func:`classical_methods`).
-      batch_size, mask_type: see :func:`evaluation_batches`.
+      batch_size, mask_type, reference: see :func:`evaluation_batches` (λ is chosen against the same reference).
       log: optional print-like callable.
 
     Returns:
@@ -135,8 +137,8 @@ def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None
     classical = classical_methods(iterations)
     table = {}
     for acceleration in accelerations:
-        val = evaluation_batches(val_files, acceleration, batch_size, mask_type)
-        test = evaluation_batches(test_files, acceleration, batch_size, mask_type)
+        val = evaluation_batches(val_files, acceleration, batch_size, mask_type, reference)
+        test = evaluation_batches(test_files, acceleration, batch_size, mask_type, reference)
         lams = {name: select_lam(classical[name], val, lam_grids[name])[0] for name in lam_grids}
         rows, examples = {}, {}
         methods = [(name, classical[name], lams.get(name)) for name in classical]
