@@ -103,7 +103,8 @@ def main(argv=None):
     parser.add_argument("--weights", default="brain")
     parser.add_argument("--out", default="out/generalisation")
     parser.add_argument("--reference", choices=["measured", "noise_free"], default="measured",
-                        help="target of the simulated domains: fully sampled noisy data (fastMRI) or the noise-free object")
+                        help="target of the simulated domains: the fully sampled noisy data (fastMRI) or the "
+                             "noise-free object")
     parser.add_argument("--only", nargs="+", default=None, metavar="DOMAIN", help="run these domains only")
     parser.add_argument("--model-files", nargs="+", default=[], metavar="LABEL=FILE.keras",
                         help="also evaluate trained .keras files (e.g. a new training stage beside the shipped one)")
@@ -138,7 +139,8 @@ def main(argv=None):
         for key, rows in table.items():
             line = "  ".join(f"{n} {row['psnr']:.2f}/{row['ssim']:.3f}" for n, row in rows.items())
             flags = [n for n in learned if results[domain]["margins"][n][key]["sense"]["psnr"] < 0]
-            print(f"{domain:>24} ({reference}) {key}: {line}" + (f"   BELOW CG-SENSE: {flags}" if flags else ""), flush=True)
+            print(f"{domain:>24} ({reference}) {key}: {line}" + (f"   BELOW CG-SENSE: {flags}" if flags else ""),
+                  flush=True)
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "generalisation.json")
     with open(path + ".tmp", "w") as f:

@@ -26,6 +26,8 @@ trajectory in place of the mask (``M`` and ``B`` dynamic; ``H``, ``W`` static, t
     trajectory     float32 ``[B, M, 2]``         radians, ``[-π, π)`` per axis
     density        float32 ``[B, M]``            density compensation weights (send ones for none)
     sensitivities  float32 ``[B, C, H, W, 2]``
+    (2D+t models such as CINENet: ``kspace [B, C, T, M, 2]``, ``trajectory [B, T, M, 2]``, ``density [B, T, M]``,
+    ``sensitivities [B, C, 1, H, W, 2]`` — one trajectory per frame)
 ``complex``
     the same with complex64 ``kspace``/``sensitivities``.
 
@@ -146,13 +148,14 @@ class ServingModule(tf.Module):
         if not shapes:
             raise ValueError("model: call the model once on example inputs before exporting (the NUFFT grid size "
                              "comes from the sensitivities' static H, W).")
-        spatial = list(shapes["sensitivities"].shape[2:])
-        real_k = tf.TensorSpec([None, None, None, 2], tf.float32, name="kspace")
-        cplx_k = tf.TensorSpec([None, None, None], tf.complex64, name="kspace")
-        real_s = tf.TensorSpec([None, None, *spatial, 2], tf.float32, name="sensitivities")
-        cplx_s = tf.TensorSpec([None, None, *spatial], tf.complex64, name="sensitivities")
-        trajectory = tf.TensorSpec([None, None, len(spatial)], tf.float32, name="trajectory")
-        density = tf.TensorSpec([None, None], tf.float32, name="density")
+        extra = [None] * getattr(model, "extra_dims", 0)               # e.g. the frame axis T of 2D+t models
+        spatial = list(shapes["sensitivities"].shape[2 + len(extra):])
+        real_k = tf.TensorSpec([None, None, *extra, None, 2], tf.float32, name="kspace")
+        cplx_k = tf.TensorSpec([None, None, *extra, None], tf.complex64, name="kspace")
+        real_s = tf.TensorSpec([None, None, *extra, *spatial, 2], tf.float32, name="sensitivities")
+        cplx_s = tf.TensorSpec([None, None, *extra, *spatial], tf.complex64, name="sensitivities")
+        trajectory = tf.TensorSpec([None, *extra, None, len(spatial)], tf.float32, name="trajectory")
+        density = tf.TensorSpec([None, *extra, None], tf.float32, name="density")
 
         def call_model(kspace, trajectory, density, sensitivities):
             return self.model({"kspace": kspace, "trajectory": trajectory, "density": density,
@@ -202,11 +205,13 @@ def example_request(model, batch=1, coils=None, shape=None):
         kshape[-len(shape):] = list(shape)
     rng = np.random.default_rng(0)
     k = rng.standard_normal(kshape + [2]).astype(np.float32)
-    if "trajectory" in shapes:                     # a non-Cartesian model: kshape is [B, C, M]
-        sshape = [batch, kshape[1]] + list(shapes["sensitivities"].shape[2:])
+    if "trajectory" in shapes:                     # a non-Cartesian model: kshape is [B, C, *extra, M]
+        sshape = [batch, kshape[1]] + [1 if d is None else d for d in shapes["sensitivities"].shape[2:]]
+        points = kshape[:1] + kshape[2:]           # [B, *extra, M]
+        ndim = shapes["trajectory"].shape[-1]
         return {"kspace": k,
-                "trajectory": rng.uniform(-np.pi, np.pi, [batch, kshape[2], 2]).astype(np.float32),
-                "density": np.ones([batch, kshape[2]], np.float32),
+                "trajectory": rng.uniform(-np.pi, np.pi, points + [ndim]).astype(np.float32),
+                "density": np.ones(points, np.float32),
                 "sensitivities": rng.standard_normal(sshape + [2]).astype(np.float32)}
     s = rng.standard_normal(kshape + [2]).astype(np.float32)
     m = np.ones([batch] + kshape[2:], np.float32)

@@ -171,7 +171,8 @@ class ReconModel(keras.Model):
 
     def parse_noncartesian_inputs(self, inputs):
         """:meth:`parse_inputs` of an ``operator="nufft"`` model: returns ``(kspace, sampling, sensitivities)`` with
-        ``sampling = {"trajectory": float32 [B, M, ndim], "density": float32 [B, M]}`` (density only if given)."""
+        ``sampling = {"trajectory": float32 [B, M, ndim], "density": float32 [B, M]}`` (density only if given); a
+        model with extra axes (2D+t) takes one trajectory per frame, ``[B, T, M, ndim]`` and ``[B, T, M]``."""
         for key in ("kspace", "trajectory", "sensitivities"):
             if inputs.get(key) is None:
                 raise ValueError(f"inputs: missing key '{key}' (a non-Cartesian model takes 'kspace' [B, C, M], "
@@ -184,8 +185,8 @@ class ReconModel(keras.Model):
         kspace = validation.as_complex(inputs["kspace"], "kspace")
         validation.check_rank(kspace, "kspace", self.kspace_rank, f"[B, C, {extra}M]")
         sampling = {}
-        for key, rank, layout in (("trajectory", 3, f"[B, M, {self.spatial_rank}] in radians"),
-                                  ("density", 2, "[B, M]")):
+        for key, rank, layout in (("trajectory", 3 + self.extra_dims, f"[B, {extra}M, {self.spatial_rank}] in radians"),
+                                  ("density", 2 + self.extra_dims, f"[B, {extra}M]")):
             value = inputs.get(key)
             if value is None:
                 continue
@@ -197,10 +198,16 @@ class ReconModel(keras.Model):
             if key == "trajectory" and value.shape[-1] != self.spatial_rank:
                 raise ValueError(f"trajectory: expected {self.spatial_rank} coordinates on the last axis "
                                  f"({layout}), got shape {value.shape}.")
-            samples = value.shape[1]
+            axis = rank - 2 if key == "trajectory" else rank - 1
+            samples = value.shape[axis]
             if samples is not None and kspace.shape[-1] is not None and samples != kspace.shape[-1]:
-                raise ValueError(f"{key}: {samples} samples on axis 1, but kspace has {kspace.shape[-1]} on its "
+                raise ValueError(f"{key}: {samples} samples on axis {axis}, but kspace has {kspace.shape[-1]} on its "
                                  "last axis.")
+            for k in range(self.extra_dims):
+                frames, kframes = value.shape[1 + k], kspace.shape[2 + k]
+                if frames is not None and kframes is not None and frames != kframes:
+                    raise ValueError(f"{key}: {frames} frames on axis {1 + k}, but kspace has {kframes} on axis "
+                                     f"{2 + k} (one trajectory per frame).")
             sampling[key] = (validation.check_trajectory(value) if key == "trajectory"
                              else validation.check_finite(value, key))
         sensitivities = validation.as_complex(inputs["sensitivities"], "sensitivities")

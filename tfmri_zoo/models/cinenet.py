@@ -53,9 +53,13 @@ class CINENet(ReconModel):
     "sensitivities": complex64 [B, C, 1, H, W]}``. Returns complex64 ``[B, T, H, W]``. With ``spatial_rank=3``:
     ``kspace [B, C, T, D, H, W]``, ``mask [B, 1, T, 1|D, 1|H, W]`` (broadcastable), ``sensitivities
     [B, C, 1, D, H, W]`` → ``[B, T, D, H, W]``. ``extra_dims`` other than 1 raises a ``ValueError``.
+    With ``operator="nufft"`` (non-Cartesian 2D+t, e.g. golden-angle radial with new spokes every frame):
+    ``{"kspace": complex64 [B, C, T, M], "trajectory": float32 [B, T, M, 2] (radians, [-π, π)), "density": float32
+    [B, T, M] (optional), "sensitivities": complex64 [B, C, 1, H, W]}`` → ``[B, T, H, W]``.
     """
 
     layouts = {"extra_dims": (1,), "spatial_rank": (2, 3)}
+    operators = ("cartesian", "nufft")  # operator="nufft": one trajectory per frame (models/base.py)
     unrolled = True
 
     def __init__(self, iterations=5, filters=16, depth=2, convs_per_level=2, kernel_size=3, activation="cardioid",

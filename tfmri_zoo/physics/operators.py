@@ -18,7 +18,9 @@ Sampling inputs (``sampling`` below, the same in models, layers and solvers):
 
   Cartesian      the mask: float32/bool broadcastable to k-space, e.g. ``[B, 1, 1, W]``; ``None``: fully sampled
   non-Cartesian  a dict ``{"trajectory": float32 [B, M, ndim] (radians, [-π, π)), "density": float32 [B, M]
-                 (optional)}``, one trajectory per batch element, shared by the coils (and ``extra`` axes)
+                 (optional)}``, one trajectory per batch element, shared by the coils (and ``extra`` axes); or
+                 ``{"trajectory": [B, *extra, M, ndim], "density": [B, *extra, M]}``, one trajectory per frame
+                 (dynamic data: ``[B, T, M, ndim]``), shared by the coils
 """
 import tensorflow as tf
 
@@ -61,9 +63,13 @@ def make_operator(sampling, sensitivities, spatial_rank=2, dtype=tf.complex64):
         raise ValueError("sensitivities: required for non-Cartesian data (they give the image size); for one coil "
                          "pass ones of shape [B, 1, *spatial].")
     sensitivities = tf.convert_to_tensor(sensitivities)
-    # [B, M, ndim] → [B, 1, (1,)*extra, M, ndim]: one trajectory per batch element, shared by coils and extra axes.
-    inserted = sensitivities.shape.rank - 1 - spatial_rank
+    # [B, M, ndim] → [B, 1, (1,)*extra, M, ndim]: one trajectory per batch element, shared by coils and extra axes;
+    # [B, *extra, M, ndim] → [B, 1, *extra, M, ndim]: one per frame, shared by the coils.
     points, density = tf.convert_to_tensor(sampling["trajectory"]), sampling.get("density")
+    inserted = sensitivities.shape.rank - spatial_rank + 2 - points.shape.rank
+    if inserted < 1:
+        raise ValueError(f"sampling: a trajectory of shape {points.shape} has more axes than the k-space of maps "
+                         f"{sensitivities.shape} ([B, M, ndim] or [B, *extra, M, ndim]).")
     density = None if density is None else tf.convert_to_tensor(density)
     for _ in range(inserted):
         points = tf.expand_dims(points, 1)
