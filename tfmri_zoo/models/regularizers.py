@@ -121,13 +121,18 @@ class UNet(Regularizer):
       up_activation: norm and activation after each transposed convolution too.
       standardize: standardise each input channel by its mean and standard deviation over the image and undo it on
         the output (fastMRI's normalised U-Net), which makes the network scale-equivariant.
+      restore_mean: with ``standardize``, add the mean back on the output (fastMRI); ``False`` multiplies by the
+        standard deviation only — for a network that predicts a zero-mean correction (a residual), which a U-Net
+        on standardised inputs could only produce by reading the per-image mean off the background.
+      zero_output: start the 1×1 output convolution at zero, so that the network starts as the zero map (and a
+        residual network as the identity).
 
     Call args: ``image`` complex64 ``[B, H, W]``. Returns complex64 ``[B, H, W]``. ``network``: real
     ``[B, H, W, F]`` → ``[B, H, W, out_channels]``.
     """
 
     def __init__(self, filters=32, depth=4, convs=2, norm=None, activation="relu", residual=True, pooling="max",
-                 bias=True, up_activation=False, standardize=False, **kwargs):
+                 bias=True, up_activation=False, standardize=False, restore_mean=True, zero_output=False, **kwargs):
         super().__init__(residual=residual, **kwargs)
         if depth < 0 or filters < 1:
             raise ValueError(f"depth, filters: expected depth >= 0 and filters >= 1, got {depth}, {filters}.")
@@ -136,6 +141,7 @@ class UNet(Regularizer):
         self.filters, self.depth, self.convs = int(filters), int(depth), int(convs)
         self.norm, self.activation, self.pooling, self.bias = norm, activation, pooling, bool(bias)
         self.up_activation, self.standardize = bool(up_activation), bool(standardize)
+        self.restore_mean, self.zero_output = bool(restore_mean), bool(zero_output)
         width = lambda level: self.filters * 2 ** level  # noqa: E731
         stack = lambda level: _ConvStack(width(level), self.convs, norm, activation, self.bias)  # noqa: E731
         self.down = [stack(i) for i in range(self.depth)]
@@ -145,7 +151,8 @@ class UNet(Regularizer):
         self.up_norms = [_norm_layer(norm) for _ in self.up] if self.up_activation and norm is not None else []
         self.up_convs = [stack(i) for i in reversed(range(self.depth))]
         self.pool = keras.layers.MaxPooling2D(2) if pooling == "max" else keras.layers.AveragePooling2D(2)
-        self.out = keras.layers.Conv2D(self.out_channels, 1)
+        self.out = keras.layers.Conv2D(self.out_channels, 1,
+                                       kernel_initializer="zeros" if self.zero_output else "glorot_uniform")
 
     def _upsample(self, index, x, training):
         x = self.up[index](x)
@@ -169,21 +176,27 @@ class UNet(Regularizer):
         for index, (block, skip) in enumerate(zip(self.up_convs, reversed(skips))):
             x = block(tf.concat([self._upsample(index, x, training), skip], axis=-1), training=training)
         x = self.out(x)[:, :height, :width]
-        return x * std + mean if self.standardize else x
+        if not self.standardize:
+            return x
+        return x * std + mean if self.restore_mean else x * std
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "depth": self.depth, "convs": self.convs,
                 "norm": self.norm, "activation": self.activation, "pooling": self.pooling, "bias": self.bias,
-                "up_activation": self.up_activation, "standardize": self.standardize}
+                "up_activation": self.up_activation, "standardize": self.standardize,
+                "restore_mean": self.restore_mean, "zero_output": self.zero_output}
 
 
-def norm_unet(chans=18, pools=4, out_channels=2, name=None):
+def norm_unet(chans=18, pools=4, out_channels=2, name=None, residual_output=False):
     """fastMRI's normalised U-Net (Sriram et al. 2020) as a :class:`UNet`: input channels standardised, two 3×3
     convolutions without bias → instance norm → LeakyReLU(0.2) per level, 2×2 average pooling, transposed convolution
-    + instance norm + LeakyReLU up, 1×1 output convolution; not residual. Complex ``[N, H, W]`` → ``[N, H, W]``."""
+    + instance norm + LeakyReLU up, 1×1 output convolution; not residual. Complex ``[N, H, W]`` → ``[N, H, W]``.
+
+    ``residual_output=True``: the output is a zero-mean correction (``restore_mean=False``) and starts at zero
+    (``zero_output=True``)."""
     return UNet(filters=chans, depth=pools, convs=2, norm="instance", activation="leaky_relu", residual=False,
                 pooling="avg", bias=False, up_activation=True, standardize=True, out_channels=out_channels,
-                name=name)
+                restore_mean=not residual_output, zero_output=residual_output, name=name)
 
 
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
