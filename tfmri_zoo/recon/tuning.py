@@ -23,8 +23,12 @@ LAM_GRIDS = {
 METRICS = ("ssim", "psnr", "nmse")
 
 
-def select_lam(reconstruct, batches, grid, metric="psnr"):
+def select_lam(reconstruct, batches, grid, metric="psnr", extend=4):
     """Chooses λ from ``grid`` by the mean per-volume fastMRI ``metric`` on validation ``batches``.
+
+    A best λ at an end of the grid means the optimum may lie beyond it (e.g. high noise needs a larger λ than any of
+    the default grid): the grid is then extended geometrically past that end (by its own end ratio, at least ×3)
+    until the score stops improving, at most ``extend`` times per end. A smallest grid value of 0 is not extended.
 
     Args:
       reconstruct: callable ``(inputs: dict, lam: float) → complex [B, H, W]`` (numpy or tensor); ``inputs`` holds
@@ -33,9 +37,11 @@ def select_lam(reconstruct, batches, grid, metric="psnr"):
         volume name of each slice (metrics are averaged per volume, then over volumes, as fastMRI does).
       grid: candidate λ values (non-negative numbers).
       metric: ``"psnr"`` or ``"ssim"`` (higher is better) or ``"nmse"`` (lower is better).
+      extend: the most extensions past each end of the grid (0: the grid only).
 
     Returns:
-      ``(best_lam, scores)``: the chosen λ (float) and ``{lam: {"ssim", "psnr", "nmse"}}`` for every candidate.
+      ``(best_lam, scores)``: the chosen λ (float) and ``{lam: {"ssim", "psnr", "nmse"}}`` for every candidate tried
+      (grid and extensions).
 
     Raises:
       ValueError: an empty grid or batches, a negative λ, or an unknown metric.
@@ -51,9 +57,26 @@ def select_lam(reconstruct, batches, grid, metric="psnr"):
     targets = [t for _, batch_targets, _ in batches for t in np.asarray(batch_targets)]
     names = [n for _, _, batch_names in batches for n in batch_names]
     scores = {}
-    for lam in grid:
-        predictions = [p for inputs, _, _ in batches for p in np.asarray(reconstruct(inputs, lam))]
-        scores[lam] = per_volume_metrics(predictions, targets, names)
     sign = -1.0 if metric == "nmse" else 1.0
-    best = max(grid, key=lambda lam: sign * scores[lam][metric])
+
+    def score(lam):
+        if lam not in scores:
+            predictions = [p for inputs, _, _ in batches for p in np.asarray(reconstruct(inputs, lam))]
+            scores[lam] = per_volume_metrics(predictions, targets, names)
+        return sign * scores[lam][metric]
+
+    for lam in grid:
+        score(lam)
+    best = max(scores, key=score)
+    positive = sorted(lam for lam in grid if lam > 0)
+    if positive:
+        up = max(3.0, positive[-1] / positive[-2]) if len(positive) > 1 else 3.0
+        down = max(3.0, positive[1] / positive[0]) if len(positive) > 1 else 3.0
+        for end, factor in ((max(grid), up), (min(grid), 1.0 / down)):
+            lam = end
+            for _ in range(int(extend) if best == end and end > 0 else 0):
+                lam = lam * factor
+                if score(lam) <= score(best):
+                    break
+                best = lam
     return best, scores

@@ -5,7 +5,8 @@ Fairness rules, applied by :func:`compare`:
 
 * every method sees the same k-space, masks (fastMRI per-volume validation seeds) and coil maps (the files'
   ``sensitivities``, e.g. ESPIRiT);
-* each classical method's λ is chosen on the **validation** files (:func:`tfmri_zoo.recon.select_lam`, PSNR),
+* each classical method's λ is chosen on the **validation** files (:func:`tfmri_zoo.recon.select_lam`, PSNR; the
+  grid is extended past an end when the best λ lies there),
   separately per acceleration, then applied unchanged to the **test** files; the table reports the chosen λ;
 * ℓ1-wavelet is the BART-strength solver (:func:`tfmri_zoo.recon.l1_wavelet`, random wavelet shifts).
 
