@@ -102,6 +102,31 @@ def test_proximal_step_matches_a_dense_solve(rng):
     np.testing.assert_allclose(got.ravel(), expected, atol=1e-8)
 
 
+def test_noise_adaptive_proximal_step_uses_lam_plus_nu_sigma_squared_per_example(rng):
+    """λ = λ₀ + ν·σ̂² per example: each example equals the dense solve with its own λ."""
+    b, c, n = 2, 2, 8
+    sens = (rng.standard_normal((b, c, n, n)) + 1j * rng.standard_normal((b, c, n, n))) / 2
+    mask = (rng.uniform(size=(b, 1, 1, n)) < 0.5).astype(np.float32)
+    z = rng.standard_normal((b, n, n)) + 1j * rng.standard_normal((b, n, n))
+    y = _forward(rng.standard_normal((b, n, n)) + 0j, sens, mask)
+    lam0, nu, sigma = 0.1, 20.0, np.array([0.05, 0.3])
+    layer = dc.ProximalL2DC(lam=lam0, noise_lam=nu, cg_iterations=64, dtype="float64")
+    got = layer(z, y, mask, sens, noise_std=sigma).numpy()
+    for i in range(b):
+        lam = lam0 + nu * sigma[i] ** 2
+        columns = [_forward(np.eye(n * n)[j].reshape(1, n, n) + 0j, sens[i:i + 1], mask[i:i + 1]).ravel()
+                   for j in range(n * n)]
+        e = np.stack(columns, axis=1)
+        expected = np.linalg.solve(e.conj().T @ e + lam * np.eye(n * n),
+                                   e.conj().T @ y[i].ravel() + lam * z[i].ravel())
+        np.testing.assert_allclose(got[i].ravel(), expected, atol=1e-8)
+    with pytest.raises(ValueError, match="noise_std"):
+        layer(z, y, mask, sens)
+    with pytest.raises(ValueError, match="noise_lam"):
+        dc.ProximalL2DC(noise_lam=0.0)
+    assert dc.ProximalL2DC.from_config(layer.get_config()).noise_lam_init == nu
+
+
 def test_single_coil_closed_form_equals_cg_prox(problem, rng):
     _, mask, _, target = problem
     y = (mask[:, 0] * _fft2c(target))[:, None].astype(np.complex64)

@@ -71,6 +71,41 @@ def test_with_identity_regulariser_the_unrolls_equal_dense_proximal_steps():
     assert err < 0.8 * err0, (err, err0)
 
 
+def test_noise_adaptive_unrolls_use_lam_plus_nu_sigma_squared_per_example(rng):
+    """``noise_lam=ν``: each example's unrolls are the dense proximal steps with ``λ = λ₀ + ν·σ̂²``, ``σ̂`` recomputed
+    here in numpy (median |k| of the measured outer readout band / sqrt(ln 2)); a noisier example gets a larger λ."""
+    from tests.models.test_pnp import dense_gram
+
+    inputs, _ = zoo_contract.toy_problem(batch=2, coils=3, height=16, width=16, seed=4)
+    noise = rng.standard_normal(inputs["kspace"].shape) + 1j * rng.standard_normal(inputs["kspace"].shape)
+    k = (inputs["kspace"] + np.array([0.01, 0.3])[:, None, None, None] * noise).astype(np.complex64)
+    inputs = {**inputs, "kspace": k}
+    model = MoDL(iterations=2, cg_iterations=20, lam=0.05, noise_lam=4.0, normalize=False,
+                 regularizer={"name": "dncnn", "filters": 4, "layers": 2})
+    model(inputs)
+    out_layer = model.denoisers[0].out
+    out_layer.set_weights([np.zeros_like(w) for w in out_layer.get_weights()])
+    got = model(inputs).numpy()
+    mask, sens = inputs["mask"], inputs["sensitivities"].astype(np.complex128)
+    rows = np.abs(np.arange(16) - 8) >= 0.75 * 8
+    lams = []
+    for b in range(2):
+        band = np.abs((k * mask)[b][:, rows][..., mask[b, 0, 0] > 0])
+        lams.append(0.05 + 4.0 * (np.median(band) / np.sqrt(np.log(2))) ** 2)
+    assert lams[1] > 5 * lams[0]
+    gram = dense_gram(sens, mask)
+    axes = (-2, -1)
+    coil_images = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k * mask, axes=axes), norm="ortho"), axes=axes)
+    rhs = np.sum(np.conj(sens) * coil_images, axis=1).reshape(2, -1)
+    x = rhs.copy()
+    for _ in range(2):
+        x = np.stack([np.linalg.solve(gram[b] + lams[b] * np.eye(256), rhs[b] + lams[b] * x[b]) for b in range(2)])
+    want = x.reshape(got.shape)
+    np.testing.assert_allclose(got, want, atol=2e-4 * np.abs(want).max())
+    again = MoDL.from_config(model.get_config())
+    assert again.noise_lam == 4.0 and again.dc.noise_lam_init == 4.0
+
+
 def test_swapped_regularizers_are_the_ones_the_unrolls_apply():
     """For each regulariser the model's output equals the unrolls written with numpy's dense solves
     ``x ← (EᴴE + λI)⁻¹(Eᴴy + λ D(x))``, D being that regulariser called on its own."""

@@ -201,16 +201,23 @@ class ProximalL2DC(DataConsistency):
     Solved by exactly ``cg_iterations`` conjugate-gradient iterations started at ``z`` (the package's one CG,
     :func:`tfmri_zoo.physics.cg.conjugate_gradient`); gradients flow through the unrolled iterations.
 
-    Args:
-      lam: initial ``λ`` (> 0), trainable and ≥ 0.
-      cg_iterations: number of CG iterations.
-      trainable_lam: whether ``λ`` is trained.
+    Noise-adaptive (``noise_lam`` not ``None``): ``λ = λ₀ + ν·σ̂²`` per example, with ``σ̂`` the k-space noise level
+    of the call (``noise_std``, e.g. :func:`tfmri_zoo.physics.kspace_noise_std`) and ``ν ≥ 0`` trainable. This is the
+    MAP weighting of ``‖Ex − y‖²/σ² + ‖x − z‖²/τ²`` (``λ = σ²/τ²``): the noisier the data, the more the step trusts
+    ``z``; for clean data it keeps ``λ₀``.
 
-    Call args: ``image`` (= ``z``), ``kspace, sampling_mask, sensitivities=None``.
+    Args:
+      lam: initial ``λ`` (> 0), trainable and ≥ 0 (``λ₀`` when noise-adaptive).
+      cg_iterations: number of CG iterations.
+      trainable_lam: whether ``λ`` (and ``ν``) are trained.
+      noise_lam: ``None`` (a fixed λ) or the initial ``ν`` (> 0) of the noise-adaptive weight.
+
+    Call args: ``image`` (= ``z``), ``kspace, sampling_mask, sensitivities=None``, ``noise_std`` (float32 ``[B]``;
+    required when noise-adaptive, ignored otherwise).
     Returns complex ``[B, *extra, H, W]``.
     """
 
-    def __init__(self, lam=0.05, cg_iterations=10, trainable_lam=True, **kwargs):
+    def __init__(self, lam=0.05, cg_iterations=10, trainable_lam=True, noise_lam=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(cg_iterations, int) or cg_iterations < 1:
             raise ValueError(f"cg_iterations: expected a positive int, got {cg_iterations!r}.")
@@ -218,6 +225,11 @@ class ProximalL2DC(DataConsistency):
         self.cg_iterations = cg_iterations
         self.trainable_lam = bool(trainable_lam)
         self.lam = self.add_nonnegative("lam", self.lam_init, self.trainable_lam)
+        self.noise_lam_init = None if noise_lam is None else float(noise_lam)
+        if self.noise_lam_init is not None:
+            if self.noise_lam_init <= 0:
+                raise ValueError(f"noise_lam: expected None or a positive number, got {noise_lam!r}.")
+            self.noise_lam = self.add_nonnegative("noise_lam", self.noise_lam_init, self.trainable_lam)
 
     def solve(self, z, kspace, op, lam):
         """``(EᴴE + lam·I)⁻¹(Eᴴy + lam·z)`` for the operator ``op`` (the protocol of
@@ -225,13 +237,24 @@ class ProximalL2DC(DataConsistency):
         rhs = op.adjoint(kspace) + lam * z
         return conjugate_gradient(lambda v: op.normal(v) + lam * v, rhs, x0=z, max_iter=self.cg_iterations)
 
-    def call(self, image, kspace, sampling_mask, sensitivities=None):
+    def weight(self, noise_std, rank):
+        """The λ of this call: the complex scalar ``λ₀``, or ``λ₀ + ν·σ̂²`` as complex ``[B, 1, ..., 1]`` (``rank``)."""
+        lam = self.nonnegative(self.lam)
+        if self.noise_lam_init is None:
+            return lam
+        if noise_std is None:
+            raise ValueError(f"noise_std: {self.name} is noise-adaptive (noise_lam set) and needs the k-space noise "
+                             "level float32 [B] of the call (tfmri_zoo.physics.kspace_noise_std).")
+        variance = tf.reshape(tf.square(tf.cast(noise_std, lam.dtype.real_dtype)), [-1] + [1] * (rank - 1))
+        return lam + self.nonnegative(self.noise_lam) * tf.complex(variance, tf.zeros_like(variance))
+
+    def call(self, image, kspace, sampling_mask, sensitivities=None, noise_std=None):
         z, kspace = self.as_image(image), self.as_kspace(kspace, sampling_mask)
-        return self.solve(z, kspace, self.operator(sampling_mask, sensitivities), self.nonnegative(self.lam))
+        return self.solve(z, kspace, self.operator(sampling_mask, sensitivities), self.weight(noise_std, z.shape.rank))
 
     def get_config(self):
         return {**super().get_config(), "lam": self.lam_init, "cg_iterations": self.cg_iterations,
-                "trainable_lam": self.trainable_lam}
+                "trainable_lam": self.trainable_lam, "noise_lam": self.noise_lam_init}
 
 
 @keras.saving.register_keras_serializable(package="tfmri_zoo")

@@ -5,11 +5,13 @@ regulariser ``D_w`` (a residual 5-layer 3×3 CNN, 64 channels, BN + ReLU) and ``
 the ``K = 10`` unrolls; the DC step runs 10 CG iterations.
 """
 import keras
+import tensorflow as tf
 
 from tfmri_zoo.layers.data_consistency import ProximalL2DC
 from tfmri_zoo.models.base import LAYOUT_2D, ReconModel
 from tfmri_zoo.models.regularizers import make_regularizers, regularizer_spec
 from tfmri_zoo.models.registry import register
+from tfmri_zoo.physics.noise import kspace_noise_std
 
 
 @register("modl", presets={
@@ -28,6 +30,10 @@ class MoDL(ReconModel):
       lam: initial shared ``λ`` (trainable, ≥ 0).
       regularizer: regulariser name or ``{"name": ..., **config}`` (``"dncnn"``, ``"unet"``, ``"resnet"``, ``"downup"``).
       share_weights: share ``D_w`` over the unrolls (MoDL: ``True``).
+      noise_lam: ``None`` (MoDL: one learned λ) or the initial ``ν`` of a noise-adaptive data-consistency weight
+        ``λ = λ₀ + ν·σ̂²``, ``σ̂`` the noise level estimated from each call's measured k-space
+        (:func:`tfmri_zoo.physics.kspace_noise_std`; :class:`~tfmri_zoo.layers.data_consistency.ProximalL2DC`): noisier
+        data lean more on the CNN.
       **kwargs: :class:`~tfmri_zoo.models.base.ReconModel` arguments (``recompute`` for memory-efficient
         training).
 
@@ -39,19 +45,24 @@ class MoDL(ReconModel):
     operators = ("cartesian", "nufft")  # operator="nufft": trajectory inputs (models/base.py)
     unrolled = True
 
-    def __init__(self, iterations=10, cg_iterations=10, lam=0.05, regularizer="dncnn", share_weights=True, **kwargs):
+    def __init__(self, iterations=10, cg_iterations=10, lam=0.05, regularizer="dncnn", share_weights=True,
+                 noise_lam=None, **kwargs):
         super().__init__(**kwargs)
         self.iterations, self.cg_iterations, self.lam = int(iterations), int(cg_iterations), float(lam)
         self.regularizer, self.share_weights = regularizer_spec(regularizer), bool(share_weights)
+        self.noise_lam = None if noise_lam is None else float(noise_lam)
         self.denoisers = make_regularizers(self.regularizer, self.iterations, self.share_weights)
-        self.dc = ProximalL2DC(lam=self.lam, cg_iterations=self.cg_iterations)
+        self.dc = ProximalL2DC(lam=self.lam, cg_iterations=self.cg_iterations, noise_lam=self.noise_lam)
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
         x = self.make_operator(mask, sensitivities).adjoint(kspace)
-        steps = [lambda x, k, m, s, d=denoiser: self.dc(d(x, training=training), k, m, s)
+        noise = (tf.stop_gradient(kspace_noise_std(kspace, mask)) if self.noise_lam is not None
+                 else tf.zeros(tf.shape(kspace)[:1]))
+        steps = [lambda x, k, m, s, n, d=denoiser: self.dc(d(x, training=training), k, m, s, noise_std=n)
                  for denoiser in self.denoisers]
-        return self.unroll(steps, x, kspace, mask, sensitivities)
+        return self.unroll(steps, x, kspace, mask, sensitivities, noise)
 
     def get_config(self):
         return {**super().get_config(), "iterations": self.iterations, "cg_iterations": self.cg_iterations,
-                "lam": self.lam, "regularizer": self.regularizer, "share_weights": self.share_weights}
+                "lam": self.lam, "regularizer": self.regularizer, "share_weights": self.share_weights,
+                "noise_lam": self.noise_lam}
