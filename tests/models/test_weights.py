@@ -68,3 +68,20 @@ def test_shipped_weights_reproduce_their_numbers_and_beat_cg_sense(name, weights
         sense = np.asarray(recon.sense(inputs["kspace"], inputs["mask"], inputs["sensitivities"], lam=0.01,
                                        max_iter=30))
         assert psnr > metrics.psnr(np.abs(target), np.abs(sense))
+
+
+def test_transfer_weights_fills_a_model_with_an_extra_variable_and_refuses_another_model():
+    from tfmri_zoo.models.weights import dummy_inputs, transfer_weights
+
+    source = models.get("modl", preset="small")
+    target = models.get("modl", preset="small", noise_lam=3.0)
+    other = models.get("modl", preset="small", regularizer={"name": "dncnn", "filters": 8, "layers": 3})
+    for model in (source, target, other):
+        model(dummy_inputs(shape=(32, 32)))
+    left = transfer_weights(source, target)
+    assert [p.split("/")[-1] for p in left] == ["noise_lam"]
+    shared = [v for v in target.weights if v.path not in left]
+    for a, b in zip(source.weights, shared):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(ValueError, match="do not correspond"):
+        transfer_weights(source, other)

@@ -83,6 +83,30 @@ def load_pretrained(model, name, weights):
     return model
 
 
+def transfer_weights(source, target):
+    """Copies ``source``'s weights into ``target`` (both built), in order, where ``target`` has the same variables
+    plus new ones (e.g. MoDL with ``noise_lam``): a target variable whose name (last path component) or shape differs
+    from the next source variable is left at its initial value.
+
+    Returns:
+      the paths of the target variables left at their initial values.
+
+    Raises:
+      ValueError: a source variable finds no target variable (the models do not correspond).
+    """
+    left, queue = [], list(source.weights)
+    for variable in target.weights:
+        if queue and (queue[0].path.split("/")[-1], tuple(queue[0].shape)) == (variable.path.split("/")[-1],
+                                                                             tuple(variable.shape)):
+            variable.assign(queue.pop(0))
+        else:
+            left.append(variable.path)
+    if queue:
+        raise ValueError(f"target: no variable for source variable {queue[0].path} {tuple(queue[0].shape)} "
+                         f"({len(queue)} left); the models do not correspond.")
+    return left
+
+
 def reference_case(seed=123, shape=(96, 96), coils=6, acceleration=4):
     """A small fixed held-out brain case (test slabs) for checking shipped weights: ``(inputs, target)`` numpy.
 

@@ -174,10 +174,12 @@ def train_from_config(path_or_dict, data_dir=None, synthetic=False, out_dir="run
         if spec["init"]:
             import keras
 
-            from tfmri_zoo.models.weights import dummy_inputs
+            from tfmri_zoo.models.weights import dummy_inputs, transfer_weights
 
             model(dummy_inputs())
-            model.set_weights(keras.saving.load_model(spec["init"], safe_mode=True).get_weights())
+            new = transfer_weights(keras.saving.load_model(spec["init"], safe_mode=True), model)
+            if new:
+                print(f"model.init: {len(new)} variables not in {spec['init']} keep their initial values: {new}")
         return model
 
     model, history = train(build, train_ds, val_ds, out_dir=out_dir, epochs=run["epochs"], loss=loss,
