@@ -5,12 +5,13 @@ the measured lines through (measured: below CG-SENSE on the noisiest brains). Th
 ``‖Ex − y‖²/σ² + ‖x − z‖²/τ²`` is ``λ = σ²/τ²``; ``MoDL(noise_lam=ν)`` uses ``λ₀ + ν·σ̂²``
 (:func:`tfmri_zoo.physics.kspace_noise_std`, :class:`tfmri_zoo.layers.data_consistency.ProximalL2DC`).
 
-Here the shipped ``modl``/``brain`` weights get the noise-adaptive step without retraining: ``ν`` is chosen on
-validation subjects (``recon.select_lam`` over a grid, R=4 and R=8 together, scored against the noise-free object),
-then every method is evaluated on test subjects at each noise level, against the noise-free object:
+The trained MoDL network (the ``modl``/``brain`` weights) gets the noise-adaptive step without retraining: ``ν`` is
+chosen on validation subjects (``recon.select_lam`` over a grid, R=4 and R=8 together, scored against the noise-free
+object), then every method is evaluated on test subjects at each noise level, against the noise-free object:
 
   zero-filled, CG-SENSE and ℓ1-wavelet (λ chosen per noise level and R on that level's validation subject),
-  MoDL as shipped, and MoDL with the noise-adaptive step.
+  MoDL with a fixed λ (ν = 0: the network as trained) and MoDL with the noise-adaptive step (the chosen ν; the
+  shipped ``brain`` weights are this model, ν = 10).
 
 Data: brain subjects (held-out slabs) at fixed noise levels, 128², 8 coils, ESPIRiT maps, fastMRI random masks.
 
@@ -37,13 +38,15 @@ NU_GRID = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
 
 
 def noise_adaptive_modl(weights="brain", noise_lam=10.0):
-    """The shipped MoDL weights in a MoDL with the noise-adaptive data-consistency step (``ν = noise_lam``)."""
+    """The shipped MoDL network in a MoDL with the noise-adaptive data-consistency step (``ν = noise_lam`` where the
+    shipped weights have none)."""
     shipped = models.get("modl", weights=weights)
-    model = models.get("modl", preset=None, **{**weights_entry("modl", weights)["config"], "noise_lam": noise_lam})
+    config = weights_entry("modl", weights)["config"]
+    model = models.get("modl", preset=None, **{**config, "noise_lam": config.get("noise_lam") or noise_lam})
     model(dummy_inputs())
     left = transfer_weights(shipped, model)
-    assert [p.split("/")[-1] for p in left] == ["noise_lam"], left
-    return shipped, model
+    assert [p.split("/")[-1] for p in left] in ([], ["noise_lam"]), left
+    return model
 
 
 def set_noise_lam(model, value):
@@ -65,7 +68,8 @@ def main(argv=None):
         folder = os.path.join(args.out, "data", f"noise{level:g}")
         files[level] = brain_dataset(folder, splits={"val": 1, "test": 2}, num_slices=2, seed=21, shape=shape,
                                      coils=8, noise_level=level)
-    shipped, model = noise_adaptive_modl()
+    model, fixed = noise_adaptive_modl(), noise_adaptive_modl()
+    set_noise_lam(fixed, 1e-9)                                        # ν = 0: one λ at every noise level
     val = [b for level in levels for r in (4, 8)
            for b in evaluation_batches(files[level]["val"], r, reference="noise_free")]
 
@@ -77,7 +81,7 @@ def main(argv=None):
     set_noise_lam(model, nu)
     print(f"ν = {nu:g} (chosen on {len(levels)} validation subjects, R=4 and 8, noise-free reference; "
           + ", ".join(f"{k:g}: {v['psnr']:.2f} dB" for k, v in sorted(scores.items())) + ")", flush=True)
-    learned = {"modl": lambda x: shipped(x, training=False).numpy(),
+    learned = {"modl_fixed_lam": lambda x: fixed(x, training=False).numpy(),
                "modl_noise_adaptive": lambda x: model(x, training=False).numpy()}
     results = {}
     for level in levels:

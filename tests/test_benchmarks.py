@@ -29,6 +29,7 @@ CASES = {
     "generalisation.py": (["--quick", "--reference", "noise_free"], "brain-48"),
     "xla.py": (["--quick"], "XLA / graph"),
     "grappa.py": (["--quick"], "RAKI"),
+    "noise_adaptive.py": (["--quick"], "modl_noise_adaptive"),
     "training.py": (["--quick", "--models", "modl"], "examples/s"),
 }
 
@@ -38,12 +39,12 @@ def test_benchmark_quick_mode(script, tmp_path):
     if script in ("classical.py", "grappa.py") and shutil.which("bart") is None:
         pytest.skip("BART is not installed (apt-get install bart); .ci/run installs it")
     args, phrase = CASES[script]
-    if script in ("generalisation.py", "radial.py"):
+    if script in ("generalisation.py", "radial.py", "noise_adaptive.py"):
         from tfmri_zoo.models import weights
 
         if not weights.manifest():
             pytest.skip("no shipped weights (tfmri_zoo/weights/manifest.json) to test for generalisation")
-    extra = ["--out", str(tmp_path / "out")] if script in ("zoo.py", "generalisation.py") else []
+    extra = ["--out", str(tmp_path / "out")] if script in ("zoo.py", "generalisation.py", "noise_adaptive.py") else []
     result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script), *args, *extra],
                             capture_output=True, text=True, cwd=str(tmp_path), timeout=900,
                             env={**os.environ, "PYTHONPATH": ROOT})

@@ -36,3 +36,9 @@ def test_an_interior_best_is_not_extended_and_zero_is_kept(rng):
         select_lam(reconstruct, batches, [])
     with pytest.raises(ValueError, match="metric"):
         select_lam(reconstruct, batches, grid, metric="mae")
+
+
+def test_a_single_value_grid_is_a_fixed_lam(rng):
+    reconstruct, batches, optimum = shrinkage_problem(rng, 0.6)
+    best, scores = select_lam(reconstruct, batches, [optimum / 30])          # far from the optimum: still kept
+    assert best == optimum / 30 and list(scores) == [optimum / 30]

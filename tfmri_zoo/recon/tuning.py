@@ -28,7 +28,8 @@ def select_lam(reconstruct, batches, grid, metric="psnr", extend=4):
 
     A best λ at an end of the grid means the optimum may lie beyond it (e.g. high noise needs a larger λ than any of
     the default grid): the grid is then extended geometrically past that end (by its own end ratio, at least ×3)
-    until the score stops improving, at most ``extend`` times per end. A smallest grid value of 0 is not extended.
+    until the score stops improving, at most ``extend`` times per end. A smallest grid value of 0 is not extended,
+    and a grid of a single value is a fixed λ (it is scored, never extended).
 
     Args:
       reconstruct: callable ``(inputs: dict, lam: float) → complex [B, H, W]`` (numpy or tensor); ``inputs`` holds
@@ -69,7 +70,7 @@ def select_lam(reconstruct, batches, grid, metric="psnr", extend=4):
         score(lam)
     best = max(scores, key=score)
     positive = sorted(lam for lam in grid if lam > 0)
-    if positive:
+    if len(set(grid)) > 1 and positive:
         up = max(3.0, positive[-1] / positive[-2]) if len(positive) > 1 else 3.0
         down = max(3.0, positive[1] / positive[0]) if len(positive) > 1 else 3.0
         for end, factor in ((max(grid), up), (min(grid), 1.0 / down)):
