@@ -11,8 +11,10 @@ It subclasses :class:`tfmri_zoo.physics.sense.SenseOperator` and only fills its 
 ``image_adjoint`` hooks: the coil, FFT and mask stages are the 2D+t SENSE operator's.
 
 Motion-compensated reconstruction solves ``(EᴴE + λI) x = Eᴴy`` with the package's one CG and returns the frames
-``W_t x`` (or the reference ``x``).
+``W_t x`` (or the reference ``x``). :func:`rigid_displacement` is the field of an in-plane rigid motion (rotation about
+the image centre, then translation) in the same convention.
 """
+import numpy as np
 import tensorflow as tf
 
 from tfmri_zoo import validation
@@ -90,3 +92,33 @@ def motion_compensated_sense(kspace, mask, sensitivities, displacements, max_ite
     rhs = op.adjoint(kspace)
     reference = conjugate_gradient(lambda v: op.normal(v) + lam_c * v, rhs, x0=x0, max_iter=max_iter, tol=tol)
     return reference if return_reference else op.frames(reference)
+
+
+def rigid_displacement(shape, angle, shift):
+    """Displacement field of an in-plane rigid motion, for :func:`tfmri_zoo.physics.warp`.
+
+    The moved image is ``x'(p) = x(p + u(p))`` with ``p + u(p) = R(angle)(p − c) + c + shift``: the object seen at
+    pixel ``p`` after the motion is the one that was at ``R(p − c) + c + shift`` (rotation about the image centre
+    ``c = (H/2, W/2)``, counter-clockwise in (row, column) for positive ``angle``).
+
+    Args:
+      shape: ``(H, W)``.
+      angle: rotation in radians (float).
+      shift: ``(row, column)`` translation in pixels.
+
+    Returns:
+      float32 numpy ``[H, W, 2]`` (row, column) displacements in pixels.
+
+    Raises:
+      ValueError: a ``shape`` that is not two positive sizes or a ``shift`` that is not two numbers.
+    """
+    if len(shape) != 2 or min(int(n) for n in shape) < 1:
+        raise ValueError(f"shape: expected (H, W) with positive sizes, got {shape!r}.")
+    shift = np.asarray(shift, np.float64)
+    if shift.shape != (2,):
+        raise ValueError(f"shift: expected (row, column) in pixels, got {shift.tolist()!r}.")
+    rows, cols = np.meshgrid(np.arange(shape[0]) - shape[0] / 2, np.arange(shape[1]) - shape[1] / 2, indexing="ij")
+    cos, sin = np.cos(angle), np.sin(angle)
+    moved_rows = cos * rows - sin * cols + shift[0]
+    moved_cols = sin * rows + cos * cols + shift[1]
+    return np.stack([moved_rows - rows, moved_cols - cols], axis=-1).astype(np.float32)
