@@ -30,6 +30,7 @@ CASES = {
     "xla.py": (["--quick"], "XLA / graph"),
     "grappa.py": (["--quick"], "RAKI"),
     "noise_adaptive.py": (["--quick"], "modl_noise_adaptive"),
+    "line_rejection.py": (["--quick"], "MoDL, rejected"),
     "training.py": (["--quick", "--models", "modl"], "examples/s"),
 }
 
@@ -39,12 +40,13 @@ def test_benchmark_quick_mode(script, tmp_path):
     if script in ("classical.py", "grappa.py") and shutil.which("bart") is None:
         pytest.skip("BART is not installed (apt-get install bart); .ci/run installs it")
     args, phrase = CASES[script]
-    if script in ("generalisation.py", "radial.py", "noise_adaptive.py"):
+    if script in ("generalisation.py", "radial.py", "noise_adaptive.py", "line_rejection.py"):
         from tfmri_zoo.models import weights
 
         if not weights.manifest():
             pytest.skip("no shipped weights (tfmri_zoo/weights/manifest.json) to test for generalisation")
-    extra = ["--out", str(tmp_path / "out")] if script in ("zoo.py", "generalisation.py", "noise_adaptive.py") else []
+    extra = (["--out", str(tmp_path / "out")] if script in ("zoo.py", "generalisation.py", "noise_adaptive.py",
+                                                        "line_rejection.py") else [])
     result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script), *args, *extra],
                             capture_output=True, text=True, cwd=str(tmp_path), timeout=900,
                             env={**os.environ, "PYTHONPATH": ROOT})
