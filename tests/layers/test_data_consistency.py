@@ -86,39 +86,39 @@ def test_gradient_step_matches_numpy(problem, rng):
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
-def test_proximal_step_matches_a_dense_solve(rng):
-    # 8x8 images, 2 coils: build E as a dense matrix and solve (EᴴE + λI) x = Eᴴy + λz directly.
-    b, c, n = 1, 2, 8
-    sens = (rng.standard_normal((b, c, n, n)) + 1j * rng.standard_normal((b, c, n, n))) / 2
-    mask = (rng.uniform(size=(b, 1, 1, n)) < 0.5).astype(np.float32)
-    z = rng.standard_normal((b, n, n)) + 1j * rng.standard_normal((b, n, n))
-    y = _forward(rng.standard_normal((b, n, n)) + 0j, sens, mask)
-    lam = 0.3
-    columns = [_forward(np.eye(n * n)[i].reshape(1, n, n) + 0j, sens, mask).ravel() for i in range(n * n)]
+def dense_proximal_problem(rng, batch, coils=2, n=8):
+    """Random maps, line mask, prior ``z`` and data ``y`` of ``n × n`` images."""
+    sens = (rng.standard_normal((batch, coils, n, n)) + 1j * rng.standard_normal((batch, coils, n, n))) / 2
+    mask = (rng.uniform(size=(batch, 1, 1, n)) < 0.5).astype(np.float32)
+    z = rng.standard_normal((batch, n, n)) + 1j * rng.standard_normal((batch, n, n))
+    y = _forward(rng.standard_normal((batch, n, n)) + 0j, sens, mask)
+    return sens, mask, z, y
+
+
+def dense_proximal_solve(sens, mask, z, y, lam):
+    """``(EᴴE + λI)⁻¹(Eᴴy + λz)`` of one example with ``E`` built as a dense matrix, column by column."""
+    n = z.shape[-1]
+    columns = [_forward(np.eye(n * n)[j].reshape(1, n, n) + 0j, sens, mask).ravel() for j in range(n * n)]
     e = np.stack(columns, axis=1)
-    expected = np.linalg.solve(e.conj().T @ e + lam * np.eye(n * n), e.conj().T @ y.ravel() + lam * z.ravel())
-    layer = dc.ProximalL2DC(lam=lam, cg_iterations=64, dtype="float64")
+    return np.linalg.solve(e.conj().T @ e + lam * np.eye(n * n), e.conj().T @ y.ravel() + lam * z.ravel())
+
+
+def test_proximal_step_matches_a_dense_solve(rng):
+    sens, mask, z, y = dense_proximal_problem(rng, batch=1)
+    expected = dense_proximal_solve(sens, mask, z, y, lam=0.3)
+    layer = dc.ProximalL2DC(lam=0.3, cg_iterations=64, dtype="float64")
     got = layer(z, y, mask, sens).numpy()
     np.testing.assert_allclose(got.ravel(), expected, atol=1e-8)
 
 
 def test_noise_adaptive_proximal_step_uses_lam_plus_nu_sigma_squared_per_example(rng):
     """λ = λ₀ + ν·σ̂² per example: each example equals the dense solve with its own λ."""
-    b, c, n = 2, 2, 8
-    sens = (rng.standard_normal((b, c, n, n)) + 1j * rng.standard_normal((b, c, n, n))) / 2
-    mask = (rng.uniform(size=(b, 1, 1, n)) < 0.5).astype(np.float32)
-    z = rng.standard_normal((b, n, n)) + 1j * rng.standard_normal((b, n, n))
-    y = _forward(rng.standard_normal((b, n, n)) + 0j, sens, mask)
+    sens, mask, z, y = dense_proximal_problem(rng, batch=2)
     lam0, nu, sigma = 0.1, 20.0, np.array([0.05, 0.3])
     layer = dc.ProximalL2DC(lam=lam0, noise_lam=nu, cg_iterations=64, dtype="float64")
     got = layer(z, y, mask, sens, noise_std=sigma).numpy()
-    for i in range(b):
-        lam = lam0 + nu * sigma[i] ** 2
-        columns = [_forward(np.eye(n * n)[j].reshape(1, n, n) + 0j, sens[i:i + 1], mask[i:i + 1]).ravel()
-                   for j in range(n * n)]
-        e = np.stack(columns, axis=1)
-        expected = np.linalg.solve(e.conj().T @ e + lam * np.eye(n * n),
-                                   e.conj().T @ y[i].ravel() + lam * z[i].ravel())
+    for i in range(2):
+        expected = dense_proximal_solve(sens[i:i + 1], mask[i:i + 1], z[i], y[i], lam0 + nu * sigma[i] ** 2)
         np.testing.assert_allclose(got[i].ravel(), expected, atol=1e-8)
     with pytest.raises(ValueError, match="noise_std"):
         layer(z, y, mask, sens)

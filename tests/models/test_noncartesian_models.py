@@ -64,6 +64,22 @@ def cine_radial_problem(rng, batch=1, coils=2, frames=3, size=16, spokes=6):
     return inputs, images
 
 
+def adam_mse_losses(model, inputs, target, steps, learning_rate=1e-2):
+    """Trains ``model`` on one batch with Adam and the complex MSE; returns the loss of every step."""
+    import keras
+
+    optimizer = keras.optimizers.Adam(learning_rate)
+    target = tf.constant(target.astype(np.complex64))
+    losses = []
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.abs(model(inputs, training=True) - target) ** 2)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        losses.append(float(loss))
+    return losses
+
+
 def test_per_frame_trajectories_are_the_dense_ndft_of_each_frame(rng):
     """``make_operator`` with ``trajectory [B, T, M, 2]``: frame t is encoded on its own spokes (dense NDFT per frame),
     and the adjoint is the density-weighted conjugate transpose."""
@@ -90,18 +106,10 @@ def test_cinenet_nufft_learns_round_trips_and_serves(rng, tmp_path):
 
     inputs, images = cine_radial_problem(rng, batch=2, coils=2, frames=3, size=16, spokes=6)
     model = models.get("cinenet", preset="small", operator="nufft")
-    optimizer = keras.optimizers.Adam(1e-2)
-    target = tf.constant(images.astype(np.complex64))
-    losses = []
-    for _ in range(20):
-        with tf.GradientTape() as tape:
-            out = model(inputs, training=True)
-            loss = tf.reduce_mean(tf.abs(out - target) ** 2)
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        losses.append(float(loss))
-    assert out.shape == (2, 3, 16, 16) and min(losses[-5:]) < 0.5 * losses[0]
+    losses = adam_mse_losses(model, inputs, images, steps=20)
+    assert min(losses[-5:]) < 0.5 * losses[0]
     out = model(inputs).numpy()
+    assert out.shape == (2, 3, 16, 16)
     model.save(tmp_path / "m.keras")
     np.testing.assert_array_equal(keras.saving.load_model(tmp_path / "m.keras")(inputs).numpy(), out)
     path = export_saved_model(model, str(tmp_path / "serving"), model_name="cinenet", version=1, warmup=True)
@@ -160,19 +168,9 @@ def test_modl_nufft_with_identity_prior_is_the_dense_proximal_point_iteration(rn
 
 
 def test_modl_nufft_learns_on_a_tiny_radial_problem(rng):
-    import keras
-
     inputs, image = radial_problem(rng, batch=2, coils=3, size=16, spokes=8)
     model = models.get("modl", preset="small", operator="nufft")
-    optimizer = keras.optimizers.Adam(1e-2)
-    target = tf.constant(image.astype(np.complex64))
-    losses = []
-    for _ in range(25):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.abs(model(inputs, training=True) - target) ** 2)
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        losses.append(float(loss))
+    losses = adam_mse_losses(model, inputs, image, steps=25)
     assert min(losses[-5:]) < 0.5 * losses[0]
 
 

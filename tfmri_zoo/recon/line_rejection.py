@@ -8,8 +8,8 @@ score is its prediction error relative to what a consistent line would show,
 
     z_j = ‖y_j − [F C x̂]_j‖² / (ε ‖[F C x̂]_j‖² + n_j σ̂²),
 
-with ``σ̂`` the k-space noise level (:func:`tfmri_zoo.physics.kspace_noise_std`), ``n_j`` the line's samples and ``ε``
-(``relative_floor``) the model error of a high-signal line (imperfect maps, finite CG). Lines whose score exceeds
+with ``σ̂`` the k-space noise level (:func:`tfmri_zoo.physics.kspace_noise_std`), ``n_j`` the line's samples and
+``ε`` (``relative_floor``) the model error of a high-signal line (imperfect maps, finite CG). Lines whose score exceeds
 ``threshold`` × the median score of the kept lines, and half the largest score, are dropped; the rounds repeat
 until none is dropped. The returned mask is the one a data-consistency step (CG-SENSE, MoDL, ...) should use.
 
