@@ -31,6 +31,8 @@ CASES = {
     "grappa.py": (["--quick"], "RAKI"),
     "noise_adaptive.py": (["--quick"], "modl_noise_adaptive"),
     "line_rejection.py": (["--quick"], "MoDL, rejected"),
+    "recon_seg.py": (["--quick"], "recon_seg head"),
+    "qsm.py": (["--quick"], "qsm network"),
     "training.py": (["--quick", "--models", "modl"], "examples/s"),
 }
 
@@ -46,7 +48,7 @@ def test_benchmark_quick_mode(script, tmp_path):
         if not weights.manifest():
             pytest.skip("no shipped weights (tfmri_zoo/weights/manifest.json) to test for generalisation")
     extra = (["--out", str(tmp_path / "out")] if script in ("zoo.py", "generalisation.py", "noise_adaptive.py",
-                                                        "line_rejection.py") else [])
+                                                        "line_rejection.py", "recon_seg.py", "qsm.py") else [])
     result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script), *args, *extra],
                             capture_output=True, text=True, cwd=str(tmp_path), timeout=900,
                             env={**os.environ, "PYTHONPATH": ROOT})

@@ -25,7 +25,7 @@ WIN_SIZE = 7
 K1 = 0.01
 K2 = 0.03
 
-__all__ = ["ssim", "psnr", "nmse", "per_volume_metrics", "ssim_tf", "psnr_tf", "nmse_tf", "SSIMMetric", "PSNRMetric",
+__all__ = ["ssim", "psnr", "nmse", "dice", "per_volume_metrics", "ssim_tf", "psnr_tf", "nmse_tf", "SSIMMetric", "PSNRMetric",
            "NMSEMetric"]
 
 
@@ -120,6 +120,41 @@ def ssim(target, prediction, data_range=None):
         raise ValueError(f"target: H and W must be at least {WIN_SIZE}, got shape {target.shape}.")
     r = _data_range(target, data_range)
     return float(np.mean([_ssim_slice(t, p, r) for t, p in zip(target, prediction)]))
+
+
+def dice(labels, prediction, num_classes):
+    """Dice coefficient per class, ``2|A ∩ B| / (|A| + |B|)`` over all pixels of a volume (1 for a class absent from
+    both).
+
+    Args:
+        labels: integer class map ``[..., H, W]`` (the reference).
+        prediction: integer class map of the same shape, or class probabilities ``[..., H, W, num_classes]`` (the
+            arg-max is taken).
+        num_classes: number of classes; every label must lie in ``[0, num_classes)``.
+
+    Returns:
+        float64 numpy ``[num_classes]``.
+
+    Raises:
+        ValueError: shapes that do not match, or labels outside ``[0, num_classes)``.
+    """
+    labels = np.asarray(labels)
+    prediction = np.asarray(prediction)
+    if prediction.ndim == labels.ndim + 1 and prediction.shape[-1] == num_classes:
+        prediction = np.argmax(prediction, axis=-1)
+    if prediction.shape != labels.shape:
+        raise ValueError(f"prediction: expected a class map of shape {labels.shape} or probabilities "
+                         f"{labels.shape + (num_classes,)}, got {prediction.shape}.")
+    for name, values in (("labels", labels), ("prediction", prediction)):
+        if values.size and (values.min() < 0 or values.max() >= num_classes):
+            raise ValueError(f"{name}: expected classes in [0, {num_classes}), got [{values.min()}, {values.max()}].")
+    scores = np.ones(num_classes)
+    for c in range(num_classes):
+        a, b = labels == c, prediction == c
+        total = a.sum() + b.sum()
+        if total:
+            scores[c] = 2.0 * np.logical_and(a, b).sum() / total
+    return scores
 
 
 def per_volume_metrics(predictions, targets, names):

@@ -5,7 +5,12 @@ import pytest
 from tfmri_zoo import models
 from tfmri_zoo.models.base import LAYOUT_2D, ReconModel
 
-CLASSES = {name: type(models.get(name, preset="small")) for name in models.list()}
+ALL = {name: type(models.get(name, preset="small")) for name in models.list()}
+CLASSES = {name: cls for name, cls in ALL.items() if issubclass(cls, ReconModel)}    # k-space reconstruction models
+
+
+def test_only_the_field_to_susceptibility_model_is_not_a_kspace_reconstruction():
+    assert {name for name in ALL if name not in CLASSES} == {"qsm"}
 
 
 def _build(name, **config):
@@ -42,7 +47,7 @@ def test_supported_layouts_are_kept_in_the_config(name):
 
 
 def test_2d_and_2dt_models():
-    two_d = {"admmnet", "modl", "pnp", "primal_dual", "proxgrad", "unet", "varnet", "vn", "deq"}
+    two_d = {"admmnet", "modl", "pnp", "primal_dual", "proxgrad", "unet", "varnet", "vn", "deq", "recon_seg"}
     assert {n for n, c in CLASSES.items() if c.layouts == LAYOUT_2D} == two_d
     assert CLASSES["cinenet"].layouts == {"extra_dims": (1,), "spatial_rank": (2, 3)}
     for name in ("motion_net", "moco_modl"):

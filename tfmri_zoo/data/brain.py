@@ -35,6 +35,16 @@ SLAB_PATTERN = ("train", "train", "train", "val", "train", "train", "train", "te
 SIZES = (96, 112, 128, 144, 160, 192, 224, 256)
 NOISE_RANGE = (5e-3, 7e-2)
 DEFAULT_SPLITS = {"train": 24, "val": 3, "test": 4}
+#: The classes of :func:`segmentation_labels` (the ``recon_seg`` model's default four).
+SEGMENTATION_CLASSES = ("background", "csf", "gm", "wm")
+
+
+def segmentation_labels(labels):
+    """The generator's tissue labels (:data:`~tfmri_zoo.data.brain_anatomy.LABELS`) as the four classes of
+    :data:`SEGMENTATION_CLASSES`: background, CSF, GM, WM ("other" tissue — skull, scalp — counts as background).
+    int ``[..., H, W]`` → int32 of the same shape."""
+    labels = np.asarray(labels).astype(np.int32)
+    return np.where(labels == anatomy.LABELS["other"], anatomy.LABELS["background"], labels)
 
 
 def split_slices(split, orientation):

@@ -11,6 +11,8 @@ Signatures (``B``, ``H``, ``W`` and the coil count ``C`` are dynamic; ``*extra``
     mask           float32 ``[B, *extra, H, W]``        (a 1D line mask is broadcast over rows by the client)
     sensitivities  float32 ``[B, C, *extra, H, W, 2]``  (``*extra`` axes may be 1)
     → image        float32 ``[B, *extra, H, W, 2]``,  magnitude float32 ``[B, *extra, H, W]``
+    (a model that returns a dict, e.g. ``recon_seg``, adds its other outputs: ``segmentation`` float32
+    ``[B, H, W, classes]``)
 ``complex`` (for gRPC users)
     the same with complex64 ``kspace``/``sensitivities`` and a complex64 ``image``.
 ``estimate_sensitivities`` (only for models that estimate their own coil maps, e.g. E2E-VarNet)
@@ -63,6 +65,15 @@ def _to_complex(x):
 
 def _to_real(x):
     return tf.stack([tf.math.real(x), tf.math.imag(x)], axis=-1)
+
+
+def _outputs(result, real):
+    """The signature's outputs of a model's result (an image, or a dict with ``"image"`` and further outputs)."""
+    extra = {}
+    if isinstance(result, dict):
+        extra = {key: value for key, value in result.items() if key != "image"}
+        result = result["image"]
+    return {"image": _to_real(result) if real else result, "magnitude": tf.abs(result), **extra}
 
 
 def check_serving_inputs(kspace, mask, sensitivities, spatial_rank):
@@ -126,16 +137,13 @@ class ServingModule(tf.Module):
             return model_fn(kspace, mask, sensitivities)
 
         def serve_real(kspace, mask, sensitivities):
-            image = run(_to_complex(kspace), mask, _to_complex(sensitivities))
-            return {"image": _to_real(image), "magnitude": tf.abs(image)}
+            return _outputs(run(_to_complex(kspace), mask, _to_complex(sensitivities)), real=True)
 
         def serve_complex(kspace, mask, sensitivities):
-            image = run(kspace, mask, sensitivities)
-            return {"image": image, "magnitude": tf.abs(image)}
+            return _outputs(run(kspace, mask, sensitivities), real=False)
 
         def serve_without_maps(kspace, mask):
-            image = run(_to_complex(kspace), mask, None)
-            return {"image": _to_real(image), "magnitude": tf.abs(image)}
+            return _outputs(run(_to_complex(kspace), mask, None), real=True)
 
         self.serve_real = tf.function(serve_real, input_signature=[real_k, mask, real_s])
         if getattr(model, "estimate_sensitivities", False):
@@ -172,12 +180,10 @@ class ServingModule(tf.Module):
             return model_fn(kspace, trajectory, density, sensitivities)
 
         def serve_real(kspace, trajectory, density, sensitivities):
-            image = run(_to_complex(kspace), trajectory, density, _to_complex(sensitivities))
-            return {"image": _to_real(image), "magnitude": tf.abs(image)}
+            return _outputs(run(_to_complex(kspace), trajectory, density, _to_complex(sensitivities)), real=True)
 
         def serve_complex(kspace, trajectory, density, sensitivities):
-            image = run(kspace, trajectory, density, sensitivities)
-            return {"image": image, "magnitude": tf.abs(image)}
+            return _outputs(run(kspace, trajectory, density, sensitivities), real=False)
 
         self.serve_real = tf.function(serve_real, input_signature=[real_k, trajectory, density, real_s])
         self.serve_complex = tf.function(serve_complex, input_signature=[cplx_k, trajectory, density, cplx_s])
@@ -249,6 +255,9 @@ def export_saved_model(model, base_dir, model_name=None, version=None, warmup=Tr
       the path of the version folder.
     """
     model_name = model_name or getattr(model, "registry_name", None) or type(model).__name__.lower()
+    if not hasattr(model, "input_signature"):
+        raise TypeError(f"model: the serving signatures take k-space, a mask and coil maps (a zoo ReconModel); "
+                        f"{type(model).__name__} has other inputs — export it with Keras' model.export(path).")
     if getattr(model, "estimate_sensitivities", False):
         warnings.warn(f"{model_name}: estimates its own coil maps, so the 'sensitivities' input of its "
                       "'serving_default' and 'complex' signatures is accepted but not used; clients can call the "

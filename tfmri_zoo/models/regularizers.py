@@ -163,9 +163,22 @@ class UNet(Regularizer):
             x = norm(x, training=training) if isinstance(norm, keras.layers.BatchNormalization) else norm(x)
         return keras.activations.get(self.activation)(x)
 
-    def network(self, x, training=None):
-        if self.standardize:
-            x, mean, std = standardize(x)
+    def call(self, image, training=None, return_features=False, real_channels=False):
+        """``D(image)`` of a complex64 ``[B, H, W]`` image.
+
+        ``real_channels=True``: ``image`` is a real float32 ``[B, H, W, F]`` tensor and the result the real
+        ``network`` output ``[B, H, W, out_channels]`` (e.g. parameter maps or class logits; no residual).
+        ``return_features=True``: the last level's features before the 1×1 output convolution instead, float32
+        ``[B, H, W, filters]`` (a task head on the U-Net's body, e.g. the segmentation of ``recon_seg``; with
+        ``standardize``, of the standardised input)."""
+        x = image if real_channels else complex_to_channels(_as_image(image)[..., None])
+        if return_features:
+            return self._body(standardize(x)[0] if self.standardize else x, training)
+        if real_channels:
+            return self.network(x, training=training)
+        return super().call(image, training=training)
+
+    def _body(self, x, training):
         x, (height, width) = _pad_to_multiple(x, 2 ** self.depth)
         skips = []
         for block in self.down:
@@ -175,7 +188,12 @@ class UNet(Regularizer):
         x = self.bottom(x, training=training)
         for index, (block, skip) in enumerate(zip(self.up_convs, reversed(skips))):
             x = block(tf.concat([self._upsample(index, x, training), skip], axis=-1), training=training)
-        x = self.out(x)[:, :height, :width]
+        return x[:, :height, :width]
+
+    def network(self, x, training=None):
+        if self.standardize:
+            x, mean, std = standardize(x)
+        x = self.out(self._body(x, training))
         if not self.standardize:
             return x
         return x * std + mean if self.restore_mean else x * std

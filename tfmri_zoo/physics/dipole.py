@@ -90,6 +90,23 @@ class DipoleOperator:
         """``AᴴA = F⁻¹ D² F`` in one filtering."""
         return self._filter(self._check(susceptibility, "susceptibility"), self._plain_kernel ** 2)
 
+    def regularised_inverse(self, field, prior, lam):
+        """``(AᴴA + λI)⁻¹(Aᴴφ + λ·prior) = F⁻¹[(D·Fφ + λ·F prior) / (D² + λ)]`` in closed form (differentiable in λ):
+        the data-consistency step of an unrolled dipole inversion, Tikhonov towards ``prior``.
+
+        Args:
+          field: ``φ`` ``[..., D, H, W]`` (real or complex).
+          prior: the same shape.
+          lam: ``λ > 0``: a scalar or a real tensor broadcastable to ``[..., D, H, W]`` (e.g. ``[B, 1, 1, 1]``).
+
+        Returns:
+          complex ``[..., D, H, W]`` of the operator's dtype.
+        """
+        field, prior = self._check(field, "field"), self._check(prior, "prior")
+        lam = tf.cast(tf.convert_to_tensor(lam), self.dtype)
+        numerator = self._plain_kernel * dft(field, 3) + lam * dft(prior, 3)
+        return dft(numerator / (self._plain_kernel ** 2 + lam), 3, inverse=True)
+
     def filter(self, x, kernel):
         """``F⁻¹ K F x`` with another real centred kernel ``K`` of the operator's shape (e.g. a TKD inverse)."""
         kernel = tf.constant(np.fft.ifftshift(np.asarray(kernel, np.float64)), self.dtype)
