@@ -8,7 +8,7 @@ inside the brain mask: NRMSE (%), PSNR (dB, peak = the block's largest |χ|) and
 error energy in the magic-angle cone of k-space, ``‖P (F(χ̂ − χ))‖ / ‖P F χ‖`` with ``P`` the frequencies where
 ``|D(k)| < 0.1`` (where the dipole carries no information and streaks arise). Writes a figure of a test block.
 
-    python benchmarks/qsm.py [--quick] [--steps 1500]
+    python benchmarks/qsm.py [--quick] [--steps 1000] [--filters 16]
 """
 import argparse
 import json
@@ -53,7 +53,8 @@ def tuned(method, grid, val_inputs, val_truth):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="8×24×24 blocks, few steps, small model")
-    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--filters", type=int, default=16, help="CNN channels (the default preset has 32)")
     parser.add_argument("--out", default="out/qsm")
     args = parser.parse_args(argv)
     start = time.time()
@@ -66,7 +67,7 @@ def main(argv=None):
     print(f"data: {counts} blocks of {shape} ({time.time() - start:.0f} s)", flush=True)
 
     keras.utils.set_random_seed(0)
-    model = models.get("qsm", preset=preset)
+    model = models.get("qsm", preset=preset, **({} if args.quick else {"filters": args.filters}))
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
     data = tf.data.Dataset.from_tensor_slices((train, train_truth)).shuffle(1024, seed=0).repeat().batch(2)
     history = model.fit(data, steps_per_epoch=max(1, steps // 10), epochs=10, verbose=0,
@@ -112,6 +113,7 @@ def main(argv=None):
     with open(path + ".tmp", "w") as f:
         json.dump({"results": {k: {m: v for m, v in row.items() if m != "estimate"} for k, row in results.items()},
                    "shape": shape, "blocks": counts, "steps": steps, "preset": preset,
+                   "config": model.get_config(), "parameters": model.count_params(),
                    "train_seconds": round(train_seconds, 1), "history": history.history}, f, indent=1)
     os.replace(path + ".tmp", path)
     print(f"wrote {path} and qsm.png ({time.time() - start:.0f} s)")

@@ -33,6 +33,8 @@ CASES = {
     "line_rejection.py": (["--quick"], "MoDL, rejected"),
     "recon_seg.py": (["--quick"], "recon_seg head"),
     "qsm.py": (["--quick"], "qsm network"),
+    "parameter_mapping.py": (["--quick"], "learned, Eq. 30"),
+    "gan.py": (["--quick"], "+ GAN"),
     "training.py": (["--quick", "--models", "modl"], "examples/s"),
 }
 
@@ -42,13 +44,14 @@ def test_benchmark_quick_mode(script, tmp_path):
     if script in ("classical.py", "grappa.py") and shutil.which("bart") is None:
         pytest.skip("BART is not installed (apt-get install bart); .ci/run installs it")
     args, phrase = CASES[script]
-    if script in ("generalisation.py", "radial.py", "noise_adaptive.py", "line_rejection.py"):
+    if script in ("generalisation.py", "radial.py", "noise_adaptive.py", "line_rejection.py", "gan.py"):
         from tfmri_zoo.models import weights
 
         if not weights.manifest():
             pytest.skip("no shipped weights (tfmri_zoo/weights/manifest.json) to test for generalisation")
     extra = (["--out", str(tmp_path / "out")] if script in ("zoo.py", "generalisation.py", "noise_adaptive.py",
-                                                        "line_rejection.py", "recon_seg.py", "qsm.py") else [])
+                                                        "line_rejection.py", "recon_seg.py", "qsm.py",
+                                                        "parameter_mapping.py", "gan.py") else [])
     result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script), *args, *extra],
                             capture_output=True, text=True, cwd=str(tmp_path), timeout=900,
                             env={**os.environ, "PYTHONPATH": ROOT})

@@ -2,6 +2,7 @@
 tf.distribute helpers, the config-driven trainer (review Sec. III-D), and the scan-specific Deep Image Prior
 (a network trained on one scan's k-space). The deep-equilibrium model is the zoo model
 ``deq`` (:mod:`tfmri_zoo.models.deq`)."""
+from tfmri_zoo.training.adversarial import AdversarialTrainer, PatchDiscriminator
 from tfmri_zoo.training.callbacks import AtomicModelCheckpoint, ImagePanels
 from tfmri_zoo.training.config import load_config, train_from_config
 from tfmri_zoo.training.dip import DIPResult, deep_image_prior
@@ -10,13 +11,14 @@ from tfmri_zoo.training.evaluate import evaluate, format_table, per_volume_metri
 from tfmri_zoo.training.losses import (ComplexL1, ComplexLoss, ComplexMSE, KSpaceLoss, MixedLoss, SSDULoss,
                                        SSIMLoss)
 from tfmri_zoo.layers.recompute import recompute, unroll
+from tfmri_zoo.training.mapping import mapping_loss, train_mapping
 from tfmri_zoo.training.ssdu import split_mask, ssdu_dataset, ssdu_split_example
 from tfmri_zoo.training.supervised import build_and_compile, train
 from tfmri_zoo.training.sure import sure_loss, train_sure
 from tfmri_zoo.training.targets import pack_kspace_target, unpack_kspace_target
 from tfmri_zoo.training.zero_shot import zero_shot_ssl
 
-__all__ = ["AtomicModelCheckpoint", "ComplexL1", "ComplexLoss", "ComplexMSE", "DIPResult", "ImagePanels",
+__all__ = ["AdversarialTrainer", "AtomicModelCheckpoint", "PatchDiscriminator", "ComplexL1", "ComplexLoss", "ComplexMSE", "DIPResult", "ImagePanels", "mapping_loss", "train_mapping",
            "KSpaceLoss", "MixedLoss", "SSDULoss", "SSIMLoss", "build_and_compile", "deep_image_prior", "evaluate",
            "format_table", "load_config", "make_strategy", "pack_kspace_target",
            "per_volume_metrics", "recompute", "reconstruct_file", "shard_for_worker", "split_mask", "ssdu_dataset",
