@@ -25,22 +25,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfmri_zoo import models  # noqa: E402
-from tfmri_zoo.data.brain import brain_volume  # noqa: E402
+from tfmri_zoo.data.brain import brain_slices  # noqa: E402
 from tfmri_zoo.metrics import psnr, ssim  # noqa: E402
-from tfmri_zoo.physics.coils import sense_combine  # noqa: E402
 from tfmri_zoo.physics.sampling import RandomMaskFunc  # noqa: E402
 from tfmri_zoo.training import AdversarialTrainer, ComplexL1, PatchDiscriminator  # noqa: E402
-
-
-def slices(split, subjects, shape, seed):
-    out = {key: [] for key in ("kspace", "sensitivities", "reference")}
-    for n in range(subjects):
-        volume = brain_volume(seed + n, split, num_slices=4, shape=shape, coils=8, noise_level=0.02)
-        out["kspace"].append(volume["kspace"])
-        out["sensitivities"].append(volume["sensitivities"])
-        clean = volume["sensitivities_true"] * volume["image"][:, None]
-        out["reference"].append(sense_combine(clean, volume["sensitivities"]).numpy())
-    return {key: np.concatenate(value) for key, value in out.items()}
 
 
 def masked(data, copies, seed):
@@ -74,7 +62,7 @@ def main(argv=None):
     start = time.time()
     shape, counts, steps, copies = (((48, 48), {"train": 1, "test": 1}, 4, 1) if args.quick
                                     else ((96, 96), {"train": 16, "test": 4}, args.steps, 4))
-    data = {split: slices(split, n, shape, seed=700 + 50 * i) for i, (split, n) in enumerate(counts.items())}
+    data = {split: brain_slices(split, n, shape, seed=700 + 50 * i) for i, (split, n) in enumerate(counts.items())}
     train_inputs, train_target = masked(data["train"], copies, seed=1)
     test_inputs, test_target = masked(data["test"], 1, seed=2)
     print(f"data: {len(train_target)} training / {len(test_target)} test examples {shape} "

@@ -27,27 +27,13 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfmri_zoo import models  # noqa: E402
-from tfmri_zoo.data.brain import SEGMENTATION_CLASSES, brain_volume, segmentation_labels  # noqa: E402
+from tfmri_zoo.data.brain import SEGMENTATION_CLASSES, brain_slices  # noqa: E402
 from tfmri_zoo.layers.complex_ops import complex_to_channels  # noqa: E402
 from tfmri_zoo.metrics import dice, psnr, ssim  # noqa: E402
 from tfmri_zoo.models.regularizers import UNet  # noqa: E402
-from tfmri_zoo.physics.coils import sense_combine  # noqa: E402
 from tfmri_zoo.physics.sampling import RandomMaskFunc  # noqa: E402
 from tfmri_zoo.recon import select_lam, sense  # noqa: E402
 from tfmri_zoo.training.losses import ComplexL1  # noqa: E402
-
-
-def slices(split, subjects, shape, seed):
-    """``{"kspace", "sensitivities", "reference", "labels"}`` numpy arrays of every slice of ``subjects`` subjects."""
-    out = {key: [] for key in ("kspace", "sensitivities", "reference", "labels")}
-    for n in range(subjects):
-        volume = brain_volume(seed + n, split, num_slices=4, shape=shape, coils=8, noise_level=0.02)
-        out["kspace"].append(volume["kspace"])
-        out["sensitivities"].append(volume["sensitivities"])
-        clean = volume["sensitivities_true"] * volume["image"][:, None]
-        out["reference"].append(sense_combine(clean, volume["sensitivities"]).numpy())
-        out["labels"].append(segmentation_labels(volume["labels"]))
-    return {key: np.concatenate(value) for key, value in out.items()}
 
 
 def with_masks(data, copies, seed):
@@ -114,7 +100,7 @@ def main(argv=None):
     else:
         shape, counts, steps, copies = (96, 96), {"train": 24, "val": 2, "test": 4}, args.steps, 4
         config = {**models.presets("recon_seg")["default"], "filters": 16, "iterations": 4, "cg_iterations": 6}
-    data = {split: slices(split, n, shape, seed=300) for split, n in counts.items()}
+    data = {split: brain_slices(split, n, shape, seed=300) for split, n in counts.items()}
     train_inputs, train_targets = with_masks(data["train"], copies, seed=1)
     test_inputs, test_targets = with_masks(data["test"], 1, seed=3)
     val_inputs, val_targets = with_masks(data["val"], 1, seed=2)

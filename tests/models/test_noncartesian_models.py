@@ -80,6 +80,16 @@ def adam_mse_losses(model, inputs, target, steps, learning_rate=1e-2):
     return losses
 
 
+def served_image(path, inputs):
+    """The complex image of an exported non-Cartesian model's ``serving_default`` (float32 real/imag inputs)."""
+    serving = tf.saved_model.load(path).signatures["serving_default"]
+    real = {"kspace": np.stack([inputs["kspace"].real, inputs["kspace"].imag], -1),
+            "sensitivities": np.stack([inputs["sensitivities"].real, inputs["sensitivities"].imag], -1),
+            "trajectory": inputs["trajectory"], "density": inputs["density"]}
+    served = serving(**{k: tf.constant(v) for k, v in real.items()})["image"].numpy()
+    return served[..., 0] + 1j * served[..., 1]
+
+
 def test_per_frame_trajectories_are_the_dense_ndft_of_each_frame(rng):
     """``make_operator`` with ``trajectory [B, T, M, 2]``: frame t is encoded on its own spokes (dense NDFT per frame),
     and the adjoint is the density-weighted conjugate transpose."""
@@ -113,12 +123,7 @@ def test_cinenet_nufft_learns_round_trips_and_serves(rng, tmp_path):
     model.save(tmp_path / "m.keras")
     np.testing.assert_array_equal(keras.saving.load_model(tmp_path / "m.keras")(inputs).numpy(), out)
     path = export_saved_model(model, str(tmp_path / "serving"), model_name="cinenet", version=1, warmup=True)
-    serving = tf.saved_model.load(path).signatures["serving_default"]
-    real = {"kspace": np.stack([inputs["kspace"].real, inputs["kspace"].imag], -1),
-            "sensitivities": np.stack([inputs["sensitivities"].real, inputs["sensitivities"].imag], -1),
-            "trajectory": inputs["trajectory"], "density": inputs["density"]}
-    served = serving(**{k: tf.constant(v) for k, v in real.items()})["image"].numpy()
-    np.testing.assert_allclose(served[..., 0] + 1j * served[..., 1], out, atol=1e-5 * np.abs(out).max())
+    np.testing.assert_allclose(served_image(path, inputs), out, atol=1e-5 * np.abs(out).max())
     with pytest.raises(ValueError, match="frames"):                  # one trajectory per frame
         model({**inputs, "trajectory": inputs["trajectory"][:, :2], "density": inputs["density"][:, :2]})
     with pytest.raises(ValueError, match="trajectory"):              # a shared [B, M, 2] is not per frame
@@ -137,12 +142,7 @@ def test_nufft_models_round_trip_keras_and_serving(rng, name, tmp_path):
     again = keras.saving.load_model(tmp_path / "m.keras")
     np.testing.assert_array_equal(again(inputs).numpy(), out)
     path = export_saved_model(model, str(tmp_path / "serving"), model_name=name, version=1, warmup=False)
-    serving = tf.saved_model.load(path).signatures["serving_default"]
-    real = {"kspace": np.stack([inputs["kspace"].real, inputs["kspace"].imag], -1),
-            "sensitivities": np.stack([inputs["sensitivities"].real, inputs["sensitivities"].imag], -1),
-            "trajectory": inputs["trajectory"], "density": inputs["density"]}
-    served = serving(**{k: tf.constant(v) for k, v in real.items()})["image"].numpy()
-    np.testing.assert_allclose(served[..., 0] + 1j * served[..., 1], out, atol=1e-5 * np.abs(out).max())
+    np.testing.assert_allclose(served_image(path, inputs), out, atol=1e-5 * np.abs(out).max())
 
 
 def test_modl_nufft_with_identity_prior_is_the_dense_proximal_point_iteration(rng):

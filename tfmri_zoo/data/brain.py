@@ -143,6 +143,29 @@ def brain_volume(seed, split="train", num_slices=4, shape=None, coils=None, nois
     return volume
 
 
+def brain_slices(split, subjects, shape, seed, coils=8, noise_level=0.02, num_slices=4):
+    """In-memory slices of ``subjects`` subjects (seeds ``seed, seed + 1, ...``), for benchmarks that train on arrays.
+
+    Returns:
+      dict of numpy arrays over all slices: ``kspace`` complex64 ``[S, C, H, W]`` (fully sampled, noisy),
+      ``sensitivities`` (ESPIRiT) complex64 ``[S, C, H, W]``, ``reference`` complex64 ``[S, H, W]`` (the noise-free
+      object combined with those maps, as ``make_dataset(reference="noise_free")``) and ``labels`` int32
+      ``[S, H, W]`` (:func:`segmentation_labels`).
+    """
+    from tfmri_zoo.physics.coils import sense_combine
+
+    out = {key: [] for key in ("kspace", "sensitivities", "reference", "labels")}
+    for n in range(subjects):
+        volume = brain_volume(seed + n, split, num_slices=num_slices, shape=shape, coils=coils,
+                              noise_level=noise_level)
+        out["kspace"].append(volume["kspace"])
+        out["sensitivities"].append(volume["sensitivities"])
+        clean = volume["sensitivities_true"] * volume["image"][:, None]
+        out["reference"].append(sense_combine(clean, volume["sensitivities"]).numpy().astype(np.complex64))
+        out["labels"].append(segmentation_labels(volume["labels"]))
+    return {key: np.concatenate(value) for key, value in out.items()}
+
+
 def write_brain_file(path, seed, split="train", num_slices=4, **kwargs):
     """Generates a subject (:func:`brain_volume`) and writes it atomically in the fastMRI schema; returns ``path``."""
     from tfmri_zoo.physics.coils import rss
