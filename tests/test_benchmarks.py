@@ -35,6 +35,7 @@ CASES = {
     "qsm.py": (["--quick"], "qsm network"),
     "parameter_mapping.py": (["--quick"], "learned, Eq. 30"),
     "gan.py": (["--quick"], "+ GAN"),
+    "rare.py": (["--quick"], "RED, RARE"),
     "training.py": (["--quick", "--models", "modl"], "examples/s"),
 }
 
@@ -51,7 +52,7 @@ def test_benchmark_quick_mode(script, tmp_path):
             pytest.skip("no shipped weights (tfmri_zoo/weights/manifest.json) to test for generalisation")
     extra = (["--out", str(tmp_path / "out")] if script in ("zoo.py", "generalisation.py", "noise_adaptive.py",
                                                         "line_rejection.py", "recon_seg.py", "qsm.py",
-                                                        "parameter_mapping.py", "gan.py") else [])
+                                                        "parameter_mapping.py", "gan.py", "rare.py") else [])
     result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script), *args, *extra],
                             capture_output=True, text=True, cwd=str(tmp_path), timeout=900,
                             env={**os.environ, "PYTHONPATH": ROOT})

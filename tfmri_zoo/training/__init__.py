@@ -12,13 +12,14 @@ from tfmri_zoo.training.losses import (ComplexL1, ComplexLoss, ComplexMSE, KSpac
                                        SSIMLoss)
 from tfmri_zoo.layers.recompute import recompute, unroll
 from tfmri_zoo.training.mapping import mapping_loss, train_mapping
+from tfmri_zoo.training.rare import rare_pairs, split_lines
 from tfmri_zoo.training.ssdu import split_mask, ssdu_dataset, ssdu_split_example
 from tfmri_zoo.training.supervised import build_and_compile, train
 from tfmri_zoo.training.sure import sure_loss, train_sure
 from tfmri_zoo.training.targets import pack_kspace_target, unpack_kspace_target
 from tfmri_zoo.training.zero_shot import zero_shot_ssl
 
-__all__ = ["AdversarialTrainer", "AtomicModelCheckpoint", "PatchDiscriminator", "ComplexL1", "ComplexLoss", "ComplexMSE", "DIPResult", "ImagePanels", "mapping_loss", "train_mapping",
+__all__ = ["AdversarialTrainer", "AtomicModelCheckpoint", "PatchDiscriminator", "ComplexL1", "ComplexLoss", "ComplexMSE", "DIPResult", "ImagePanels", "mapping_loss", "train_mapping", "rare_pairs", "split_lines",
            "KSpaceLoss", "MixedLoss", "SSDULoss", "SSIMLoss", "build_and_compile", "deep_image_prior", "evaluate",
            "format_table", "load_config", "make_strategy", "pack_kspace_target",
            "per_volume_metrics", "recompute", "reconstruct_file", "shard_for_worker", "split_mask", "ssdu_dataset",
