@@ -34,7 +34,7 @@ CASES = {
     "recon_seg.py": (["--quick"], "recon_seg head"),
     "qsm.py": (["--quick"], "qsm network"),
     "parameter_mapping.py": (["--quick"], "learned, Eq. 30"),
-    "gan.py": (["--quick"], "+ GAN"),
+    "gan.py": (["--quick"], "CycleGAN (unpaired)"),
     "rare.py": (["--quick"], "RED, RARE"),
     "training.py": (["--quick", "--models", "modl"], "examples/s"),
 }

@@ -2,7 +2,7 @@
 tf.distribute helpers, the config-driven trainer (review Sec. III-D), and the scan-specific Deep Image Prior
 (a network trained on one scan's k-space). The deep-equilibrium model is the zoo model
 ``deq`` (:mod:`tfmri_zoo.models.deq`)."""
-from tfmri_zoo.training.adversarial import AdversarialTrainer, PatchDiscriminator
+from tfmri_zoo.training.adversarial import AdversarialTrainer, CycleTrainer, PatchDiscriminator
 from tfmri_zoo.training.callbacks import AtomicModelCheckpoint, ImagePanels
 from tfmri_zoo.training.config import load_config, train_from_config
 from tfmri_zoo.training.dip import DIPResult, deep_image_prior
@@ -19,7 +19,7 @@ from tfmri_zoo.training.sure import sure_loss, train_sure
 from tfmri_zoo.training.targets import pack_kspace_target, unpack_kspace_target
 from tfmri_zoo.training.zero_shot import zero_shot_ssl
 
-__all__ = ["AdversarialTrainer", "AtomicModelCheckpoint", "PatchDiscriminator", "ComplexL1", "ComplexLoss", "ComplexMSE", "DIPResult", "ImagePanels", "mapping_loss", "train_mapping", "rare_pairs", "split_lines",
+__all__ = ["AdversarialTrainer", "CycleTrainer", "AtomicModelCheckpoint", "PatchDiscriminator", "ComplexL1", "ComplexLoss", "ComplexMSE", "DIPResult", "ImagePanels", "mapping_loss", "train_mapping", "rare_pairs", "split_lines",
            "KSpaceLoss", "MixedLoss", "SSDULoss", "SSIMLoss", "build_and_compile", "deep_image_prior", "evaluate",
            "format_table", "load_config", "make_strategy", "pack_kspace_target",
            "per_volume_metrics", "recompute", "reconstruct_file", "shard_for_worker", "split_mask", "ssdu_dataset",
