@@ -1,6 +1,6 @@
 """Learned dipole inversion (``qsm``) against thresholded k-space division (TKD) and Tikhonov CG on 3D brain
 susceptibility phantoms (``data.qsm_phantom``: MNI anatomy, GM/WM susceptibilities, iron-rich nuclei, veins; field
-noise 0.002–0.02 ppm; train / validation / test blocks from disjoint bands of the brain).
+noise 0.001–0.005 ppm; train / validation / test blocks from disjoint bands of the brain).
 
 TKD's threshold and Tikhonov's λ are chosen on the validation blocks (lowest NRMSE); the network (the default
 architecture, trained with the MSE against the true susceptibility) is used as trained. Reported on the test blocks,

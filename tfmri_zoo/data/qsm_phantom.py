@@ -10,6 +10,8 @@ randomly rotated (±10°), scaled grid of voxel size 1.5–2.5 mm (Gaussian pre-
 
 The tissue field is the dipole convolution of the whole block computed on a twice zero-padded grid (no wrap-around,
 as a real field), plus Gaussian noise of ``noise`` ppm inside the brain mask; background fields are assumed removed.
+The default noise, log-uniform in 0.001–0.005 ppm, is that of a phase image at 3 T: ``σ_φ = 1/(SNR · ω₀ · TE)`` is
+0.0012 ppm for SNR 50 and 0.003 ppm for SNR 20 at TE = 20 ms (ω₀ = 2π · 127.7 MHz): the range is SNR 12–60.
 B0 is along the first array axis (``D``), which is the atlas' inferior → superior axis. Train / validation / test
 blocks come from disjoint bands of that axis (:data:`SPLIT_BANDS`, fractions of the brain's extent).
 """
@@ -70,7 +72,7 @@ def susceptibility_volume(seed, split="train", shape=(16, 48, 48), noise=None):
       seed: integer seed (the block is a deterministic function of all arguments).
       split: ``"train"``, ``"val"`` or ``"test"`` (:data:`SPLIT_BANDS`).
       shape: ``(D, H, W)`` voxels, ``D`` along B0.
-      noise: field noise std in ppm; default log-uniform in 0.002–0.02.
+      noise: field noise std in ppm; default log-uniform in 0.001–0.005 (module docstring).
 
     Returns:
       dict: ``field`` float32 ``[D, H, W]`` (ppm, zero outside the mask), ``susceptibility`` float32 ``[D, H, W]``
@@ -113,7 +115,7 @@ def susceptibility_volume(seed, split="train", shape=(16, 48, 48), noise=None):
         distance = np.linalg.norm(offset - (offset @ direction)[..., None] * direction, axis=-1)
         chi[distance <= rng.uniform(0.7, 1.5)] = rng.uniform(0.25, 0.45)
     chi *= mask
-    noise = float(np.exp(rng.uniform(np.log(0.002), np.log(0.02)))) if noise is None else float(noise)
+    noise = float(np.exp(rng.uniform(np.log(0.001), np.log(0.005)))) if noise is None else float(noise)
     field = (dipole_field(chi, voxel_mm) + noise * rng.standard_normal(shape)) * mask
     return {"field": field.astype(np.float32), "susceptibility": chi.astype(np.float32),
             "mask": mask.astype(np.float32), "voxel_size": (voxel_mm,) * 3, "noise": noise}
