@@ -36,6 +36,7 @@ CASES = {
     "parameter_mapping.py": (["--quick"], "learned, Eq. 30"),
     "gan.py": (["--quick"], "CycleGAN (unpaired)"),
     "rare.py": (["--quick"], "RED, RARE"),
+    "inverse_gan.py": (["--quick"], "inverse GAN, latent only"),
     "training.py": (["--quick", "--models", "modl"], "examples/s"),
 }
 
@@ -52,7 +53,8 @@ def test_benchmark_quick_mode(script, tmp_path):
             pytest.skip("no shipped weights (tfmri_zoo/weights/manifest.json) to test for generalisation")
     extra = (["--out", str(tmp_path / "out")] if script in ("zoo.py", "generalisation.py", "noise_adaptive.py",
                                                         "line_rejection.py", "recon_seg.py", "qsm.py",
-                                                        "parameter_mapping.py", "gan.py", "rare.py") else [])
+                                                        "parameter_mapping.py", "gan.py", "rare.py",
+                                                        "inverse_gan.py") else [])
     result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script), *args, *extra],
                             capture_output=True, text=True, cwd=str(tmp_path), timeout=900,
                             env={**os.environ, "PYTHONPATH": ROOT})

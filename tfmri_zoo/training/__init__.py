@@ -11,6 +11,7 @@ from tfmri_zoo.training.evaluate import evaluate, format_table, per_volume_metri
 from tfmri_zoo.training.losses import (ComplexL1, ComplexLoss, ComplexMSE, KSpaceLoss, MixedLoss, SSDULoss,
                                        SSIMLoss)
 from tfmri_zoo.layers.recompute import recompute, unroll
+from tfmri_zoo.training.inverse_gan import ImageGenerator, InverseGANResult, inverse_gan, train_image_gan
 from tfmri_zoo.training.mapping import mapping_loss, train_mapping
 from tfmri_zoo.training.rare import rare_pairs, split_lines
 from tfmri_zoo.training.ssdu import split_mask, ssdu_dataset, ssdu_split_example
@@ -19,7 +20,7 @@ from tfmri_zoo.training.sure import sure_loss, train_sure
 from tfmri_zoo.training.targets import pack_kspace_target, unpack_kspace_target
 from tfmri_zoo.training.zero_shot import zero_shot_ssl
 
-__all__ = ["AdversarialTrainer", "CycleTrainer", "AtomicModelCheckpoint", "PatchDiscriminator", "ComplexL1", "ComplexLoss", "ComplexMSE", "DIPResult", "ImagePanels", "mapping_loss", "train_mapping", "rare_pairs", "split_lines",
+__all__ = ["AdversarialTrainer", "CycleTrainer", "AtomicModelCheckpoint", "PatchDiscriminator", "ComplexL1", "ComplexLoss", "ComplexMSE", "DIPResult", "ImagePanels", "mapping_loss", "train_mapping", "ImageGenerator", "InverseGANResult", "inverse_gan", "train_image_gan", "rare_pairs", "split_lines",
            "KSpaceLoss", "MixedLoss", "SSDULoss", "SSIMLoss", "build_and_compile", "deep_image_prior", "evaluate",
            "format_table", "load_config", "make_strategy", "pack_kspace_target",
            "per_volume_metrics", "recompute", "reconstruct_file", "shard_for_worker", "split_mask", "ssdu_dataset",

@@ -57,7 +57,9 @@ def split_holdout(mask, shape, fraction, seed):
     return sampled - holdout, holdout
 
 
-def _relative_error(operator, image, kspace):
+def relative_error(operator, image, kspace):
+    """``mean_b ‖M(E x − y)‖² / ‖M y‖²`` on the operator's sampled set (the data-consistency loss of DIP and of the
+    inverse GAN)."""
     residual = operator.forward(image) - operator.apply_mask(kspace)
     reference = problem.norm(operator.apply_mask(kspace)) ** 2
     return tf.reduce_mean(problem.norm(residual) ** 2 / tf.maximum(reference, 1e-30))
@@ -128,10 +130,10 @@ def deep_image_prior(kspace, mask=None, sensitivities=None, *, iterations=300, l
     def step():
         with tf.GradientTape() as tape, tf.name_scope("deep_image_prior"):   # a valid root scope for sub-layers
             image = generate(True)
-            loss = _relative_error(train_op, image, kspace)
+            loss = relative_error(train_op, image, kspace)
         grads = tape.gradient(loss, net.trainable_variables)
         optimizer.apply_gradients(zip(grads, net.trainable_variables))
-        held = _relative_error(holdout_op, image, kspace) if holdout_op is not None else tf.constant(0.0)
+        held = relative_error(holdout_op, image, kspace) if holdout_op is not None else tf.constant(0.0)
         return image, loss, held
 
     losses, held_losses = [], []
