@@ -13,7 +13,7 @@ from tfmri_zoo.data.relaxometry import relaxometry_volume
 from tfmri_zoo.physics import pack_params
 from tfmri_zoo.training.mapping import mapping_loss, train_mapping
 
-DEFAULT_PARAMS = 1929699  # printed in models/parameter_mapping/README.md
+DEFAULT_PARAMS = 1927395  # printed in models/parameter_mapping/README.md
 TIMES = (10.0, 20.0, 40.0, 80.0)
 
 
@@ -44,15 +44,21 @@ def problem():
     return {"kspace": kspace, "mask": mask, "sensitivities": maps.astype(np.complex64)}, params
 
 
-def test_untrained_model_is_the_variable_projection_start(problem):
+def test_untrained_model_is_the_log_linear_and_variable_projection_start(problem):
     inputs, _ = problem
     model = models.get("parameter_mapping", preset="small")
     out = model(inputs).numpy()
     series = np.sum(np.conj(inputs["sensitivities"]) * ifft2c(inputs["kspace"]), axis=1)          # [B, T, H, W]
-    g = np.exp(-np.asarray(TIMES) / np.mean(TIMES))[None, :, None, None]
+    t = np.asarray(TIMES)[None, :, None, None]
+    w = np.abs(series) ** 2 + 1e-12
+    log = np.log(np.abs(series) + 1e-12 * np.abs(series).max())
+    mean_t, mean_log = np.sum(w * t, 1) / np.sum(w, 1), np.sum(w * log, 1) / np.sum(w, 1)
+    slope = np.sum(w * (t - mean_t[:, None]) * (log - mean_log[:, None]), 1) / np.sum(w * (t - mean_t[:, None]) ** 2, 1)
+    rate = np.clip(-slope, 0.0, 1.0 / min(TIMES))                      # weighted log-linear fit of the magnitudes
+    g = np.exp(-t * rate[:, None])
     rho = np.sum(g * series, axis=1) / np.sum(g ** 2, axis=1)
-    np.testing.assert_allclose(out[:, 0], rho, atol=1e-4 * np.abs(rho).max())
-    np.testing.assert_allclose(out[:, 1].real, 1.0 / np.mean(TIMES), rtol=1e-5)
+    np.testing.assert_allclose(out[:, 1].real, rate, atol=1e-5 * rate.max())
+    np.testing.assert_allclose(out[:, 0], rho, atol=1e-3 * np.abs(rho).max())
 
 
 def test_kspace_term_is_the_numpy_residual_of_the_signal_model(problem):
@@ -74,11 +80,11 @@ def test_supervised_and_self_supervised_training_lower_the_loss_and_round_trip(p
     inputs, params = problem
     keras.utils.set_random_seed(0)
     model = models.get("parameter_mapping", preset="small")
-    supervised = train_mapping(model, [(inputs, params, None)], steps=40, learning_rate=3e-3)
-    assert min(supervised[-5:]) < 0.5 * supervised[0]
+    supervised = train_mapping(model, [(inputs, params, None)], steps=60, learning_rate=3e-3)
+    assert min(supervised[-5:]) < 0.6 * supervised[0]        # from the log-linear start, already close
     unsupervised = train_mapping(models.get("parameter_mapping", preset="small"), [(inputs, None, None)], steps=30,
                                  learning_rate=3e-3, tv_weight=0.01)
-    assert min(unsupervised[-5:]) < 0.5 * unsupervised[0]
+    assert min(unsupervised[-5:]) < 0.7 * unsupervised[0]
     out = model(inputs).numpy()
     model.save(tmp_path / "m.keras")
     np.testing.assert_allclose(keras.saving.load_model(tmp_path / "m.keras")(inputs).numpy(), out, atol=1e-6)

@@ -4,8 +4,13 @@ A network ``f_NM`` maps undersampled multi-echo (T2) or inversion-recovery (T1) 
 (ρ, R)`` of a signal model ``M`` (:mod:`tfmri_zoo.physics.signal_models`):
 
     x_t = Eᴴy_t                               zero-filled series (the always-sampled centre keeps its intensity)
-    ϑ₀ = (ρ₀, R₀)                             variable projection at a constant rate (:func:`recon.initial_params`)
-    ϑ = ϑ₀ + U([x, R₀])                       a U-Net on the series' real/imag channels (zero-initialised output)
+    R₀                                        T2: weighted log-linear fit of |x_t| (weights |x_t|²); T1: 1/mean(t)
+    ρ₀                                        variable projection at R₀ (:func:`recon.initial_params`)
+    ρ = ρ₀ · exp(u₁ + i u₂),  R = R₀ + u₃ / mean(t),   u = U([|x_t| / max|x|, R₀ · mean(t)])
+
+The U-Net sees the magnitudes only, and corrects ρ multiplicatively, so the maps follow any phase of the data
+(a global phase rotates ``ρ`` and nothing else); its output convolution starts at zero (the untrained model is
+``ϑ₀``).
 
 It is trained with the model in the loss (:func:`tfmri_zoo.training.mapping.mapping_loss`): supervised on maps plus
 k-space consistency ``‖E M(ϑ) − y‖²`` (Eq. 29), or self-supervised from k-space alone with a total-variation prior on
@@ -16,7 +21,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfmri_zoo.layers.complex_ops import complex_to_channels
 from tfmri_zoo.models.base import ReconModel
 from tfmri_zoo.models.regularizers import UNet
 from tfmri_zoo.models.registry import register
@@ -73,13 +77,31 @@ class ParameterMapping(ReconModel):
         scale = self.input_scale(kspace, mask, sensitivities)                          # [B, 1, 1, 1]
         operator = self.make_operator(mask, sensitivities)
         series = operator.adjoint(kspace / scale[:, None])                             # [B, T, H, W]
-        rho0, rate0 = unpack_params(initial_params(series, self.signal_model))
-        channels = tf.concat([complex_to_channels(tf.transpose(series, [0, 2, 3, 1])),
-                              (rate0 * self.time_scale)[..., None]], axis=-1)
+        magnitude = tf.abs(series)                                                    # [B, T, H, W]
+        rate0 = self.initial_rate(magnitude)
+        rho0, _ = unpack_params(initial_params(series, self.signal_model, rate=rate0))
+        peak = tf.maximum(tf.reduce_max(magnitude, axis=[1, 2, 3], keepdims=True), 1e-30)
+        channels = tf.concat([tf.transpose(magnitude / peak, [0, 2, 3, 1]), (rate0 * self.time_scale)[..., None]],
+                             axis=-1)
         delta = self.unet(channels, training=training, real_channels=True)            # [B, H, W, 3]
-        rho = rho0 + tf.complex(delta[..., 0], delta[..., 1])
+        rho = rho0 * tf.exp(tf.complex(delta[..., 0], delta[..., 1]))
         rate = rate0 + delta[..., 2] / self.time_scale
         return pack_params(rho * scale[:, 0], rate)
+
+    def initial_rate(self, magnitude):
+        """``R₀`` float32 ``[B, H, W]`` from the series magnitudes ``[B, T, H, W]``: for T2 the weighted
+        least-squares slope of ``−log|x_t|`` over ``t`` (weights ``|x_t|²``, clipped to ``[0, 1/min(t)]``); for T1
+        the constant ``1/mean(t)``."""
+        if self.signal != "t2":
+            return tf.fill(tf.shape(magnitude[:, 0]), 1.0 / self.time_scale)
+        t = tf.constant(self.times, magnitude.dtype)[None, :, None, None]
+        w = tf.square(magnitude) + 1e-12
+        log = tf.math.log(magnitude + 1e-12 * tf.reduce_max(magnitude))
+        mean_t = tf.reduce_sum(w * t, axis=1) / tf.reduce_sum(w, axis=1)
+        mean_log = tf.reduce_sum(w * log, axis=1) / tf.reduce_sum(w, axis=1)
+        slope = (tf.reduce_sum(w * (t - mean_t[:, None]) * (log - mean_log[:, None]), axis=1)
+                 / tf.maximum(tf.reduce_sum(w * tf.square(t - mean_t[:, None]), axis=1), 1e-12))
+        return tf.clip_by_value(-slope, 0.0, 1.0 / min(self.times))
 
     def get_config(self):
         return {**super().get_config(), "signal": self.signal, "times": self.times, "filters": self.filters,

@@ -27,12 +27,12 @@ from tfmri_zoo.recon.problem import check_iterations
 
 
 def initial_params(series, signal_model, rate=None):
-    """A starting point: constant rate and the least-squares ``ρ`` for it (variable projection).
+    """A starting point: a rate (constant by default) and the least-squares ``ρ`` for it (variable projection).
 
     Args:
       series: complex ``[B, T, H, W]`` image series.
       signal_model: a :class:`~tfmri_zoo.physics.signal_models.SignalModel`.
-      rate: the constant starting rate (default ``1 / mean(times)``).
+      rate: the starting rate: a constant (default ``1 / mean(times)``) or a real map ``[B, H, W]``.
 
     Returns:
       packed complex ``[B, 2, H, W]``: ``ρ = Σ_t g_t x_t / Σ_t g_t²`` and the rate.
@@ -41,7 +41,9 @@ def initial_params(series, signal_model, rate=None):
     real = series.dtype.real_dtype
     if rate is None:
         rate = 1.0 / float(np.mean(signal_model.times))
-    rate = tf.fill(tf.shape(series[:, 0]), tf.constant(rate, real))
+    rate = tf.cast(tf.convert_to_tensor(rate), real)
+    if rate.shape.rank == 0:
+        rate = tf.fill(tf.shape(series[:, 0]), rate)
     g = signal_model.basis(rate)
     rho = tf.reduce_sum(tf.cast(g, series.dtype) * series, axis=1) / tf.cast(
         tf.maximum(tf.reduce_sum(g * g, axis=1), 1e-12), series.dtype)
