@@ -57,6 +57,24 @@ def split_holdout(mask, shape, fraction, seed):
     return sampled - holdout, holdout
 
 
+def holdout_operators(kspace, mask, sensitivities, fraction, seed):
+    """``(E_train, E_holdout)``: the encoding operators of a random split of the sampled points (``E_holdout`` is
+    ``None`` for ``fraction = 0``), for self-validated early stopping (DIP, inverse GAN).
+
+    Args:
+      kspace: complex ``[B, C, H, W]``; mask: broadcastable to it, or ``None`` (fully sampled); sensitivities: coil
+      maps or ``None``; fraction: held-out share in ``[0, 1)``; seed: of the split.
+    """
+    shape = [kspace.shape[0], 1, kspace.shape[2], kspace.shape[3]]
+    full_mask = tf.ones(shape) if mask is None else mask
+    if fraction > 0:
+        train_mask, holdout_mask = split_holdout(full_mask, shape, fraction, seed)
+        holdout = problem.make_operator(kspace, holdout_mask, sensitivities)[0]
+    else:
+        train_mask, holdout = full_mask, None
+    return problem.make_operator(kspace, train_mask, sensitivities)[0], holdout
+
+
 def relative_error(operator, image, kspace):
     """``mean_b ‖M(E x − y)‖² / ‖M y‖²`` on the operator's sampled set (the data-consistency loss of DIP and of the
     inverse GAN)."""
@@ -104,14 +122,7 @@ def deep_image_prior(kspace, mask=None, sensitivities=None, *, iterations=300, l
     scale = problem.data_scale(zero_filled)
     kspace = kspace / problem.per_batch(scale, kspace)
     zero_filled = zero_filled / problem.per_batch(scale, zero_filled)
-    shape = [kspace.shape[0], 1, kspace.shape[2], kspace.shape[3]]
-    full_mask = tf.ones(shape) if mask is None else mask
-    if holdout_fraction > 0:
-        train_mask, holdout_mask = split_holdout(full_mask, shape, holdout_fraction, seed)
-        holdout_op = problem.make_operator(kspace, holdout_mask, sensitivities)[0]
-    else:
-        train_mask, holdout_op = full_mask, None
-    train_op = problem.make_operator(kspace, train_mask, sensitivities)[0]
+    train_op, holdout_op = holdout_operators(kspace, mask, sensitivities, holdout_fraction, seed)
 
     keras.utils.set_random_seed(seed)
     spec = regularizer_spec(generator or {"name": "unet", "filters": 16, "depth": 2})

@@ -18,7 +18,7 @@ import tensorflow as tf
 from tfmri_zoo.layers.complex_ops import channels_to_complex, complex_to_channels
 from tfmri_zoo.recon import problem
 from tfmri_zoo.training.adversarial import PatchDiscriminator
-from tfmri_zoo.training.dip import relative_error, split_holdout
+from tfmri_zoo.training.dip import holdout_operators, relative_error
 
 
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
@@ -136,13 +136,7 @@ def inverse_gan(kspace, mask, sensitivities, generator, *, latent_iterations=200
     operator, kspace = problem.make_operator(kspace, mask, sensitivities)
     scale = problem.data_scale(operator.adjoint(kspace))
     kspace = kspace / problem.per_batch(scale, kspace)
-    shape = [kspace.shape[0], 1, kspace.shape[2], kspace.shape[3]]
-    if holdout_fraction > 0:
-        train_mask, holdout_mask = split_holdout(mask, shape, holdout_fraction, seed)
-        holdout_op = problem.make_operator(kspace, holdout_mask, sensitivities)[0]
-    else:
-        train_mask, holdout_op = mask, None
-    train_op = problem.make_operator(kspace, train_mask, sensitivities)[0]
+    train_op, holdout_op = holdout_operators(kspace, mask, sensitivities, holdout_fraction, seed)
     net = generator.__class__.from_config(generator.get_config())
     net(tf.zeros([1, generator.latent_dim]))
     net.set_weights(generator.get_weights())
