@@ -2,8 +2,8 @@
 shipped MoDL, against fine-tuning on the content loss alone.
 
 Both arms start from the ``modl``/``brain`` weights and are fine-tuned for the same steps on the same brain slices
-(domain-randomised generator, 96², 8 coils, noise 0.02, ESPIRiT maps, fastMRI random masks at R=4 and R=8, a new
-mask per example and epoch; targets: the noise-free object combined with the same maps), Adam 5e-5, complex ℓ1:
+(domain-randomised generator, 96², 8 coils, noise 0.02, ESPIRiT maps, fastMRI random masks, R=4 or R=8 drawn per
+example; targets: the noise-free object combined with the same maps), Adam 5e-5, complex ℓ1:
 
   content only   AdversarialTrainer(adversarial_weight=0): the discriminator learns, the generator ignores it
   + GAN          the same with an LSGAN term of weight ``--weight`` (PatchGAN discriminator, Adam 2e-4)
@@ -28,23 +28,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfmri_zoo import models  # noqa: E402
-from tfmri_zoo.data.brain import brain_slices  # noqa: E402
+from tfmri_zoo.data.brain import brain_slices, undersample  # noqa: E402
 from tfmri_zoo.metrics import psnr, ssim  # noqa: E402
 from tfmri_zoo.physics.sampling import RandomMaskFunc  # noqa: E402
 from tfmri_zoo.training import AdversarialTrainer, ComplexL1, CycleTrainer, PatchDiscriminator  # noqa: E402
-
-
-def masked(data, copies, seed):
-    width = data["kspace"].shape[-1]
-    masks = []
-    for i in range(copies * len(data["kspace"])):
-        acceleration = (4, 8)[i % 2]
-        func = RandomMaskFunc([{4: 0.08, 8: 0.04}[acceleration]], [acceleration], seed=seed)
-        masks.append(np.asarray(func((1, 1, width), seed=(seed, i))[0]).reshape(1, 1, width))
-    masks = np.stack(masks).astype(np.float32)
-    repeat = lambda a: np.concatenate([a] * copies)  # noqa: E731
-    return ({"kspace": (repeat(data["kspace"]) * masks).astype(np.complex64), "mask": masks,
-             "sensitivities": repeat(data["sensitivities"])}, repeat(data["reference"]).astype(np.complex64))
 
 
 def high_frequency_ratio(images, reference):
@@ -66,8 +53,10 @@ def main(argv=None):
     shape, counts, steps, copies = (((48, 48), {"train": 1, "test": 1}, 4, 1) if args.quick
                                     else ((96, 96), {"train": 16, "test": 4}, args.steps, 4))
     data = {split: brain_slices(split, n, shape, seed=700 + 50 * i) for i, (split, n) in enumerate(counts.items())}
-    train_inputs, train_target = masked(data["train"], copies, seed=1)
-    test_inputs, test_target = masked(data["test"], 1, seed=2)
+    mask_func = RandomMaskFunc([0.08, 0.04], [4, 8])                 # R = 4 or 8 (centre 0.08 / 0.04) per example
+    (train_inputs, train), (test_inputs, test) = (undersample(data[split], mask_func, seed=seed, copies=n)
+                                                  for split, seed, n in (("train", 1, copies), ("test", 2, 1)))
+    train_target, test_target = train["reference"], test["reference"]
     print(f"data: {len(train_target)} training / {len(test_target)} test examples {shape} "
           f"({time.time() - start:.0f} s)", flush=True)
     results, images = {}, {}

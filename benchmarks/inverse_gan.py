@@ -18,20 +18,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from tfmri_zoo.data.brain import brain_slices  # noqa: E402
+from tfmri_zoo.data.brain import brain_slices, undersample  # noqa: E402
 from tfmri_zoo.metrics import psnr, ssim  # noqa: E402
 from tfmri_zoo.physics.sampling import RandomMaskFunc  # noqa: E402
 from tfmri_zoo.recon import l1_wavelet, sense  # noqa: E402
 from tfmri_zoo.training import ImageGenerator, deep_image_prior, inverse_gan, train_image_gan  # noqa: E402
-
-
-def undersample(data, seed):
-    width = data["kspace"].shape[-1]
-    func = RandomMaskFunc([0.08], [4], seed=seed)
-    mask = np.stack([np.asarray(func((1, 1, width), seed=(seed, i))[0]).reshape(1, 1, width)
-                     for i in range(len(data["kspace"]))]).astype(np.float32)
-    return {"kspace": (data["kspace"] * mask).astype(np.complex64), "mask": mask,
-            "sensitivities": data["sensitivities"]}
 
 
 def score(images, reference):
@@ -58,7 +49,8 @@ def main(argv=None):
     print(f"generator: {gan_steps} steps on {len(data['train']['reference'])} images "
           f"({time.time() - start:.0f} s); losses G {np.mean(history['generator'][-50:]):.3f} "
           f"D {np.mean(history['discriminator'][-50:]):.3f}", flush=True)
-    val, test = undersample(data["val"], 2), undersample(data["test"], 3)
+    (val, _), (test, _) = (undersample(data[split], RandomMaskFunc([0.08], [4]), seed=seed)
+                            for split, seed in (("val", 2), ("test", 3)))
     test = {k: v[:test_slices] for k, v in test.items()}
     reference = data["test"]["reference"][:test_slices]
     lam_cg = max((1e-3, 1e-2, 1e-1), key=lambda v: score(sense(val["kspace"], val["mask"], val["sensitivities"],

@@ -29,7 +29,7 @@ import tensorflow as tf  # noqa: E402
 
 from tfmri_zoo import models  # noqa: E402
 from tfmri_zoo.data.relaxometry import relaxometry_volume  # noqa: E402
-from tfmri_zoo.physics.sampling import RandomMaskFunc  # noqa: E402
+from tfmri_zoo.physics.sampling import RandomMaskFunc, line_masks  # noqa: E402
 from tfmri_zoo.physics.sense import SenseOperator  # noqa: E402
 from tfmri_zoo.recon import fit_parametric, model_based_reconstruction, sense  # noqa: E402
 from tfmri_zoo.training.mapping import train_mapping  # noqa: E402
@@ -46,9 +46,8 @@ def subjects(split, count, shape, seed, times):
 def masked(data, acceleration, seed):
     """Inputs with a different random line mask per echo (and per slice)."""
     slices, _, echoes, _, width = data["kspace"].shape
-    func = RandomMaskFunc([CENTRES[acceleration]], [acceleration], seed=seed)
-    mask = np.stack([np.stack([np.asarray(func((1, 1, width), seed=(seed, s, t))[0]).reshape(1, width)
-                               for t in range(echoes)]) for s in range(slices)])[:, None].astype(np.float32)
+    func = RandomMaskFunc([CENTRES[acceleration]], [acceleration])
+    mask = line_masks(func, slices * echoes, width, seed).reshape(slices, 1, echoes, 1, width)
     return {"kspace": (data["kspace"] * mask).astype(np.complex64), "mask": mask,
             "sensitivities": data["sensitivities"]}
 

@@ -27,21 +27,12 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tfmri_zoo.data.brain import brain_slices  # noqa: E402
+from tfmri_zoo.data.brain import brain_slices, undersample  # noqa: E402
 from tfmri_zoo.metrics import psnr, ssim  # noqa: E402
 from tfmri_zoo.models.denoiser import make_denoiser, noisy_pairs  # noqa: E402
 from tfmri_zoo.physics.sampling import RandomMaskFunc  # noqa: E402
 from tfmri_zoo.recon import red, sense  # noqa: E402
 from tfmri_zoo.training import ComplexMSE, rare_pairs  # noqa: E402
-
-
-def undersample(data, acceleration, seed):
-    width = data["kspace"].shape[-1]
-    func = RandomMaskFunc([0.08], [acceleration], seed=seed)
-    mask = np.stack([np.asarray(func((1, 1, width), seed=(seed, i))[0]).reshape(1, 1, width)
-                     for i in range(len(data["kspace"]))]).astype(np.float32)
-    return {"kspace": (data["kspace"] * mask).astype(np.complex64), "mask": mask,
-            "sensitivities": data["sensitivities"]}
 
 
 def train_denoiser(x, y, steps, network):
@@ -71,9 +62,8 @@ def main(argv=None):
         shape, counts, steps, network, iterations = (96, 96), {"train": 16, "val": 2, "test": 4}, args.steps, \
             {"name": "dncnn", "filters": 32, "layers": 8, "batch_norm": False}, 30
     data = {split: brain_slices(split, n, shape, seed=900 + 40 * i) for i, (split, n) in enumerate(counts.items())}
-    train = undersample(data["train"], 2, seed=1)
-    rng = np.random.default_rng(0)
-    pairs = [rare_pairs(train["kspace"], train["mask"], train["sensitivities"], rng) for _ in range(2)]
+    train, _ = undersample(data["train"], RandomMaskFunc([0.08], [2]), seed=1)
+    pairs = [rare_pairs(train["kspace"], train["mask"], train["sensitivities"], seed) for seed in range(2)]
     rare_x, rare_y = np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
     clean_x, clean_y = noisy_pairs(data["train"]["reference"], (0.01, 0.02, 0.05), seed=0)
     print(f"data: {len(rare_x)} RARE pairs, {len(clean_x)} clean pairs {shape} ({time.time() - start:.0f} s)",
@@ -83,7 +73,8 @@ def main(argv=None):
         denoisers[name], losses = train_denoiser(x, y, steps, network)
         print(f"{name}: loss {losses[0]:.4g} → {losses[-1]:.4g}", flush=True)
 
-    val, test = undersample(data["val"], 4, seed=2), undersample(data["test"], 4, seed=3)
+    (val, _), (test, _) = (undersample(data[split], RandomMaskFunc([0.08], [4]), seed=seed)
+                            for split, seed in (("val", 2), ("test", 3)))
     cg = lambda inputs, lam: sense(inputs["kspace"], inputs["mask"], inputs["sensitivities"], lam=lam,  # noqa: E731
                                    max_iter=30).numpy()
     lam = max((1e-3, 1e-2, 1e-1), key=lambda v: score(cg(val, v), data["val"]["reference"])[0])

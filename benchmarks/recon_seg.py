@@ -27,25 +27,13 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfmri_zoo import models  # noqa: E402
-from tfmri_zoo.data.brain import SEGMENTATION_CLASSES, brain_slices  # noqa: E402
+from tfmri_zoo.data.brain import SEGMENTATION_CLASSES, brain_slices, undersample  # noqa: E402
 from tfmri_zoo.layers.complex_ops import complex_to_channels  # noqa: E402
 from tfmri_zoo.metrics import dice, psnr, ssim  # noqa: E402
 from tfmri_zoo.models.regularizers import UNet  # noqa: E402
 from tfmri_zoo.physics.sampling import RandomMaskFunc  # noqa: E402
 from tfmri_zoo.recon import select_lam, sense  # noqa: E402
 from tfmri_zoo.training.losses import ComplexL1  # noqa: E402
-
-
-def with_masks(data, copies, seed):
-    """Each slice ``copies`` times, each with its own fastMRI random R=4 mask: model inputs and targets."""
-    mask_func = RandomMaskFunc([0.08], [4], seed=seed)
-    width = data["kspace"].shape[-1]
-    masks = np.stack([np.asarray(mask_func((1, 1, width), seed=(seed, i))[0]).reshape(1, 1, width)
-                      for i in range(copies * len(data["kspace"]))])
-    repeat = lambda a: np.concatenate([a] * copies)  # noqa: E731
-    inputs = {"kspace": (repeat(data["kspace"]) * masks).astype(np.complex64), "mask": masks.astype(np.float32),
-              "sensitivities": repeat(data["sensitivities"])}
-    return inputs, {"image": repeat(data["reference"]).astype(np.complex64), "segmentation": repeat(data["labels"])}
 
 
 def normalised(images):
@@ -101,9 +89,12 @@ def main(argv=None):
         shape, counts, steps, copies = (96, 96), {"train": 24, "val": 2, "test": 4}, args.steps, 4
         config = {**models.presets("recon_seg")["default"], "filters": 16, "iterations": 4, "cg_iterations": 6}
     data = {split: brain_slices(split, n, shape, seed=300) for split, n in counts.items()}
-    train_inputs, train_targets = with_masks(data["train"], copies, seed=1)
-    test_inputs, test_targets = with_masks(data["test"], 1, seed=3)
-    val_inputs, val_targets = with_masks(data["val"], 1, seed=2)
+    masked = {split: undersample(data[split], RandomMaskFunc([0.08], [4]), seed=seed,
+                                 copies=copies if split == "train" else 1)
+              for split, seed in (("train", 1), ("val", 2), ("test", 3))}
+    (train_inputs, train_targets), (val_inputs, val_targets), (test_inputs, test_targets) = (
+        (inputs, {"image": rest["reference"], "segmentation": rest["labels"]})
+        for inputs, rest in (masked["train"], masked["val"], masked["test"]))
     print(f"data: {len(train_inputs['kspace'])} training / {len(test_inputs['kspace'])} test examples {shape} "
           f"({time.time() - start:.0f} s)", flush=True)
     joint, joint_history = train_recon(config, train_inputs, train_targets, steps, args.seg_weight)

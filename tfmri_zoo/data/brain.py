@@ -166,6 +166,23 @@ def brain_slices(split, subjects, shape, seed, coils=8, noise_level=0.02, num_sl
     return {key: np.concatenate(value) for key, value in out.items()}
 
 
+def undersample(slices, mask_func, seed, copies=1):
+    """Each slice of :func:`brain_slices` ``copies`` times, each copy with its own line mask
+    (:func:`tfmri_zoo.physics.sampling.line_masks`).
+
+    Returns:
+      ``(inputs, repeated)``: model inputs ``{"kspace" [N, C, H, W] (masked), "mask" [N, 1, 1, W], "sensitivities"}``
+      and the slices' other arrays (``reference``, ``labels``, ...) repeated to match, ``N = copies · S``.
+    """
+    from tfmri_zoo.physics.sampling import line_masks
+
+    repeated = {key: np.concatenate([value] * int(copies)) for key, value in slices.items()}
+    masks = line_masks(mask_func, len(repeated["kspace"]), repeated["kspace"].shape[-1], seed)
+    inputs = {"kspace": (repeated["kspace"] * masks).astype(np.complex64), "mask": masks,
+              "sensitivities": repeated["sensitivities"]}
+    return inputs, repeated
+
+
 def write_brain_file(path, seed, split="train", num_slices=4, **kwargs):
     """Generates a subject (:func:`brain_volume`) and writes it atomically in the fastMRI schema; returns ``path``."""
     from tfmri_zoo.physics.coils import rss

@@ -17,12 +17,11 @@ from tfmri_zoo.data import brain_anatomy as anatomy
 from tfmri_zoo.data.brain import espirit_acs_maps, split_slices
 from tfmri_zoo.data.synthetic_coils import biot_savart_sensitivities, loop_coils
 from tfmri_zoo.physics.fft import fft2c
-from tfmri_zoo.physics.signal_models import InversionRecovery, MultiEchoT2
+from tfmri_zoo.physics.signal_models import signal_model
 
 #: ``tissue: (PD, T2 ms, T1 ms)`` at 3 T.
 TISSUE_VALUES = {"csf": (1.0, 1500.0, 4000.0), "gm": (0.80, 99.0, 1600.0), "wm": (0.70, 69.0, 840.0),
                  "skull": (0.05, 10.0, 300.0), "fat": (0.90, 130.0, 380.0), "skin": (0.70, 40.0, 1400.0)}
-SIGNALS = {"t2": MultiEchoT2, "t1": InversionRecovery}
 DEFAULT_TIMES = {"t2": (10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0),
                  "t1": (100.0, 300.0, 600.0, 1000.0, 1500.0, 2200.0, 3000.0, 4000.0)}
 
@@ -49,10 +48,8 @@ def relaxometry_volume(seed, split="train", num_slices=2, shape=(96, 96), coils=
     Raises:
       ValueError: an unknown signal.
     """
-    if signal not in SIGNALS:
-        raise ValueError(f"signal: expected one of {tuple(SIGNALS)}, got {signal!r}.")
-    times = tuple(float(t) for t in (times or DEFAULT_TIMES[signal]))
-    model = SIGNALS[signal](times)
+    times = tuple(float(t) for t in (times or DEFAULT_TIMES.get(signal, (1.0, 2.0))))
+    model = signal_model(signal, times)
     rng = np.random.default_rng(seed)
     index_of = {"t2": 1, "t1": 2}[signal]
     values = {t: (pd * rng.uniform(0.9, 1.1), 1.0 / (v[index_of] * rng.uniform(0.9, 1.1)))

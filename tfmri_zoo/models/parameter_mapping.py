@@ -24,18 +24,8 @@ import tensorflow as tf
 from tfmri_zoo.models.base import ReconModel
 from tfmri_zoo.models.regularizers import UNet
 from tfmri_zoo.models.registry import register
-from tfmri_zoo.physics.signal_models import InversionRecovery, MultiEchoT2, pack_params, unpack_params
-from tfmri_zoo.recon.model_based import initial_params
-
-SIGNAL_MODELS = {"t2": MultiEchoT2, "t1": InversionRecovery}
-
-
-def signal_model(signal, times):
-    """The :class:`~tfmri_zoo.physics.signal_models.SignalModel` named ``signal`` (``"t2"`` or ``"t1"``)."""
-    if signal not in SIGNAL_MODELS:
-        raise ValueError(f"signal: expected one of {tuple(SIGNAL_MODELS)}, got {signal!r}.")
-    return SIGNAL_MODELS[signal](times)
-
+from tfmri_zoo.physics.signal_models import pack_params, signal_model, unpack_params
+from tfmri_zoo.recon.model_based import initial_params, log_linear_rate
 
 @register("parameter_mapping", presets={
     "small": {"signal": "t2", "times": [10.0, 20.0, 40.0, 80.0], "filters": 8, "depth": 2},
@@ -89,19 +79,11 @@ class ParameterMapping(ReconModel):
         return pack_params(rho * scale[:, 0], rate)
 
     def initial_rate(self, magnitude):
-        """``R₀`` float32 ``[B, H, W]`` from the series magnitudes ``[B, T, H, W]``: for T2 the weighted
-        least-squares slope of ``−log|x_t|`` over ``t`` (weights ``|x_t|²``, clipped to ``[0, 1/min(t)]``); for T1
-        the constant ``1/mean(t)``."""
+        """``R₀`` float32 ``[B, H, W]`` from the magnitudes ``[B, T, H, W]``: T2 — :func:`recon.log_linear_rate`;
+        T1 — the constant ``1/mean(t)``."""
         if self.signal != "t2":
             return tf.fill(tf.shape(magnitude[:, 0]), 1.0 / self.time_scale)
-        t = tf.constant(self.times, magnitude.dtype)[None, :, None, None]
-        w = tf.square(magnitude) + 1e-12
-        log = tf.math.log(magnitude + 1e-12 * tf.reduce_max(magnitude))
-        mean_t = tf.reduce_sum(w * t, axis=1) / tf.reduce_sum(w, axis=1)
-        mean_log = tf.reduce_sum(w * log, axis=1) / tf.reduce_sum(w, axis=1)
-        slope = (tf.reduce_sum(w * (t - mean_t[:, None]) * (log - mean_log[:, None]), axis=1)
-                 / tf.maximum(tf.reduce_sum(w * tf.square(t - mean_t[:, None]), axis=1), 1e-12))
-        return tf.clip_by_value(-slope, 0.0, 1.0 / min(self.times))
+        return log_linear_rate(magnitude, self.times)
 
     def get_config(self):
         return {**super().get_config(), "signal": self.signal, "times": self.times, "filters": self.filters,

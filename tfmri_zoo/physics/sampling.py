@@ -22,7 +22,23 @@ import tensorflow as tf
 from tfmri_zoo import validation
 
 __all__ = ["MaskFunc", "RandomMaskFunc", "EquispacedMaskFunc", "EquispacedMaskFractionFunc",
-           "PoissonDiscMaskFunc", "GaussianMaskFunc", "KtMaskFunc", "acs_mask", "center_slice"]
+           "PoissonDiscMaskFunc", "GaussianMaskFunc", "KtMaskFunc", "acs_mask", "center_slice", "line_masks"]
+
+
+def line_masks(mask_func, count, width, seed):
+    """``count`` line masks of one mask function, each drawn with its own seed ``(seed, i)`` (reproducible).
+
+    Args:
+      mask_func: a 1D :class:`MaskFunc` (e.g. ``RandomMaskFunc([0.08], [4])``).
+      count: number of masks.
+      width: phase-encoding lines ``W``.
+      seed: int.
+
+    Returns:
+      float32 numpy ``[count, 1, 1, W]``.
+    """
+    return np.stack([np.asarray(mask_func((1, 1, width), seed=(seed, i))[0], np.float32).reshape(1, 1, width)
+                     for i in range(int(count))])
 
 
 def acs_mask(mask, fallback=None):

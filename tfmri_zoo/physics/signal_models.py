@@ -222,3 +222,18 @@ class IdentityOperator:
 
     def adjoint(self, series):
         return series
+
+
+#: Signal models by name: ``"t2"`` (multi-echo spin echo) and ``"t1"`` (inversion recovery).
+SIGNAL_MODELS = {"t2": MultiEchoT2, "t1": InversionRecovery}
+
+
+def signal_model(name, times):
+    """The :class:`SignalModel` named ``name`` (a key of :data:`SIGNAL_MODELS`) at ``times``.
+
+    Raises:
+      ValueError: an unknown name (the message names ``signal``).
+    """
+    if name not in SIGNAL_MODELS:
+        raise ValueError(f"signal: expected one of {tuple(SIGNAL_MODELS)}, got {name!r}.")
+    return SIGNAL_MODELS[name](times)

@@ -13,7 +13,8 @@ from tfmri_zoo.recon.gradient_descent import gradient_descent
 from tfmri_zoo.recon.grappa import CoilReconstruction, grappa
 from tfmri_zoo.recon.l1_wavelet import l1_wavelet, soft_threshold
 from tfmri_zoo.recon.line_rejection import LineRejection, cross_validated_line_scores, reject_corrupted_lines
-from tfmri_zoo.recon.model_based import fit_parametric, gauss_newton, initial_params, model_based_reconstruction
+from tfmri_zoo.recon.model_based import (fit_parametric, gauss_newton, initial_params, log_linear_rate,
+                                         model_based_reconstruction)
 from tfmri_zoo.recon.pnp import pnp_admm, pnp_proximal_gradient, red, red_residual
 from tfmri_zoo.recon.qsm import qsm_tikhonov, qsm_tkd
 from tfmri_zoo.recon.raki import raki
@@ -24,6 +25,6 @@ from tfmri_zoo.recon.wavelets import dwt2, idwt2, wavedec2, waverec2
 from tfmri_zoo.recon.zero_filled import zero_filled
 
 __all__ = ["CoilReconstruction", "LineRejection", "cross_validated_line_scores", "dwt2", "fit_parametric", "gauss_newton", "gradient_descent", "grappa", "idwt2",
-           "initial_params", "l1_wavelet", "model_based_reconstruction", "pnp_admm", "pnp_proximal_gradient", "qsm_tikhonov", "qsm_tkd", "raki", "reject_corrupted_lines",
+           "initial_params", "l1_wavelet", "log_linear_rate", "model_based_reconstruction", "pnp_admm", "pnp_proximal_gradient", "qsm_tikhonov", "qsm_tkd", "raki", "reject_corrupted_lines",
            "red", "red_residual", "select_lam", "LAM_GRIDS", "sense", "soft_threshold", "tv", "wavedec2", "waverec2",
            "zero_filled"]

@@ -50,6 +50,28 @@ def initial_params(series, signal_model, rate=None):
     return pack_params(rho, rate)
 
 
+def log_linear_rate(magnitude, times):
+    """The rate of ``|x_t| ≈ ρ e^{−tR}`` per pixel by weighted least squares on ``log|x_t|`` (weights ``|x_t|²``,
+    which down-weights the noisy late echoes), clipped to ``[0, 1/min(t)]``: a closed-form T2 start.
+
+    Args:
+      magnitude: real ``[B, T, H, W]`` series magnitudes.
+      times: the ``T`` echo times.
+
+    Returns:
+      real ``[B, H, W]`` rate (inverse unit of ``times``).
+    """
+    magnitude = tf.convert_to_tensor(magnitude)
+    t = tf.constant(np.asarray(times, np.float64).reshape(1, -1, 1, 1), magnitude.dtype)
+    w = tf.square(magnitude) + 1e-12
+    log = tf.math.log(magnitude + 1e-12 * tf.reduce_max(magnitude))
+    mean_t = tf.reduce_sum(w * t, axis=1, keepdims=True) / tf.reduce_sum(w, axis=1, keepdims=True)
+    mean_log = tf.reduce_sum(w * log, axis=1, keepdims=True) / tf.reduce_sum(w, axis=1, keepdims=True)
+    slope = (tf.reduce_sum(w * (t - mean_t) * (log - mean_log), axis=1)
+             / tf.maximum(tf.reduce_sum(w * tf.square(t - mean_t), axis=1), 1e-12))
+    return tf.clip_by_value(-slope, 0.0, 1.0 / float(np.min(times)))
+
+
 def _check_damping(damping, damping_decay, min_damping):
     for name, value, low, high in (("damping", damping, 0.0, None), ("damping_decay", damping_decay, 0.0, 1.0),
                                    ("min_damping", min_damping, 0.0, None)):

@@ -9,7 +9,9 @@ zoo's complex losses) and the adversarial weight ``w``:
             (x̃ a random point between x and G(y); Gulrajani et al. 2017)
 
 Images enter ``D`` as real/imaginary channels divided by the example's largest target magnitude, so ``D`` sees the
-same scale whatever the data's. ``AdversarialTrainer`` is a ``keras.Model`` with its own ``train_step``: it trains
+same scale whatever the data's. One generator pass per step feeds both updates: the generator is stepped against the
+current discriminator, then the discriminator on that output (without its gradient). ``AdversarialTrainer`` is a
+``keras.Model`` with its own ``train_step``: it trains
 through ``fit`` with callbacks and checkpoints as every other trainer; the generator is ``trainer.generator``
 (export it as any zoo model).
 """
@@ -113,20 +115,27 @@ class AdversarialTrainer(keras.Model):
         target = tf.cast(target, tf.complex64)
         scale = tf.cast(tf.reduce_max(tf.abs(target), axis=[1, 2], keepdims=True), tf.complex64)
         scale = tf.where(tf.abs(scale) > 0, scale, tf.ones_like(scale))
-        real = self.channels(target, scale)
-        fake = self.channels(tf.stop_gradient(self.generator(inputs, training=True)), scale)
         with tf.GradientTape() as tape:
-            d_loss = self.discriminator_loss(real, fake)
-        grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
-        self.discriminator_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
-        with tf.GradientTape() as tape:
-            image = self.generator(inputs, training=True)
+            image = self.generator(inputs, training=True)                 # one generator pass per step
+            fake = self.channels(image, scale)
             content = self.content_loss(target, image)
-            adversarial = self.generator_adversarial_loss(self.channels(image, scale))
-            g_loss = content + self.adversarial_weight * adversarial
-        grads = tape.gradient(g_loss, self.generator.trainable_variables)
-        self.generator_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+            g_loss = content + self.adversarial_weight * self.generator_adversarial_loss(fake)
+        self.update(self.generator, self.generator_optimizer, tape, g_loss)
+        d_loss = self.update_discriminator(self.channels(target, scale), tf.stop_gradient(fake))
         return {"content": content, "generator": g_loss, "discriminator": d_loss}
+
+    def update(self, network, optimizer, tape, loss):
+        """One optimiser step of ``network`` on ``loss`` recorded by ``tape``."""
+        grads = tape.gradient(loss, network.trainable_variables)
+        optimizer.apply_gradients(zip(grads, network.trainable_variables))
+
+    def update_discriminator(self, real, fake):
+        """One discriminator step on real/fake channels (the generator's output without its gradient); returns
+        the discriminator loss before the step."""
+        with tf.GradientTape() as tape:
+            loss = self.discriminator_loss(real, fake)
+        self.update(self.discriminator, self.discriminator_optimizer, tape, loss)
+        return loss
 
 
 class CycleTrainer(AdversarialTrainer):
@@ -173,20 +182,15 @@ class CycleTrainer(AdversarialTrainer):
                      "sensitivities": unpaired["sensitivities"]}
         peak = lambda x: tf.cast(tf.maximum(tf.reduce_max(tf.abs(x), axis=[1, 2], keepdims=True),  # noqa: E731
                                             1e-30), tf.complex64)
-        real = self.channels(images, peak(images))
-        fake_image = tf.stop_gradient(self.generator(scans, training=True))
-        with tf.GradientTape() as tape:
-            d_loss = self.discriminator_loss(real, self.channels(fake_image, peak(fake_image)))
-        grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
-        self.discriminator_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
         with tf.GradientTape() as tape:
             image_cycle = self._relative_l1(self.generator(simulated, training=True) - images, images)
             fake = self.generator(scans, training=True)
             kspace_cycle = self._relative_l1(scan_operator.forward(fake) - scan_operator.apply_mask(measured),
                                              scan_operator.apply_mask(measured))
-            adversarial = self.generator_adversarial_loss(self.channels(fake, tf.stop_gradient(peak(fake))))
+            fake_channels = self.channels(fake, tf.stop_gradient(peak(fake)))
+            adversarial = self.generator_adversarial_loss(fake_channels)
             g_loss = self.cycle_weight * (image_cycle + kspace_cycle) + self.adversarial_weight * adversarial
-        grads = tape.gradient(g_loss, self.generator.trainable_variables)
-        self.generator_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        self.update(self.generator, self.generator_optimizer, tape, g_loss)
+        d_loss = self.update_discriminator(self.channels(images, peak(images)), tf.stop_gradient(fake_channels))
         return {"image_cycle": image_cycle, "kspace_cycle": kspace_cycle, "generator": g_loss,
                 "discriminator": d_loss}

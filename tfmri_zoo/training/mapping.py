@@ -5,7 +5,7 @@ the signal model, per example:
 
     physics(ϑ)    = ‖M_y (E M(ϑ) − y)‖² / ‖M_y y‖²                       (k-space consistency through the model)
     maps(ϑ, ϑ*)   = ‖ρ − ρ*‖₁ / ‖ρ*‖₁ + ‖s(R − R*)‖₁ / ‖s R*‖₁            (supervision, on ``support`` s)
-    tv(ϑ)         = mean |∇ρ| / mean |ρ| + mean |∇R| / mean |R|          (anisotropic total variation)
+    tv(ϑ)         = mean |∇|ρ|| / mean |ρ| + mean |∇R| / mean |R|        (anisotropic, periodic differences)
 
 Eq. 29 (supervised): ``physics + map_weight · maps``. Eq. 30 (self-supervised, no reference maps):
 ``physics + tv_weight · tv``.
@@ -14,11 +14,12 @@ import tensorflow as tf
 
 from tfmri_zoo.physics.sense import SenseOperator
 from tfmri_zoo.physics.signal_models import NonlinearOperator, unpack_params
+from tfmri_zoo.recon.tv import finite_differences
 
 
 def _total_variation(x):
-    return (tf.reduce_mean(tf.abs(x[:, 1:] - x[:, :-1]), axis=[1, 2])
-            + tf.reduce_mean(tf.abs(x[:, :, 1:] - x[:, :, :-1]), axis=[1, 2]))
+    """Anisotropic TV per example, mean over pixels of ``|∂_h x| + |∂_w x|`` (periodic differences)."""
+    return tf.reduce_sum(tf.reduce_mean(tf.abs(finite_differences(x)), axis=[2, 3]), axis=1)
 
 
 def mapping_loss(params, inputs, signal_model, target=None, support=None, map_weight=1.0, tv_weight=0.0):
