@@ -3,7 +3,9 @@
 A 2D Cartesian scan acquires one phase-encoding line (a column ``W`` of k-space ``[C, H, W]``, the axis the zoo's masks
 ``[B, 1, 1, W]`` select) per repetition. If the subject moves during a few repetitions, the lines acquired then are
 those of the moved object ``x_s = W_s x`` (:func:`tfmri_zoo.physics.rigid_displacement`, bilinear warp) seen by the
-*static* coils: ``y_j = [F C W_s x]_j`` for a line ``j`` acquired in motion state ``s``, and ``[F C x]_j`` otherwise.
+*static* coils: ``y_j = [F C W_s x]_j`` for a line ``j`` acquired in motion state ``s``, and ``[F C x]_j`` otherwise —
+the motion-aware operator ``Σ_s M_s F C W_s`` (:class:`tfmri_zoo.physics.MotionSenseOperator`) with one state per
+event plus the reference.
 
 ``ordering="random"``: lines are acquired in a random order, so each motion event corrupts lines scattered over
 k-space; ``"linear"``: lines are acquired left to right, so each event corrupts a contiguous block.
@@ -11,9 +13,7 @@ k-space; ``"linear"``: lines are acquired left to right, so each event corrupts 
 import numpy as np
 import tensorflow as tf
 
-from tfmri_zoo.physics.fft import fft2c
-from tfmri_zoo.physics.motion import rigid_displacement
-from tfmri_zoo.physics.warp import warp
+from tfmri_zoo.physics.motion import MotionSenseOperator, rigid_displacement
 
 ORDERINGS = ("random", "linear")
 
@@ -52,13 +52,16 @@ def corrupt_lines(image, sensitivities, rng, lines_per_event=4, events=2, max_sh
                          f"phase-encoding lines.")
     order = rng.permutation(width) if ordering == "random" else np.arange(width)   # line acquired at time t
     starts = np.sort(rng.choice(width // lines_per_event, size=events, replace=False)) * lines_per_event
-    kspace = fft2c(sensitivities * image).numpy()
-    corrupted = np.zeros(width, bool)
-    for start in starts:
+    # motion states: 0 = the reference position, e = event e; each state acquires its lines (E = Σ_t M_t F C W_t)
+    fields = np.zeros((1, events + 1, height, width, 2), np.float32)
+    masks = np.zeros((1, 1, events + 1, 1, width), np.float32)
+    masks[..., 0, 0, :] = 1.0
+    for event, start in enumerate(starts, start=1):
         lines = order[start:start + lines_per_event]
         angle = np.deg2rad(rng.uniform(-max_angle, max_angle))
-        field = rigid_displacement((height, width), angle, rng.uniform(-max_shift, max_shift, size=2))
-        moved = warp(tf.constant(image[None]), tf.constant(field[None])).numpy()[0]
-        kspace[..., lines] = fft2c(sensitivities * moved).numpy()[..., lines]
-        corrupted[lines] = True
+        fields[0, event] = rigid_displacement((height, width), angle, rng.uniform(-max_shift, max_shift, size=2))
+        masks[0, 0, event, 0, lines], masks[0, 0, 0, 0, lines] = 1.0, 0.0
+    operator = MotionSenseOperator(sensitivities[None, :, None], masks, fields)
+    kspace = tf.reduce_sum(operator.forward(image[None]), axis=2).numpy()[0]          # [C, H, W]
+    corrupted = masks[0, 0, 0, 0] == 0
     return kspace.astype(np.complex64), corrupted
