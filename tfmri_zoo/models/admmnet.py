@@ -42,6 +42,7 @@ class ADMMNet(ReconModel):
 
     layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
     operators = ("cartesian", "nufft")  # operator="nufft": trajectory inputs (models/base.py)
+    initials = ("adjoint", "sense")  # initial="sense": start from CG-SENSE (models/base.py)
     unrolled = True
 
     def __init__(self, iterations=10, cg_iterations=10, lam=0.1, dual_step=1.0, regularizer="dncnn",
@@ -56,7 +57,7 @@ class ADMMNet(ReconModel):
                                dual_update=k < self.iterations - 1) for k in range(self.iterations)]
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
-        x = self.make_operator(mask, sensitivities).adjoint(kspace)
+        x = self.initial_image(kspace, mask, sensitivities)
         steps = [lambda xu, k, m, s, d=denoiser, dc=step: dc(d(xu[0] + xu[1], training=training), xu[1], k, m, s)
                  for denoiser, step in zip(self.denoisers, self.steps)]
         x, _ = self.unroll(steps, (x, tf.zeros_like(x)), kspace, mask, sensitivities)

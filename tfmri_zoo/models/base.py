@@ -27,12 +27,17 @@ import numpy as np
 import tensorflow as tf
 
 from tfmri_zoo import validation
+from tfmri_zoo.layers.data_consistency import ProximalL2DC
 from tfmri_zoo.layers.recompute import unroll
+from tfmri_zoo.physics.noise import kspace_noise_std
 from tfmri_zoo.physics.operators import OPERATOR_KINDS, make_operator
 from tfmri_zoo.recon.problem import data_scale
 
 #: Inputs that are real (float32) tensors; every other input is complex64.
 REAL_INPUTS = ("mask", "trajectory", "density")
+
+#: The images a model can start its reconstruction from (``ReconModel(initial=...)``).
+INITIAL_IMAGES = ("adjoint", "sense")
 
 #: ``ReconModel.layouts`` of a 2D model (k-space ``[B, C, H, W]``) and of a 2D+t model (``[B, C, T, H, W]``).
 LAYOUT_2D = {"extra_dims": (0,), "spatial_rank": (2,)}
@@ -54,6 +59,15 @@ class ReconModel(keras.Model):
         cascade in the backward pass (same values and gradients; peak memory nearly independent of ``iterations``,
         ``benchmarks/memory.py``). A subclass with ``unrolled = True`` writes its loop as steps and calls
         :meth:`unroll`; others refuse ``recompute=True``.
+      initial: the image the network starts from (:meth:`initial_image`): ``"adjoint"`` — the zero-filled ``Eᴴy``
+        (the papers' choice) — or ``"sense"`` — the Tikhonov CG-SENSE solution ``(EᴴE + λI)⁻¹Eᴴy`` (Eq. 3), so that
+        the network refines the best linear reconstruction instead of undoing aliasing that the coils can already
+        remove. A subclass lists the values it supports in the class attribute ``initials``.
+      initial_lam: λ₀ of the CG-SENSE start, trainable and ≥ 0 (on the normalised data; λ is 2-homogeneous, so the
+        same value holds at any data scale).
+      initial_noise_lam: ``None`` (a fixed λ₀) or the initial ν of a noise-adaptive start ``λ = λ₀ + ν·σ̂²`` with
+        ``σ̂`` the call's k-space noise level (:func:`tfmri_zoo.physics.kspace_noise_std`), trainable.
+      initial_iterations: CG iterations of the CG-SENSE start (differentiated through, so λ₀ and ν are learned).
 
     Every model either honours ``extra_dims``/``spatial_rank`` or refuses them: a subclass lists the values it
     supports in the class attribute ``layouts`` (``{"extra_dims": (0,), "spatial_rank": (2,)}`` for a 2D model), and
@@ -61,7 +75,7 @@ class ReconModel(keras.Model):
     ``extra_dims >= 0`` and ``spatial_rank`` 2 or 3, for generic subclasses whose ``reconstruct`` handles them.
 
     Raises:
-      ValueError: ``extra_dims``, ``spatial_rank`` or ``operator`` outside what the model supports, or
+      ValueError: ``extra_dims``, ``spatial_rank``, ``operator`` or ``initial`` outside what the model supports, or
         ``recompute=True`` for a model without unrolled cascades.
     """
 
@@ -73,9 +87,11 @@ class ReconModel(keras.Model):
     cartesian_only_reason = "its method has not been written for non-Cartesian data"
     #: ``True`` for a model whose ``reconstruct`` runs its cascades through :meth:`unroll` (``recompute`` allowed).
     unrolled = False
+    #: The ``initial`` images (:data:`INITIAL_IMAGES`) a subclass starts from through :meth:`initial_image`.
+    initials = ("adjoint",)
 
     def __init__(self, normalize=True, extra_dims=None, spatial_rank=None, operator="cartesian", recompute=False,
-                 **kwargs):
+                 initial="adjoint", initial_lam=0.01, initial_noise_lam=10.0, initial_iterations=10, **kwargs):
         super().__init__(**kwargs)
         self.normalize = bool(normalize)
         if recompute and not self.unrolled:
@@ -90,6 +106,17 @@ class ReconModel(keras.Model):
             raise ValueError(f"operator: {type(self).__name__} supports {self.operators}, got {operator!r} "
                              f"({self.cartesian_only_reason}).")
         self.operator = operator
+        if initial not in INITIAL_IMAGES or initial not in self.initials:
+            raise ValueError(f"initial: {type(self).__name__} supports {self.initials}, got {initial!r}.")
+        if isinstance(initial_iterations, bool) or not isinstance(initial_iterations, (int, np.integer)) \
+                or initial_iterations < 1:
+            raise ValueError(f"initial_iterations: expected a positive int, got {initial_iterations!r}.")
+        self.initial, self.initial_lam = initial, float(initial_lam)
+        self.initial_noise_lam = None if initial_noise_lam is None else float(initial_noise_lam)
+        self.initial_iterations = int(initial_iterations)
+        self.initial_sense = (ProximalL2DC(lam=self.initial_lam, cg_iterations=self.initial_iterations,
+                                           noise_lam=self.initial_noise_lam, spatial_rank=self.spatial_rank,
+                                           name="initial_sense") if initial == "sense" else None)
 
     @classmethod
     def _layout_value(cls, key, value, generic):
@@ -122,6 +149,15 @@ class ReconModel(keras.Model):
         """The encoding operator of this call: ``M F C`` for a mask, ``A C`` (NUFFT) for a sampling dict
         ``{"trajectory", "density"}`` (:func:`tfmri_zoo.physics.operators.make_operator`)."""
         return make_operator(sampling, sensitivities, spatial_rank=self.spatial_rank, dtype=dtype)
+
+    def initial_image(self, kspace, mask, sensitivities):
+        """The image the reconstruction starts from (``initial``), complex ``[B, *extra, *spatial]``: ``Eᴴy``, or the
+        CG-SENSE solution ``(EᴴE + λI)⁻¹Eᴴy`` (CG started at zero) with ``λ = λ₀ (+ ν·σ̂²)``."""
+        image = self.make_operator(mask, sensitivities).adjoint(kspace)
+        if self.initial_sense is None:
+            return image
+        noise = tf.stop_gradient(kspace_noise_std(kspace, mask)) if self.initial_noise_lam is not None else None
+        return self.initial_sense(tf.zeros_like(image), kspace, mask, sensitivities, noise_std=noise)
 
     def parse_inputs(self, inputs):
         """Validates the input dict; returns ``(kspace, mask, sensitivities)`` with sensitivities possibly None.
@@ -297,5 +333,7 @@ class ReconModel(keras.Model):
     def get_config(self):
         config = super().get_config()
         config.update(normalize=self.normalize, extra_dims=self.extra_dims, spatial_rank=self.spatial_rank,
-                      operator=self.operator, recompute=self.recompute)
+                      operator=self.operator, recompute=self.recompute, initial=self.initial,
+                      initial_lam=self.initial_lam, initial_noise_lam=self.initial_noise_lam,
+                      initial_iterations=self.initial_iterations)
         return config

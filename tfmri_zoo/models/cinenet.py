@@ -60,6 +60,7 @@ class CINENet(ReconModel):
 
     layouts = {"extra_dims": (1,), "spatial_rank": (2, 3)}
     operators = ("cartesian", "nufft")  # operator="nufft": one trajectory per frame (models/base.py)
+    initials = ("adjoint", "sense")  # initial="sense": start from CG-SENSE (models/base.py)
     unrolled = True
 
     def __init__(self, iterations=5, filters=16, depth=2, convs_per_level=2, kernel_size=3, activation="cardioid",
@@ -92,7 +93,7 @@ class CINENet(ReconModel):
                         for k in range(self.iterations)]
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
-        x = self.make_operator(mask, sensitivities).adjoint(kspace)                # [B, T, (D,) H, W]
+        x = self.initial_image(kspace, mask, sensitivities)                # [B, T, (D,) H, W]
         steps = [lambda x, k, m, s, unet=unet, dc=dc: dc(unet(x[..., None], training=training)[..., 0], k, m, s)
                  for unet, dc in zip(self.unets, self.dcs)]
         return self.unroll(steps, x, kspace, mask, sensitivities)

@@ -43,6 +43,7 @@ class MoDL(ReconModel):
 
     layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
     operators = ("cartesian", "nufft")  # operator="nufft": trajectory inputs (models/base.py)
+    initials = ("adjoint", "sense")  # initial="sense": start from CG-SENSE (models/base.py)
     unrolled = True
 
     def __init__(self, iterations=10, cg_iterations=10, lam=0.05, regularizer="dncnn", share_weights=True,
@@ -55,7 +56,7 @@ class MoDL(ReconModel):
         self.dc = ProximalL2DC(lam=self.lam, cg_iterations=self.cg_iterations, noise_lam=self.noise_lam)
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
-        x = self.make_operator(mask, sensitivities).adjoint(kspace)
+        x = self.initial_image(kspace, mask, sensitivities)
         noise = (tf.stop_gradient(kspace_noise_std(kspace, mask)) if self.noise_lam is not None
                  else tf.zeros(tf.shape(kspace)[:1]))
         steps = [lambda x, k, m, s, n, d=denoiser: self.dc(d(x, training=training), k, m, s, noise_std=n)

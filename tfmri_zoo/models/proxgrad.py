@@ -34,6 +34,7 @@ class ProxGrad(ReconModel):
 
     layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
     operators = ("cartesian", "nufft")  # operator="nufft": trajectory inputs (models/base.py)
+    initials = ("adjoint", "sense")  # initial="sense": start from CG-SENSE (models/base.py)
     unrolled = True
 
     def __init__(self, iterations=10, lam=1.0, regularizer="dncnn", share_weights=False, **kwargs):
@@ -44,7 +45,7 @@ class ProxGrad(ReconModel):
         self.steps = [GradientDC(lam=self.lam) for _ in range(self.iterations)]
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
-        x = self.make_operator(mask, sensitivities).adjoint(kspace)
+        x = self.initial_image(kspace, mask, sensitivities)
         steps = [lambda x, k, m, s, d=denoiser, dc=step: dc(d(x, training=training), k, m, s)
                  for denoiser, step in zip(self.denoisers, self.steps)]
         return self.unroll(steps, x, kspace, mask, sensitivities)

@@ -38,6 +38,7 @@ class UNetRecon(ReconModel):
 
     layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
     operators = ("cartesian", "nufft")  # operator="nufft": trajectory inputs (models/base.py)
+    initials = ("adjoint", "sense")  # initial="sense": start from CG-SENSE (models/base.py)
 
     def __init__(self, filters=32, depth=4, convs=2, norm="instance", activation="leaky_relu", complex_network=False,
                  kspace_replacement=True, **kwargs):
@@ -57,7 +58,7 @@ class UNetRecon(ReconModel):
         self.dc = KSpaceReplacement() if self.kspace_replacement else None
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
-        x = self.network(self.make_operator(mask, sensitivities).adjoint(kspace), training=training)
+        x = self.network(self.initial_image(kspace, mask, sensitivities), training=training)
         return self.dc(x, kspace, mask, sensitivities) if self.dc is not None else x
 
     def get_config(self):

@@ -150,6 +150,7 @@ class VariationalNetwork(ReconModel):
     layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
     unrolled = True
     operators = ("cartesian", "nufft")  # operator="nufft": trajectory inputs (models/base.py)
+    initials = ("adjoint", "sense")  # initial="sense": start from CG-SENSE (models/base.py)
 
     def __init__(self, iterations=10, num_filters=24, kernel_size=11, num_nodes=31, value_range=1.0,
                  activation_scale=0.01, energy_free=False, lam=1.0, seed=0, regularizer=None, **kwargs):
@@ -171,7 +172,7 @@ class VariationalNetwork(ReconModel):
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
         """Normalised k-space complex64 ``[B, C, H, W]`` → complex64 image ``[B, H, W]``."""
-        x = self.make_operator(mask, sensitivities).adjoint(kspace)
+        x = self.initial_image(kspace, mask, sensitivities)
         steps = [lambda x, k, m, s, r=regularizer, dc=data_consistency: dc(x, k, m, s) - r(x)
                  for regularizer, data_consistency in zip(self.regularizers, self.data_consistency)]
         return self.unroll(steps, x, kspace, mask, sensitivities)

@@ -1,0 +1,113 @@
+"""``ReconModel(initial="sense")``: the network starts from the Tikhonov CG-SENSE image (Eq. 3) instead of ``Eᴴy``.
+
+Checked against a dense numpy solve of ``(EᴴE + λI)x = Eᴴy`` built column by column from numpy FFTs.
+"""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfmri_zoo import models
+from tfmri_zoo.physics import kspace_noise_std
+
+B, C, H, W = 1, 3, 8, 8
+
+
+def centred_fft(a):
+    return np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(a, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+
+
+def problem(noise=0.0):
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(H, W)) + 1j * rng.normal(size=(H, W))
+    maps = 0.5 * (rng.normal(size=(C, H, W)) + 1j * rng.normal(size=(C, H, W)))
+    mask = np.zeros((1, 1, W), np.float32)
+    mask[..., ::2] = 1
+    mask[..., 3:5] = 1
+    kspace = centred_fft(maps * image) + noise * (rng.normal(size=(C, H, W)) + 1j * rng.normal(size=(C, H, W)))
+    kspace = kspace * mask
+    inputs = {"kspace": tf.constant(kspace[None].astype(np.complex64)), "mask": tf.constant(mask[None]),
+              "sensitivities": tf.constant(maps[None].astype(np.complex64))}
+    return inputs, kspace, maps, mask
+
+
+def adjoint(kspace, maps):
+    """``Eᴴy = Σ_c conj(S_c) F⁻¹ y_c`` (numpy)."""
+    coils = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(kspace, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+    return np.einsum("chw,chw->hw", maps.conj(), coils)
+
+
+def dense_sense(kspace, maps, mask, lam):
+    """``(EᴴE + λI)⁻¹ Eᴴy`` with ``E`` as an explicit matrix (numpy)."""
+    columns = []
+    for i in range(H * W):
+        e = np.zeros(H * W, complex)
+        e[i] = 1
+        columns.append((centred_fft(maps * e.reshape(H, W)) * mask).ravel())
+    e = np.array(columns).T
+    solution = np.linalg.solve(e.conj().T @ e + lam * np.eye(H * W), e.conj().T @ kspace.ravel())
+    return solution.reshape(H, W)
+
+
+def identity_unet(**config):
+    """A U-Net model whose residual network is the identity (all weights zero): it returns its initial image."""
+    model = models.get("unet", preset="small", kspace_replacement=False, **config)
+    inputs, *_ = problem()
+    model(inputs)
+    for variable in model.network.weights:
+        variable.assign(tf.zeros_like(variable))
+    return model
+
+
+def test_sense_start_is_the_tikhonov_solution():
+    inputs, kspace, maps, mask = problem()
+    model = identity_unet(initial="sense", initial_lam=0.05, initial_noise_lam=None, initial_iterations=64)
+    expected = dense_sense(kspace, maps, mask, 0.05)
+    np.testing.assert_allclose(model(inputs).numpy()[0], expected, atol=1e-5 * np.abs(expected).max())
+
+
+def test_noise_adaptive_start_uses_the_measured_noise_level():
+    inputs, kspace, maps, mask = problem(noise=0.3)
+    model = identity_unet(initial="sense", initial_lam=0.01, initial_noise_lam=10.0, initial_iterations=64)
+    # λ is 2-homogeneous but σ̂ is measured on the model's normalised data (k-space / max|Eᴴy|)
+    scale = np.abs(adjoint(kspace, maps)).max()
+    sigma = float(kspace_noise_std(inputs["kspace"] / scale, inputs["mask"])[0])
+    assert sigma > 0
+    expected = dense_sense(kspace, maps, mask, 0.01 + 10.0 * sigma ** 2)
+    np.testing.assert_allclose(model(inputs).numpy()[0], expected, atol=1e-4 * np.abs(expected).max())
+    fixed = dense_sense(kspace, maps, mask, 0.01)
+    assert np.abs(fixed - expected).max() > 1e-2 * np.abs(expected).max()      # the noise term matters here
+
+
+def test_adjoint_start_is_the_zero_filled_image():
+    inputs, kspace, maps, mask = problem()
+    model = identity_unet()
+    expected = adjoint(kspace, maps)
+    np.testing.assert_allclose(model(inputs).numpy()[0], expected, atol=1e-5 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("name", ["modl", "vn", "proxgrad", "admmnet"])
+def test_sense_start_trains_and_round_trips(name, tmp_path):
+    import keras
+
+    inputs, *_ = problem()
+    model = models.get(name, preset="small", initial="sense", initial_iterations=3)
+    out = model(inputs)
+    lam = model.initial_sense.trainable_weights
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.abs(model(inputs) - tf.ones_like(out)))
+    grads = tape.gradient(loss, lam)
+    assert all(g is not None and np.isfinite(g.numpy()) for g in grads)           # λ₀ and ν are learned
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.initial == "sense" and loaded.initial_iterations == 3
+    np.testing.assert_allclose(loaded(inputs).numpy(), model(inputs).numpy(), atol=1e-6)
+
+
+def test_unsupported_initial_is_refused():
+    with pytest.raises(ValueError, match=r"initial: .*supports \('adjoint',\), got 'sense'"):
+        models.get("varnet", preset="small", initial="sense")
+    with pytest.raises(ValueError, match="initial: .*got 'cg'"):
+        models.get("modl", preset="small", initial="cg")
+    with pytest.raises(ValueError, match="initial_iterations: expected a positive int"):
+        models.get("modl", preset="small", initial="sense", initial_iterations=0)
