@@ -85,7 +85,7 @@ def test_adjoint_start_is_the_zero_filled_image():
     np.testing.assert_allclose(model(inputs).numpy()[0], expected, atol=1e-5 * np.abs(expected).max())
 
 
-@pytest.mark.parametrize("name", ["modl", "vn", "proxgrad", "admmnet"])
+@pytest.mark.parametrize("name", ["modl", "vn", "proxgrad", "admmnet", "varnet"])
 def test_sense_start_trains_and_round_trips(name, tmp_path):
     import keras
 
@@ -106,8 +106,23 @@ def test_sense_start_trains_and_round_trips(name, tmp_path):
 
 def test_unsupported_initial_is_refused():
     with pytest.raises(ValueError, match=r"initial: .*supports \('adjoint',\), got 'sense'"):
-        models.get("varnet", preset="small", initial="sense")
+        models.get("primal_dual", preset="small", initial="sense")
     with pytest.raises(ValueError, match="initial: .*got 'cg'"):
         models.get("modl", preset="small", initial="cg")
     with pytest.raises(ValueError, match="initial_iterations: expected a positive int"):
         models.get("modl", preset="small", initial="sense", initial_iterations=0)
+
+
+def test_varnet_sense_start_is_the_coil_kspace_of_cg_sense():
+    inputs, kspace, maps, mask = problem()
+    norm = np.sqrt(np.sum(np.abs(maps) ** 2, axis=0))
+    maps = maps / norm                                        # Σ|S|² = 1: Sᴴ S = I, so the output is x_SENSE
+    kspace = centred_fft(maps * np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(kspace, axes=(-2, -1)), norm="ortho"),
+                                                axes=(-2, -1)).sum(0)) * mask
+    inputs = {**inputs, "kspace": tf.constant(kspace[None].astype(np.complex64)),
+              "sensitivities": tf.constant(maps[None].astype(np.complex64))}
+    model = models.get("varnet", preset=None, iterations=2, chans=4, pools=2, estimate_sensitivities=False,
+                       identity_init=True, lam=1e-6, initial="sense", initial_lam=0.05, initial_noise_lam=None,
+                       initial_iterations=64)
+    expected = dense_sense(kspace, maps, mask, 0.05)          # identity cascades, negligible soft DC: x_SENSE itself
+    np.testing.assert_allclose(model(inputs).numpy()[0], expected, atol=1e-4 * np.abs(expected).max())

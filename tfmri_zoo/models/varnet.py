@@ -158,6 +158,7 @@ class VarNet(ReconModel):
 
     layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
     unrolled = True
+    initials = ("adjoint", "sense")  # initial="sense": the cascades start from F(S x_SENSE) (models/base.py)
     cartesian_only_reason = "its cascades update Cartesian k-space and its sensitivity network reads the Cartesian ACS"
 
     def __init__(self, iterations=12, chans=18, pools=4, sens_chans=8, sens_pools=4, estimate_sensitivities=True,
@@ -212,8 +213,10 @@ class VarNet(ReconModel):
         maps = self.sensitivity_maps(measured, mask, sensitivities)
         if maps is None:
             maps = tf.ones_like(measured)  # single coil: unit sensitivity
+        start = measured if self.initial == "adjoint" else SenseOperator(maps, None).forward(
+            self.initial_image(kspace, mask, maps))                  # initial="sense": the coil k-space of CG-SENSE
         steps = [lambda k, y, m, s, cascade=cascade: cascade(k, y, m, s) for cascade in self.cascades]
-        k = self.unroll(steps, measured, measured, mask, maps)   # estimated maps are an argument: they get gradients
+        k = self.unroll(steps, start, measured, mask, maps)   # estimated maps are an argument: they get gradients
         return SenseOperator(maps, None).adjoint(k)
 
     @staticmethod
