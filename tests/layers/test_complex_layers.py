@@ -50,11 +50,11 @@ CASES = [
     ("to_magnitude_phase", lambda **k: L.ComplexToChannels("magnitude_phase", **k), (4, 2), True, {}),
     ("from_channels", lambda **k: L.ChannelsToComplex(**k), (4, 4), False, {}),
     ("from_magnitude_phase", lambda **k: L.ChannelsToComplex("magnitude_phase", **k), (4, 4), False, {}),
-    ("unet_complex", lambda **k: L.ComplexUNet(2, 1, convs_per_level=1, normalization="instance", **k), (4, 4, 1),
+    ("unet_complex", lambda **k: L.ComplexUNet(2, 1, convs=1, norm="instance", **k), (4, 4, 1),
      True, {}),
-    ("unet_real2ch", lambda **k: L.ComplexUNet(2, 1, convs_per_level=1, complex_network=False, residual=True, **k),
+    ("unet_real2ch", lambda **k: L.ComplexUNet(2, 1, convs=1, complex_network=False, residual=True, **k),
      (4, 4, 1), True, {}),
-    ("unet_2dt", lambda **k: L.ComplexUNet(2, 1, convs_per_level=1, conv="2dt", activation="modrelu", **k),
+    ("unet_2dt", lambda **k: L.ComplexUNet(2, 1, convs=1, conv="2dt", activation="modrelu", **k),
      (2, 4, 4, 1), True, {}),
 ]
 IDS = [case[0] for case in CASES]

@@ -70,7 +70,7 @@ def test_tiny_complex_unet_overfits_one_example(rng):
     target = target[None, :, :, None]
     noisy = target + 0.3 * crandn(rng, 1, 16, 16, 1)
     inputs = keras.Input((16, 16, 1), dtype="complex64")
-    model = keras.Model(inputs, L.ComplexUNet(4, 2, convs_per_level=1)(inputs))
+    model = keras.Model(inputs, L.ComplexUNet(4, 2, convs=1)(inputs))
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=ComplexMSE(), jit_compile=False)
     loss = ComplexMSE()
     initial = float(loss(target, model(noisy)))

@@ -17,7 +17,7 @@ def _crandn(rng, *shape):
 def test_3dt_unet_shape_dtype_and_split_convolutions(complex_network):
     rng = np.random.default_rng(0)
     x = _crandn(rng, 2, 2, 4, 8, 8, 1)
-    unet = ComplexUNet(filters=4, depth=2, convs_per_level=1, conv="3dt", complex_network=complex_network, out_features=1,
+    unet = ComplexUNet(filters=4, depth=2, convs=1, conv="3dt", complex_network=complex_network, out_features=1,
                        residual=True)
     y = unet(x)
     assert y.dtype == tf.complex64 and tuple(y.shape) == x.shape and np.all(np.isfinite(y.numpy()))
@@ -36,7 +36,7 @@ def test_3dt_with_one_slice_equals_2dt():
     depth-0 3dt U-Net equals the 2dt U-Net whose 3x3 kernels are those central slices (all other weights shared)."""
     rng = np.random.default_rng(1)
     x = _crandn(rng, 2, 3, 1, 8, 8, 2)
-    config = dict(filters=4, depth=0, convs_per_level=2, activation="cardioid", out_features=2)
+    config = dict(filters=4, depth=0, convs=2, activation="cardioid", out_features=2)
     u3 = ComplexUNet(conv="3dt", **config)
     u2 = ComplexUNet(conv="2dt", **config)
     y3 = u3(x).numpy()
@@ -60,7 +60,7 @@ def test_framewise_pooling_and_upsampling_per_frame():
     blocks = x.reshape(2, 3, 2, 2, 2, 2, 3, 2, 2).transpose(0, 1, 2, 4, 6, 8, 3, 5, 7).reshape(2, 3, 2, 2, 3, 2, 8)
     expected = np.take_along_axis(blocks, np.argmax(np.abs(blocks), axis=-1)[..., None], axis=-1)[..., 0]
     np.testing.assert_array_equal(pooled, expected)
-    unet = ComplexUNet(filters=2, depth=1, convs_per_level=1, conv="3dt")
+    unet = ComplexUNet(filters=2, depth=1, convs=1, conv="3dt")
     unet.build((None, 3, 4, 4, 6, 2))
     up = unet.ups[0]
     small = _crandn(rng, 2, 3, 2, 2, 3, 4)

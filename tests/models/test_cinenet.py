@@ -45,11 +45,11 @@ def test_default_size_split_convolutions_and_variants(problem):
     unet_params = sum(int(np.prod(w.shape)) for w in model.unets[0].weights)
     dc_params = sum(int(np.prod(w.shape)) for dc in model.dcs for w in dc.weights)
     assert model.iterations * unet_params + dc_params == DEFAULT_PARAMS, (unet_params, dc_params)
-    assert (model.iterations, model.dc, model.normalization) == (5, "proximal", "instance")
+    assert (model.iterations, model.dc, model.norm) == (5, "proximal", "instance")
     convs = [layer for layer in model.unets[0]._flatten_layers() if isinstance(layer, ComplexConv2Dt)]
-    assert len(convs) == 2 * (2 * 2 + 1)  # convs_per_level × (encoder levels + decoder levels)
+    assert len(convs) == 2 * (2 * 2 + 1)  # convs × (encoder levels + decoder levels)
     # the real 2-channel variant and the CG data consistency build and run on the same inputs
-    real = CINENet(iterations=1, filters=4, depth=1, convs_per_level=1, normalization=None, complex_network=False,
+    real = CINENet(iterations=1, filters=4, depth=1, convs=1, norm=None, complex_network=False,
                    dc="proximal", cg_iterations=2)
     zoo_contract.check_output(real, inputs, target)
     assert not real.unets[0].complex_network
@@ -64,7 +64,7 @@ def _check_identity_unet_cascade(inputs):
     """Real 2-channel variant, gradient DC: with the U-Net's head zeroed the residual U-Net is the identity, so one
     cascade is ``x₀ − w Eᴴ(Ex₀ − y)`` from ``x₀ = Eᴴy``, frame by frame — compared with numpy's FFT; with the head
     as initialised the output differs (the U-Net is applied)."""
-    model = CINENet(iterations=1, filters=4, depth=1, convs_per_level=1, normalization=None, complex_network=False,
+    model = CINENet(iterations=1, filters=4, depth=1, convs=1, norm=None, complex_network=False,
                     dc="gradient", lam=0.6)
     before = model(inputs).numpy()
     head = model.unets[0].head
@@ -148,11 +148,11 @@ def test_3dt_data_consistency_uses_the_3d_fft(problem3d):
     full = np.ones_like(inputs["mask"])
     y_full = _encode_3d(target, maps, full)
     for dc in ("gradient", "proximal"):
-        model = CINENet(iterations=1, filters=2, depth=1, convs_per_level=1, normalization=None, dc=dc,
+        model = CINENet(iterations=1, filters=2, depth=1, convs=1, norm=None, dc=dc,
                         cg_iterations=3, spatial_rank=3)
         out = model.dcs[0](target, y_full, full, maps).numpy()
         np.testing.assert_allclose(out, target, atol=1e-5 * np.abs(target).max())
-    model = CINENet(iterations=1, filters=2, depth=1, convs_per_level=1, normalization=None, dc="gradient",
+    model = CINENet(iterations=1, filters=2, depth=1, convs=1, norm=None, dc="gradient",
                     lam=0.7, spatial_rank=3)
     mask, y = inputs["mask"], inputs["kspace"]
     np.testing.assert_allclose(y, _encode_3d(target, maps, mask), atol=1e-5)

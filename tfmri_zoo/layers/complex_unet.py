@@ -11,7 +11,7 @@ Used as the CNN regulariser of unrolled networks (VN, MoDL, CINENet ...).  Input
   activation such as ``"crelu"`` this is exactly the real activation on every channel), so both networks differ
   only in whether the kernels are complex-structured.
 
-Layout per level ``l`` (features ``filters·2^l``): ``convs_per_level × (conv -> [norm] -> activation)``; max-magnitude
+Layout per level ``l`` (features ``filters·2^l``): ``convs × (conv -> [norm] -> activation)``; max-magnitude
 pooling between encoder levels; a stride-2 transposed convolution, skip concatenation and convs in the decoder;
 a final 1x1 convolution to ``out_features`` (default: input features), plus the input if ``residual``.
 """
@@ -100,7 +100,7 @@ class ComplexUNet(keras.layers.Layer):
     Args:
         filters: features of the first level (doubled per level).
         depth: number of poolings (levels = depth + 1).
-        convs_per_level: convolutions per level.
+        convs: convolutions per level.
         kernel_size: spatial kernel size.
         activation: complex activation name (``"crelu"``, ``"modrelu"``, ``"cardioid"``, ``"separable_tanh"``,
             ...), layer config or layer (a fresh copy is made per use).
@@ -108,7 +108,7 @@ class ComplexUNet(keras.layers.Layer):
             (full 3D kernels, pooling all three axes) for ``[B, T, H, W, F]``; ``"3dt"`` (split 3D-spatial then
             temporal convolutions, :class:`~tfmri_zoo.layers.complex_conv.ComplexConv3Dt`; pooling, up-sampling
             and the 1x1 head per frame over D, H and W, :class:`FrameWise`) for ``[B, T, D, H, W, F]``.
-        normalization: ``None``, ``"batch"``, ``"instance"`` or ``"layer"``.
+        norm: ``None``, ``"batch"``, ``"instance"`` or ``"layer"``.
         complex_network: ``True`` complex network, ``False`` real 2-channel network (module docstring).
         out_features: output features (default: the input's).
         residual: add the input to the output (needs ``out_features`` equal to the input's).
@@ -123,21 +123,21 @@ class ComplexUNet(keras.layers.Layer):
         complex ``[B, ..., out_features]`` of the input's spatial shape.
     """
 
-    def __init__(self, filters=16, depth=2, convs_per_level=2, kernel_size=3, activation="crelu", conv="2d",
-                 normalization=None, complex_network=True, out_features=None, residual=False, **kwargs):
+    def __init__(self, filters=16, depth=2, convs=2, kernel_size=3, activation="crelu", conv="2d",
+                 norm=None, complex_network=True, out_features=None, residual=False, **kwargs):
         super().__init__(**kwargs)
         if conv not in _CONVS:
             raise ValueError(f"conv: expected one of {sorted(_CONVS)}, got {conv!r}.")
-        if normalization is not None and normalization not in _NORMS:
-            raise ValueError(f"normalization: expected None or one of {sorted(_NORMS)}, got {normalization!r}.")
-        if int(depth) < 0 or int(filters) < 1 or int(convs_per_level) < 1:
-            raise ValueError(f"depth/filters/convs_per_level: expected depth >= 0, filters >= 1, "
-                             f"convs_per_level >= 1, got {depth}, {filters}, {convs_per_level}.")
-        self.filters, self.depth, self.convs_per_level = int(filters), int(depth), int(convs_per_level)
+        if norm is not None and norm not in _NORMS:
+            raise ValueError(f"norm: expected None or one of {sorted(_NORMS)}, got {norm!r}.")
+        if int(depth) < 0 or int(filters) < 1 or int(convs) < 1:
+            raise ValueError(f"depth/filters/convs: expected depth >= 0, filters >= 1, "
+                             f"convs >= 1, got {depth}, {filters}, {convs}.")
+        self.filters, self.depth, self.convs = int(filters), int(depth), int(convs)
         if isinstance(activation, keras.layers.Layer):  # keep the config JSON-serialisable (and untracked)
             activation = keras.layers.serialize(activation)
         self.kernel_size, self.activation, self.conv = kernel_size, activation, conv
-        self.normalization, self.complex_network = normalization, bool(complex_network)
+        self.norm, self.complex_network = norm, bool(complex_network)
         self.out_features, self.residual = out_features, bool(residual)
         get_complex_activation(self.activation)  # validates the identifier early
         self._rank = _CONVS[conv][4]
@@ -157,10 +157,10 @@ class ComplexUNet(keras.layers.Layer):
 
     def _stage(self, features, name):
         layers = []
-        for i in range(self.convs_per_level):
+        for i in range(self.convs):
             layers.append(self._conv(features, f"{name}_conv{i}"))
-            if self.normalization:
-                layers.append(_NORMS[self.normalization](dtype=self.dtype_policy, name=f"{name}_norm{i}"))
+            if self.norm:
+                layers.append(_NORMS[self.norm](dtype=self.dtype_policy, name=f"{name}_norm{i}"))
             activation = get_complex_activation(self.activation, dtype=self.dtype_policy, name=f"{name}_act{i}")
             if activation is not None:
                 layers.append(activation)
@@ -239,6 +239,6 @@ class ComplexUNet(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "depth": self.depth,
-                "convs_per_level": self.convs_per_level, "kernel_size": self.kernel_size,
-                "activation": self.activation, "conv": self.conv, "normalization": self.normalization,
+                "convs": self.convs, "kernel_size": self.kernel_size,
+                "activation": self.activation, "conv": self.conv, "norm": self.norm,
                 "complex_network": self.complex_network, "out_features": self.out_features, "residual": self.residual}

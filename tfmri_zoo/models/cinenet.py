@@ -24,9 +24,9 @@ from tfmri_zoo.models.registry import register
 
 
 @register("cinenet", presets={
-    "small": {"iterations": 2, "filters": 4, "depth": 1, "convs_per_level": 1, "normalization": None,
+    "small": {"iterations": 2, "filters": 4, "depth": 1, "convs": 1, "norm": None,
               "dc": "gradient"},
-    "default": {"iterations": 5, "filters": 16, "depth": 2, "convs_per_level": 2, "normalization": "instance",
+    "default": {"iterations": 5, "filters": 16, "depth": 2, "convs": 2, "norm": "instance",
                 "dc": "proximal", "cg_iterations": 5},
 })
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
@@ -37,10 +37,10 @@ class CINENet(ReconModel):
       iterations: number of (U-Net, DC) cascades ``K`` (weights not shared).
       filters: features of the U-Nets' first level (doubled per level).
       depth: number of spatial poolings per U-Net (``H``, ``W`` (and ``D``) must be divisible by ``2**depth``).
-      convs_per_level: split convolutions per U-Net level.
+      convs: split convolutions per U-Net level.
       kernel_size: spatial and temporal kernel size of the split convolutions.
       activation: complex activation (``"cardioid"``, ``"modrelu"``, ``"crelu"``, ...).
-      normalization: ``None``, ``"instance"``, ``"batch"`` or ``"layer"`` (complex whitening).
+      norm: ``None``, ``"instance"``, ``"batch"`` or ``"layer"`` (complex whitening).
       complex_network: ``True`` complex convolutions (Eq. 26), ``False`` real 2-channel variant.
       dc: ``"gradient"`` (Eq. 6) or ``"proximal"`` (CG, Eq. 8).
       lam: initial ``λ_k`` of every DC layer (trainable, ≥ 0): step size for ``"gradient"``, penalty for
@@ -63,8 +63,8 @@ class CINENet(ReconModel):
     initials = ("adjoint", "sense")  # initial="sense": start from CG-SENSE (models/base.py)
     unrolled = True
 
-    def __init__(self, iterations=5, filters=16, depth=2, convs_per_level=2, kernel_size=3, activation="cardioid",
-                 normalization="instance", complex_network=True, dc="proximal", lam=None, cg_iterations=5,
+    def __init__(self, iterations=5, filters=16, depth=2, convs=2, kernel_size=3, activation="cardioid",
+                 norm="instance", complex_network=True, dc="proximal", lam=None, cg_iterations=5,
                  spatial_rank=2, **kwargs):
         if spatial_rank not in (2, 3):
             raise ValueError(f"spatial_rank: expected 2 (2D+t) or 3 (3D+t), got {spatial_rank!r}.")
@@ -74,15 +74,15 @@ class CINENet(ReconModel):
         if int(iterations) < 1:
             raise ValueError(f"iterations: expected a positive int, got {iterations}.")
         self.iterations, self.filters, self.depth = int(iterations), int(filters), int(depth)
-        self.convs_per_level, self.kernel_size = int(convs_per_level), int(kernel_size)
-        self.activation, self.normalization = activation, normalization
+        self.convs, self.kernel_size = int(convs), int(kernel_size)
+        self.activation, self.norm = activation, norm
         self.complex_network, self.dc = bool(complex_network), dc
         self.lam = float(lam) if lam is not None else (1.0 if dc == "gradient" else 0.05)
         self.cg_iterations = int(cg_iterations)
-        self.unets = [ComplexUNet(filters=self.filters, depth=self.depth, convs_per_level=self.convs_per_level,
+        self.unets = [ComplexUNet(filters=self.filters, depth=self.depth, convs=self.convs,
                                   kernel_size=self.kernel_size, activation=activation,
                                   conv="2dt" if self.spatial_rank == 2 else "3dt",
-                                  normalization=normalization, complex_network=self.complex_network, out_features=1,
+                                  norm=norm, complex_network=self.complex_network, out_features=1,
                                   residual=True, name=f"unet{k}") for k in range(self.iterations)]
         if dc == "gradient":
             self.dcs = [GradientDC(lam=self.lam, spatial_rank=self.spatial_rank, name=f"dc{k}")
@@ -100,7 +100,7 @@ class CINENet(ReconModel):
 
     def get_config(self):
         return {**super().get_config(), "iterations": self.iterations, "filters": self.filters, "depth": self.depth,
-                "convs_per_level": self.convs_per_level, "kernel_size": self.kernel_size,
-                "activation": self.activation, "normalization": self.normalization,
+                "convs": self.convs, "kernel_size": self.kernel_size,
+                "activation": self.activation, "norm": self.norm,
                 "complex_network": self.complex_network, "dc": self.dc, "lam": self.lam,
                 "cg_iterations": self.cg_iterations}

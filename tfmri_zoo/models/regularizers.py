@@ -320,18 +320,18 @@ class ComplexUNetRegularizer(keras.layers.Layer):
     """Residual complex U-Net regulariser: :class:`tfmri_zoo.layers.complex_unet.ComplexUNet` on ``[B, H, W, 1]``.
 
     Args:
-      filters, depth, convs_per_level, activation, normalization: as ``ComplexUNet``.
+      filters, depth, convs, activation, norm: as ``ComplexUNet``.
       complex_network: complex convolutions (``True``) or the same network with real 2-channel kernels (``False``).
 
     Call args: ``image`` complex64 ``[B, H, W]`` (padded to multiples of ``2**depth`` and cropped back).
     Returns complex64 ``[B, H, W]``.
     """
 
-    def __init__(self, filters=16, depth=2, convs_per_level=2, activation="crelu", normalization=None,
+    def __init__(self, filters=16, depth=2, convs=2, activation="crelu", norm=None,
                  complex_network=True, **kwargs):
         super().__init__(**kwargs)
-        self.unet_config = {"filters": int(filters), "depth": int(depth), "convs_per_level": int(convs_per_level),
-                            "activation": activation, "normalization": normalization,
+        self.unet_config = {"filters": int(filters), "depth": int(depth), "convs": int(convs),
+                            "activation": activation, "norm": norm,
                             "complex_network": bool(complex_network)}
         self.unet = ComplexUNet(**self.unet_config, out_features=1, residual=True)
         # Built here, outside any call: built lazily inside an outer layer's first call, its kernels' deferred

@@ -51,7 +51,7 @@ class UNetRecon(ReconModel):
                              "operator='nufft'.")
         if self.complex_network:
             self.network = ComplexUNetRegularizer(filters=self.filters, depth=self.depth,
-                                                  convs_per_level=self.convs, normalization=norm)
+                                                  convs=self.convs, norm=norm)
         else:
             self.network = UNet(filters=self.filters, depth=self.depth, convs=self.convs, norm=norm,
                                 activation=activation)
