@@ -37,6 +37,7 @@ CASES = {
     "gan.py": (["--quick"], "CycleGAN (unpaired)"),
     "rare.py": (["--quick"], "RED, RARE"),
     "inverse_gan.py": (["--quick"], "inverse GAN, latent only"),
+    "cross_domain.py": (["--quick"], "(phantom-trained)"),
     "training.py": (["--quick", "--models", "modl"], "examples/s"),
 }
 
