@@ -57,6 +57,19 @@ def main():
 
     ours, ours_xla = compiled(False), compiled(True)
 
+    # What sharing the plan saves: a model makes it once per call (physics.plan_sampling) instead of at each of its
+    # data-consistency calls, whose operators are rebuilt from the call's tensors (docs/design.md). Its cost is that
+    # of a planned-and-applied transform minus the planned one.
+    points_t = tf.constant(points, tf.float32)
+    replanned = tf.function(lambda: NUFFT(points_t, (n, n), oversampling=2.0, kernel_width=args.kernel_width)
+                            .forward(image_t))
+    planned = tf.function(plan.forward)
+    times = interleaved({"replanned": lambda: replanned().numpy(), "planned": lambda: planned(image_t).numpy(),
+                         "pair": ours}, repeats)
+    plan_cost = max(times["replanned"][0] - times["planned"][0], 0.0)
+    print(f"plan (made once per model call, shared by its data-consistency steps): {plan_cost * 1e3:.1f} ms = "
+          f"{100 * plan_cost / times['pair'][0]:.0f}% of one forward+adjoint (a CG step of the data consistency)")
+
     try:
         import finufft
     except ImportError:

@@ -199,3 +199,24 @@ def test_bad_noncartesian_inputs_name_the_argument(rng):
                                                                         inputs["trajectory"] * 4.0}.items()})
     with pytest.raises(ValueError, match="operator"):
         models.get("modl", preset="small", operator="spiral")
+
+
+@pytest.mark.parametrize("recompute", [False, True])
+def test_one_nufft_plan_per_model_call(rng, monkeypatch, recompute):
+    """The operators a model rebuilds at each data-consistency call share the plan made once from the call's
+    trajectory (physics.plan_sampling): planning once, not once per unroll, and the same output."""
+    from tfmri_zoo.physics.nufft import NUFFT
+
+    inputs, _ = radial_problem(rng, batch=1, coils=2, size=12, spokes=10)
+    model = models.get("modl", preset="small", operator="nufft", recompute=recompute, iterations=3)
+    expected = model(inputs).numpy()
+    plans = []
+    original = NUFFT._interpolation
+    monkeypatch.setattr(NUFFT, "_interpolation", lambda self: plans.append(1) or original(self))
+    with tf.GradientTape() as tape:
+        output = model(inputs)
+        loss = tf.reduce_sum(tf.abs(output))
+    gradients = tape.gradient(loss, model.trainable_variables)
+    assert len(plans) == 1                                     # without sharing: 2 + 3 unrolls (+ recomputations)
+    np.testing.assert_allclose(output.numpy(), expected, atol=1e-6)
+    assert all(g is not None for g in gradients)

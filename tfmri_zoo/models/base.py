@@ -30,7 +30,7 @@ from tfmri_zoo import validation
 from tfmri_zoo.layers.data_consistency import ProximalL2DC
 from tfmri_zoo.layers.recompute import unroll
 from tfmri_zoo.physics.noise import kspace_noise_std
-from tfmri_zoo.physics.operators import OPERATOR_KINDS, make_operator
+from tfmri_zoo.physics.operators import OPERATOR_KINDS, make_operator, plan_sampling
 from tfmri_zoo.recon.problem import data_scale
 
 #: Inputs that are real (float32) tensors; every other input is complex64.
@@ -208,7 +208,8 @@ class ReconModel(keras.Model):
     def parse_noncartesian_inputs(self, inputs):
         """:meth:`parse_inputs` of an ``operator="nufft"`` model: returns ``(kspace, sampling, sensitivities)`` with
         ``sampling = {"trajectory": float32 [B, M, ndim], "density": float32 [B, M]}`` (density only if given); a
-        model with extra axes (2D+t) takes one trajectory per frame, ``[B, T, M, ndim]`` and ``[B, T, M]``."""
+        model with extra axes (2D+t) takes one trajectory per frame, ``[B, T, M, ndim]`` and ``[B, T, M]``. The
+        NUFFT plan of the trajectory is added to ``sampling`` once (:func:`tfmri_zoo.physics.operators.plan_sampling`)."""
         for key in ("kspace", "trajectory", "sensitivities"):
             if inputs.get(key) is None:
                 raise ValueError(f"inputs: missing key '{key}' (a non-Cartesian model takes 'kspace' [B, C, M], "
@@ -257,6 +258,8 @@ class ReconModel(keras.Model):
         if kc is not None and sc is not None and kc != sc:
             raise ValueError(f"sensitivities: {sc} coils on axis 1, but kspace has {kc}.")
         sensitivities = validation.check_finite(sensitivities, "sensitivities")
+        # one NUFFT plan per call, shared by every operator the model builds from this dict (physics.plan_sampling)
+        sampling = plan_sampling(sampling, sensitivities.shape[-self.spatial_rank:])
         return validation.check_finite(kspace, "kspace"), sampling, sensitivities
 
     def input_scale(self, kspace, mask, sensitivities):

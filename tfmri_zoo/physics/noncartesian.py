@@ -38,12 +38,14 @@ class NonCartesianSenseOperator(SenseOperator):
       oversampling: NUFFT grid oversampling ratio.
       kernel_width: NUFFT Kaiser-Bessel width in oversampled grid cells.
       dtype: complex dtype of the computation.
+      interpolation: ``None`` or a shared NUFFT plan ``(indices, weights)`` of ``points`` (:class:`NUFFT`).
     """
 
     cartesian = False
 
     def __init__(self, sensitivities=None, points=None, density=None, image_shape=None,
-                 oversampling=DEFAULT_OVERSAMPLING, kernel_width=DEFAULT_KERNEL_WIDTH, dtype=tf.complex64):
+                 oversampling=DEFAULT_OVERSAMPLING, kernel_width=DEFAULT_KERNEL_WIDTH, dtype=tf.complex64,
+                 interpolation=None):
         if points is None:
             raise ValueError("points: a trajectory [..., M, ndim] in radians is required.")
         points = tf.convert_to_tensor(points)
@@ -61,7 +63,7 @@ class NonCartesianSenseOperator(SenseOperator):
         if self.sensitivities is not None and tuple(self.sensitivities.shape[-spatial_rank:]) != image_shape:
             raise ValueError(f"image_shape: {image_shape} does not match sensitivities shape "
                              f"{self.sensitivities.shape}.")
-        self.nufft = NUFFT(points, image_shape, oversampling, kernel_width, self.dtype)
+        self.nufft = NUFFT(points, image_shape, oversampling, kernel_width, self.dtype, interpolation=interpolation)
         self.image_shape = image_shape
         self.density = None
         if density is not None:

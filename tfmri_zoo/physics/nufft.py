@@ -78,10 +78,17 @@ class NUFFT:
       oversampling: grid oversampling ratio ``σ`` (> 1).
       kernel_width: Kaiser-Bessel kernel width ``W`` in oversampled grid cells (an int ≥ 2).
       dtype: complex dtype of the data (``complex64`` default, ``complex128`` for precise checks).
+      interpolation: ``None`` (computed here) or the ``(indices, weights)`` of an earlier plan of the same
+        ``points``, ``image_shape``, ``oversampling`` and ``kernel_width`` (:attr:`interpolation`), so that operators
+        rebuilt at every call of a model share one plan (:func:`tfmri_zoo.physics.operators.plan_sampling`).
+
+    Attributes:
+      interpolation: ``(indices int32 [*P, M, W^ndim], weights real [*P, M, W^ndim])``: the flat oversampled-grid
+        index and the kernel weight (centring sign included) of every sample's ``W^ndim`` neighbours.
     """
 
     def __init__(self, points, image_shape, oversampling=DEFAULT_OVERSAMPLING, kernel_width=DEFAULT_KERNEL_WIDTH,
-                 dtype=tf.complex64):
+                 dtype=tf.complex64, interpolation=None):
         self.dtype = tf.as_dtype(dtype)
         if not self.dtype.is_complex:
             raise TypeError(f"dtype: expected complex64 or complex128, got {self.dtype.name}.")
@@ -103,7 +110,12 @@ class NUFFT:
         self.num_points = tf.shape(self.points)[-2]
         # axes of points with a static size other than 1 index diagonal blocks of S (see _layout)
         self._block_axes = [i for i, n in enumerate(self.points.shape[:-2]) if n != 1]
-        self._matrix = self._interpolation_matrix(*self._interpolation())   # the plan keeps S only
+        if interpolation is None:
+            self.interpolation = self._interpolation()
+        else:
+            indices, weights = interpolation
+            self.interpolation = (tf.cast(indices, tf.int32), tf.cast(weights, real))
+        self._matrix = self._interpolation_matrix(*self.interpolation)
         deapodisation = self._deapodisation()
         grid_size = float(np.prod(self.grid_shape))
         # the plain FFT's scale: 1/sqrt(G) forward; its adjoint is G·ifft, so sqrt(G) after the ifft
