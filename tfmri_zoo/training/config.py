@@ -8,7 +8,8 @@ A YAML file (or dict) with these sections; every field is optional and has the d
               — a model card's ``models/<name>/config.yaml`` is accepted too and means that model's paper
               configuration (its ``config`` section) with every other section at its default
   data:       source (``files`` | ``synthetic`` | ``brain`` | ``brain+phantom``: both generators' files in every
-              split; phantom_shape ([96, 96]), phantom_coils (8), phantom_splits (null: the phantom default)), shape ([64, 64], generated data; ``null`` for the brain
+              split; phantom_shape ([96, 96]), phantom_coils (8), phantom_splits (null: the phantom default),
+              phantom_repeat (1: each phantom training file listed that many times)), shape ([64, 64], generated data; ``null`` for the brain
               data's random matrix sizes), coils (8, generated data; ``null`` for brain: random 4–16), num_slices (4),
               splits (subjects per split of generated data, null: the generator's default), sizes (brain: matrix
               sizes drawn per side, null: 96–256), noise_range (brain: ``[low, high]`` of the log-uniform
@@ -38,7 +39,7 @@ DEFAULTS = {
     "model": {"name": "modl", "preset": "small", "config": {}, "init": None},
     "data": {"source": "files", "shape": [64, 64], "coils": 8, "num_slices": 4, "splits": None, "sizes": None,
              "noise_range": None, "seed": 0,
-             "phantom_shape": [96, 96], "phantom_coils": 8, "phantom_splits": None,
+             "phantom_shape": [96, 96], "phantom_coils": 8, "phantom_splits": None, "phantom_repeat": 1,
              "batch_size": 4, "crop": None,
              "normalize": "zero_filled_max", "sensitivities": "stored"},
     "masks": {"type": "random", "center_fractions": [0.08, 0.04], "accelerations": [4, 8]},
@@ -110,7 +111,9 @@ def _splits(data, data_dir, synthetic, out_dir):
         phantom = _splits({**data, "source": "synthetic", "shape": data["phantom_shape"],
                            "coils": data["phantom_coils"], "splits": data["phantom_splits"]},
                           os.path.join(data_dir or os.path.join(out_dir, "data"), "phantom"), False, out_dir)
-        return {split: brain.get(split, []) + phantom.get(split, []) for split in brain}
+        # phantom_repeat > 1 lists every phantom training file that many times (the domain's share of the steps)
+        repeat = {"train": int(data["phantom_repeat"])}
+        return {split: brain.get(split, []) + phantom.get(split, []) * repeat.get(split, 1) for split in brain}
     if source == "synthetic":
         from tfmri_zoo.data.synthetic import default_dataset
 
