@@ -17,7 +17,6 @@ object. Writes ``OUT/cross_domain.json`` and prints one line per (domain, R).
 """
 import argparse
 import glob
-import json
 import os
 import time
 
@@ -25,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from tfmri_zoo.training.comparison import compare  # noqa: E402
 from tfmri_zoo.training.config import train_from_config  # noqa: E402
+from report import write_json  # noqa: E402
 
 ARCHITECTURES = {
     "modl": {"iterations": 4, "cg_iterations": 5, "lam": 0.05, "regularizer": {"name": "unet", "filters": 16,
@@ -100,10 +100,7 @@ def main(argv=None):
             print(f"test {domain:>8} {key}: {line}", flush=True)
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "cross_domain.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump({"model": args.model, "steps": epochs * steps_per_epoch, "curves": curves, "tests": results}, f,
-                  indent=1)
-    os.replace(path + ".tmp", path)
+    write_json(path, {"model": args.model, "steps": epochs * steps_per_epoch, "curves": curves, "tests": results})
     print(f"wrote {path}")
     return results
 

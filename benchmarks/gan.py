@@ -17,7 +17,6 @@ blurrier; above 1: sharper or noisier), averaged over slices; and a figure.
     python benchmarks/gan.py [--quick] [--steps 400] [--weight 0.01]
 """
 import argparse
-import json
 import os
 import time
 
@@ -32,6 +31,7 @@ from tfmri_zoo.data.brain import brain_slices, undersample  # noqa: E402
 from tfmri_zoo.metrics import psnr, ssim  # noqa: E402
 from tfmri_zoo.physics.sampling import RandomMaskFunc  # noqa: E402
 from tfmri_zoo.training import AdversarialTrainer, ComplexL1, CycleTrainer, PatchDiscriminator  # noqa: E402
+from report import write_json  # noqa: E402
 
 
 def high_frequency_ratio(images, reference):
@@ -127,10 +127,8 @@ def main(argv=None):
     figure.tight_layout()
     figure.savefig(os.path.join(args.out, "gan.png"), dpi=100)
     path = os.path.join(args.out, "gan.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump({"results": results, "steps": steps, "weight": args.weight, "shape": shape, "subjects": counts,
-                   "seconds": round(time.time() - start, 1)}, f, indent=1)
-    os.replace(path + ".tmp", path)
+    write_json(path, {"results": results, "steps": steps, "weight": args.weight, "shape": shape, "subjects": counts,
+                          "seconds": round(time.time() - start, 1)})
     print(f"wrote {path} and gan.png ({time.time() - start:.0f} s)")
 
 

@@ -28,7 +28,6 @@ fully sampled noisy data (λ then chosen against it too); BART's files store no 
 reference (the JSON says which reference each domain used).
 """
 import argparse
-import json
 import os
 import shutil
 import time
@@ -39,6 +38,7 @@ import keras  # noqa: E402
 
 from tfmri_zoo import models  # noqa: E402
 from tfmri_zoo.training.comparison import compare, margins  # noqa: E402
+from report import write_json  # noqa: E402
 
 
 def brain_domain(folder, shape, coils, noise_level=None, num_slices=2, subjects=(1, 1), contrast=None):
@@ -143,10 +143,7 @@ def main(argv=None):
                   flush=True)
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "generalisation.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump({"weights": args.weights, "models": names, "reference": args.reference, "domains": results}, f,
-                  indent=1)
-    os.replace(path + ".tmp", path)
+    write_json(path, {"weights": args.weights, "models": names, "reference": args.reference, "domains": results})
     print(f"wrote {path}")
     return results
 

@@ -10,7 +10,6 @@ k-space), by ``training.deep_image_prior`` (same number of iterations and hold-o
     python benchmarks/inverse_gan.py [--quick] [--gan-steps 3000] [--iterations 400]
 """
 import argparse
-import json
 import os
 import time
 
@@ -23,6 +22,7 @@ from tfmri_zoo.metrics import psnr, ssim  # noqa: E402
 from tfmri_zoo.physics.sampling import RandomMaskFunc  # noqa: E402
 from tfmri_zoo.recon import l1_wavelet, sense  # noqa: E402
 from tfmri_zoo.training import ImageGenerator, deep_image_prior, inverse_gan, train_image_gan  # noqa: E402
+from report import write_json  # noqa: E402
 
 
 def score(images, reference):
@@ -84,11 +84,9 @@ def main(argv=None):
               f"({timings[name]:.1f} s/slice)", flush=True)
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "inverse_gan.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump({"results": results, "seconds_per_slice": timings, "gan_steps": gan_steps,
-                   "iterations": iterations, "shape": shape, "subjects": counts, "test_slices": test_slices,
-                   "seconds": round(time.time() - start, 1)}, f, indent=1)
-    os.replace(path + ".tmp", path)
+    write_json(path, {"results": results, "seconds_per_slice": timings, "gan_steps": gan_steps,
+                          "iterations": iterations, "shape": shape, "subjects": counts, "test_slices": test_slices,
+                          "seconds": round(time.time() - start, 1)})
     print(f"wrote {path} ({time.time() - start:.0f} s)")
 
 

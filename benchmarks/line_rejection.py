@@ -18,7 +18,6 @@ plus the detection's recall (corrupted lines dropped) and false drops (clean lin
     python benchmarks/line_rejection.py [--quick]
 """
 import argparse
-import json
 import os
 import time
 
@@ -33,6 +32,7 @@ from tfmri_zoo.metrics import psnr, ssim  # noqa: E402
 from tfmri_zoo.physics.coils import sense_combine  # noqa: E402
 from tfmri_zoo.physics.fft import fft2c  # noqa: E402
 from tfmri_zoo.recon import reject_corrupted_lines, sense  # noqa: E402
+from report import write_json  # noqa: E402
 
 
 def acquisition_mask(width, acceleration):
@@ -100,10 +100,8 @@ def main(argv=None):
                   f"{row['false drops']:.1f}", flush=True)
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "line_rejection.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump({"rows": rows, "shape": shape, "subjects": subjects, "lines_per_event": lines, "events": 2,
-                   "seconds": round(time.time() - start, 1)}, f, indent=1)
-    os.replace(path + ".tmp", path)
+    write_json(path, {"rows": rows, "shape": shape, "subjects": subjects, "lines_per_event": lines, "events": 2,
+                          "seconds": round(time.time() - start, 1)})
     print(f"wrote {path} ({time.time() - start:.0f} s)")
 
 

@@ -18,7 +18,6 @@ Data: brain subjects (held-out slabs) at fixed noise levels, 128², 8 coils, ESP
     python benchmarks/noise_adaptive.py [--quick] [--save out/modl-noise.keras]
 """
 import argparse
-import json
 import os
 import time
 
@@ -32,6 +31,7 @@ from tfmri_zoo.layers.data_consistency import inverse_softplus  # noqa: E402
 from tfmri_zoo.models.weights import dummy_inputs, transfer_weights, weights_entry  # noqa: E402
 from tfmri_zoo.recon import select_lam  # noqa: E402
 from tfmri_zoo.training.comparison import compare, evaluation_batches  # noqa: E402
+from report import write_json  # noqa: E402
 
 NOISE_LEVELS = (0.01, 0.05, 0.15, 0.35, 0.5)
 NU_GRID = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
@@ -95,10 +95,8 @@ def main(argv=None):
                                                            for n, row in rows.items()), flush=True)
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "noise_adaptive.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump({"noise_lam": nu, "nu_scores": {f"{k:g}": v for k, v in scores.items()}, "levels": results,
-                   "seconds": time.time() - start}, f, indent=1)
-    os.replace(path + ".tmp", path)
+    write_json(path, {"noise_lam": nu, "nu_scores": {f"{k:g}": v for k, v in scores.items()}, "levels": results,
+                          "seconds": time.time() - start})
     if args.save:
         model.save(args.save)
     print(f"wrote {path} ({time.time() - start:.0f} s)")

@@ -17,7 +17,6 @@ Metrics: NRMSE (%) of T2 (clipped to 0–300 ms, CSF-dominated voxels beyond the
     python benchmarks/parameter_mapping.py [--quick] [--steps 1500]
 """
 import argparse
-import json
 import os
 import time
 
@@ -33,6 +32,7 @@ from tfmri_zoo.physics.sampling import RandomMaskFunc, line_masks  # noqa: E402
 from tfmri_zoo.physics.sense import SenseOperator  # noqa: E402
 from tfmri_zoo.recon import fit_parametric, model_based_reconstruction, sense  # noqa: E402
 from tfmri_zoo.training.mapping import train_mapping  # noqa: E402
+from report import write_json  # noqa: E402
 
 CENTRES = {4: 0.08, 8: 0.04}
 
@@ -136,11 +136,9 @@ def main(argv=None):
                   f"{row['rho_nrmse_percent']:.1f} %  ({row['seconds_per_slice']:.2f} s/slice)", flush=True)
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "parameter_mapping.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump({"rows": rows, "shape": shape, "slices": {k: len(v["kspace"]) for k, v in data.items()},
-                   "steps": steps, "times": times, "tv_weight": args.tv_weight, "cg_sense_lam": lam,
-                   "seconds": round(time.time() - start, 1)}, f, indent=1)
-    os.replace(path + ".tmp", path)
+    write_json(path, {"rows": rows, "shape": shape, "slices": {k: len(v["kspace"]) for k, v in data.items()},
+                          "steps": steps, "times": times, "tv_weight": args.tv_weight, "cg_sense_lam": lam,
+                          "seconds": round(time.time() - start, 1)})
     print(f"wrote {path} ({time.time() - start:.0f} s)")
 
 

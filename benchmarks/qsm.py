@@ -11,7 +11,6 @@ error energy in the magic-angle cone of k-space, ``‖P (F(χ̂ − χ))‖ / �
     python benchmarks/qsm.py [--quick] [--steps 1000] [--filters 16]
 """
 import argparse
-import json
 import os
 import time
 
@@ -25,6 +24,7 @@ from tfmri_zoo import models  # noqa: E402
 from tfmri_zoo.data.qsm_phantom import susceptibility_volume  # noqa: E402
 from tfmri_zoo.physics.dipole import dipole_kernel  # noqa: E402
 from tfmri_zoo.recon.qsm import qsm_tikhonov, qsm_tkd  # noqa: E402
+from report import write_json  # noqa: E402
 
 
 def blocks(split, count, shape, seed):
@@ -110,12 +110,10 @@ def main(argv=None):
     figure.tight_layout()
     figure.savefig(os.path.join(args.out, "qsm.png"), dpi=100)
     path = os.path.join(args.out, "qsm.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump({"results": {k: {m: v for m, v in row.items() if m != "estimate"} for k, row in results.items()},
-                   "shape": shape, "blocks": counts, "steps": steps, "preset": preset,
-                   "config": model.get_config(), "parameters": model.count_params(),
-                   "train_seconds": round(train_seconds, 1), "history": history.history}, f, indent=1)
-    os.replace(path + ".tmp", path)
+    write_json(path, {"results": {k: {m: v for m, v in row.items() if m != "estimate"} for k, row in results.items()},
+                          "shape": shape, "blocks": counts, "steps": steps, "preset": preset,
+                          "config": model.get_config(), "parameters": model.count_params(),
+                          "train_seconds": round(train_seconds, 1), "history": history.history})
     print(f"wrote {path} and qsm.png ({time.time() - start:.0f} s)")
 
 

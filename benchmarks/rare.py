@@ -17,7 +17,6 @@ reference. PSNR / SSIM against the noise-free object.
     python benchmarks/rare.py [--quick] [--steps 600]
 """
 import argparse
-import json
 import os
 import time
 
@@ -33,6 +32,7 @@ from tfmri_zoo.models.denoiser import make_denoiser, noisy_pairs  # noqa: E402
 from tfmri_zoo.physics.sampling import RandomMaskFunc  # noqa: E402
 from tfmri_zoo.recon import red, sense  # noqa: E402
 from tfmri_zoo.training import ComplexMSE, rare_pairs  # noqa: E402
+from report import write_json  # noqa: E402
 
 
 def train_denoiser(x, y, steps, network):
@@ -91,10 +91,8 @@ def main(argv=None):
         print(f"{name:>34}: PSNR {p:.2f} dB  SSIM {s:.3f}", flush=True)
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "rare.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump({"results": results, "steps": steps, "network": network, "shape": shape, "subjects": counts,
-                   "seconds": round(time.time() - start, 1)}, f, indent=1)
-    os.replace(path + ".tmp", path)
+    write_json(path, {"results": results, "steps": steps, "network": network, "shape": shape, "subjects": counts,
+                          "seconds": round(time.time() - start, 1)})
     print(f"wrote {path} ({time.time() - start:.0f} s)")
 
 

@@ -16,7 +16,6 @@ recon_seg's own head; PSNR / SSIM of recon_seg's and recon-only's images (and CG
     python benchmarks/recon_seg.py [--quick] [--steps 1500]
 """
 import argparse
-import json
 import os
 import time
 
@@ -34,6 +33,7 @@ from tfmri_zoo.models.regularizers import UNet  # noqa: E402
 from tfmri_zoo.physics.sampling import RandomMaskFunc  # noqa: E402
 from tfmri_zoo.recon import select_lam, sense  # noqa: E402
 from tfmri_zoo.training.losses import ComplexL1  # noqa: E402
+from report import write_json  # noqa: E402
 
 
 def normalised(images):
@@ -130,10 +130,8 @@ def main(argv=None):
               f"mean {scores[1:].mean():.3f}")
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "recon_seg.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump({**rows, "config": config, "steps": steps, "shape": shape, "subjects": counts,
-                   "seg_weight": args.seg_weight, "seconds": round(time.time() - start, 1)}, f, indent=1)
-    os.replace(path + ".tmp", path)
+    write_json(path, {**rows, "config": config, "steps": steps, "shape": shape, "subjects": counts,
+                          "seg_weight": args.seg_weight, "seconds": round(time.time() - start, 1)})
     print(f"wrote {path} ({time.time() - start:.0f} s)")
 
 
