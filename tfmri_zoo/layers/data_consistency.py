@@ -212,8 +212,9 @@ class ProximalL2DC(DataConsistency):
       trainable_lam: whether ``λ`` (and ``ν``) are trained.
       noise_lam: ``None`` (a fixed λ) or the initial ``ν`` (> 0) of the noise-adaptive weight.
 
-    Call args: ``image`` (= ``z``), ``kspace, sampling_mask, sensitivities=None``, ``noise_std`` (float32 ``[B]``;
-    required when noise-adaptive, ignored otherwise).
+    Call args: ``image`` (= ``z``; ``None`` for the Tikhonov CG-SENSE solution ``(EᴴE + λI)⁻¹Eᴴy``),
+    ``kspace, sampling_mask, sensitivities=None``, ``noise_std`` (float32 ``[B]``; required when noise-adaptive,
+    ignored otherwise).
     Returns complex ``[B, *extra, H, W]``.
     """
 
@@ -233,8 +234,9 @@ class ProximalL2DC(DataConsistency):
 
     def solve(self, z, kspace, op, lam):
         """``(EᴴE + lam·I)⁻¹(Eᴴy + lam·z)`` for the operator ``op`` (the protocol of
-        :mod:`tfmri_zoo.physics.operators`); ``lam`` a complex scalar."""
-        rhs = op.adjoint(kspace) + lam * z
+        :mod:`tfmri_zoo.physics.operators`), CG started at ``z``; ``lam`` a complex scalar or ``[B, 1, ..., 1]``.
+        ``z=None``: no prior point, the Tikhonov solution ``(EᴴE + lam·I)⁻¹Eᴴy`` (CG-SENSE) started at zero."""
+        rhs = op.adjoint(kspace) if z is None else op.adjoint(kspace) + lam * z
         return conjugate_gradient(lambda v: op.normal(v) + lam * v, rhs, x0=z, max_iter=self.cg_iterations)
 
     def weight(self, noise_std, rank):
@@ -249,8 +251,14 @@ class ProximalL2DC(DataConsistency):
         return lam + self.nonnegative(self.noise_lam) * tf.complex(variance, tf.zeros_like(variance))
 
     def call(self, image, kspace, sampling_mask, sensitivities=None, noise_std=None):
-        z, kspace = self.as_image(image), self.as_kspace(kspace, sampling_mask)
-        return self.solve(z, kspace, self.operator(sampling_mask, sensitivities), self.weight(noise_std, z.shape.rank))
+        kspace = self.as_kspace(kspace, sampling_mask)
+        if image is None:   # CG-SENSE: the image rank is k-space's minus the coil axis (Cartesian) or M → spatial axes
+            z, rank = None, kspace.shape.rank - 1 + (
+                0 if operator_kind(sampling_mask) == "cartesian" else self.spatial_rank - 1)
+        else:
+            z = self.as_image(image)
+            rank = z.shape.rank
+        return self.solve(z, kspace, self.operator(sampling_mask, sensitivities), self.weight(noise_std, rank))
 
     def get_config(self):
         return {**super().get_config(), "lam": self.lam_init, "cg_iterations": self.cg_iterations,

@@ -153,11 +153,10 @@ class ReconModel(keras.Model):
     def initial_image(self, kspace, mask, sensitivities):
         """The image the reconstruction starts from (``initial``), complex ``[B, *extra, *spatial]``: ``Eᴴy``, or the
         CG-SENSE solution ``(EᴴE + λI)⁻¹Eᴴy`` (CG started at zero) with ``λ = λ₀ (+ ν·σ̂²)``."""
-        image = self.make_operator(mask, sensitivities).adjoint(kspace)
         if self.initial_sense is None:
-            return image
+            return self.make_operator(mask, sensitivities).adjoint(kspace)
         noise = tf.stop_gradient(kspace_noise_std(kspace, mask)) if self.initial_noise_lam is not None else None
-        return self.initial_sense(tf.zeros_like(image), kspace, mask, sensitivities, noise_std=noise)
+        return self.initial_sense(None, kspace, mask, sensitivities, noise_std=noise)
 
     def parse_inputs(self, inputs):
         """Validates the input dict; returns ``(kspace, mask, sensitivities)`` with sensitivities possibly None.
