@@ -51,3 +51,10 @@ def test_model_card_config_is_accepted():
     assert config["model"]["name"] == "modl" and config["model"]["preset"] is None
     assert config["model"]["config"]["iterations"] == 10
     assert config["optimizer"]["learning_rate"] == 1e-3
+
+
+@pytest.mark.parametrize("repeat", [0, 1.5, True])
+def test_phantom_repeat_must_be_a_positive_int(tmp_path, repeat):
+    config = {"data": {"source": "brain+phantom", "phantom_repeat": repeat}}
+    with pytest.raises(ValueError, match="data.phantom_repeat: expected a positive int"):
+        train_from_config(config, out_dir=str(tmp_path))

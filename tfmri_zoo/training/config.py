@@ -107,12 +107,15 @@ def _splits(data, data_dir, synthetic, out_dir):
     if source not in sources:
         raise ValueError(f"data.source: expected one of {sources}, got {source!r}.")
     if source == "brain+phantom":
+        if isinstance(data["phantom_repeat"], bool) or not isinstance(data["phantom_repeat"], int) \
+                or data["phantom_repeat"] < 1:
+            raise ValueError(f"data.phantom_repeat: expected a positive int, got {data['phantom_repeat']!r}.")
         brain = _splits({**data, "source": "brain"}, data_dir, False, out_dir)
         phantom = _splits({**data, "source": "synthetic", "shape": data["phantom_shape"],
                            "coils": data["phantom_coils"], "splits": data["phantom_splits"]},
                           os.path.join(data_dir or os.path.join(out_dir, "data"), "phantom"), False, out_dir)
         # phantom_repeat > 1 lists every phantom training file that many times (the domain's share of the steps)
-        repeat = {"train": int(data["phantom_repeat"])}
+        repeat = {"train": data["phantom_repeat"]}
         return {split: brain.get(split, []) + phantom.get(split, []) * repeat.get(split, 1) for split in brain}
     if source == "synthetic":
         from tfmri_zoo.data.synthetic import default_dataset
