@@ -68,6 +68,15 @@ class ReconModel(keras.Model):
       initial_noise_lam: ``None`` (a fixed λ₀) or the initial ν of a noise-adaptive start ``λ = λ₀ + ν·σ̂²`` with
         ``σ̂`` the call's k-space noise level (:func:`tfmri_zoo.physics.kspace_noise_std`), trainable.
       initial_iterations: CG iterations of the CG-SENSE start (differentiated through, so λ₀ and ν are learned).
+      final_dc: end with a noise-adaptive proximal data-consistency step on the network's image ``z``,
+        ``x = (EᴴE + λI)⁻¹(Eᴴy + λz)`` with ``λ = λ₀ + ν·σ̂²`` (Eq. 8; MAP weighting of ``‖Ex − y‖²/σ² + ‖x − z‖²/τ²``):
+        where the data are clean and well conditioned they win over the network's prior, and the noisier the
+        call's data, the more the network's image is trusted. Models that support ``initial="sense"`` support it.
+      final_lam: λ₀ of the final step, trainable and ≥ 0 (on the normalised data).
+      final_noise_lam: ν of the final step (``None``: a fixed λ₀), trainable and ≥ 0. The defaults (λ₀ = 0.01,
+        ν = 100) are the best pair of a sweep on validation brains for the shipped VN, U-Net and VarNet
+        (``benchmarks/final_dc.py``).
+      final_iterations: CG iterations of the final step (started at ``z``).
 
     Every model either honours ``extra_dims``/``spatial_rank`` or refuses them: a subclass lists the values it
     supports in the class attribute ``layouts`` (``{"extra_dims": (0,), "spatial_rank": (2,)}`` for a 2D model), and
@@ -75,8 +84,8 @@ class ReconModel(keras.Model):
     ``extra_dims >= 0`` and ``spatial_rank`` 2 or 3, for generic subclasses whose ``reconstruct`` handles them.
 
     Raises:
-      ValueError: ``extra_dims``, ``spatial_rank``, ``operator`` or ``initial`` outside what the model supports, or
-        ``recompute=True`` for a model without unrolled cascades.
+      ValueError: ``extra_dims``, ``spatial_rank``, ``operator``, ``initial`` or ``final_dc`` outside what the model
+        supports, or ``recompute=True`` for a model without unrolled cascades.
     """
 
     #: ``{"extra_dims": (...), "spatial_rank": (...)}``: the layouts a subclass supports; ``None`` for any.
@@ -91,7 +100,8 @@ class ReconModel(keras.Model):
     initials = ("adjoint",)
 
     def __init__(self, normalize=True, extra_dims=None, spatial_rank=None, operator="cartesian", recompute=False,
-                 initial="adjoint", initial_lam=0.01, initial_noise_lam=10.0, initial_iterations=10, **kwargs):
+                 initial="adjoint", initial_lam=0.01, initial_noise_lam=10.0, initial_iterations=10, final_dc=False,
+                 final_lam=0.01, final_noise_lam=100.0, final_iterations=10, **kwargs):
         super().__init__(**kwargs)
         self.normalize = bool(normalize)
         if recompute and not self.unrolled:
@@ -108,15 +118,21 @@ class ReconModel(keras.Model):
         self.operator = operator
         if initial not in INITIAL_IMAGES or initial not in self.initials:
             raise ValueError(f"initial: {type(self).__name__} supports {self.initials}, got {initial!r}.")
-        if isinstance(initial_iterations, bool) or not isinstance(initial_iterations, (int, np.integer)) \
-                or initial_iterations < 1:
-            raise ValueError(f"initial_iterations: expected a positive int, got {initial_iterations!r}.")
+        if final_dc and "sense" not in self.initials:
+            raise ValueError(f"final_dc: {type(self).__name__} does not return the image of its encoding operator "
+                             "(models that support initial='sense' do); use final_dc=False.")
         self.initial, self.initial_lam = initial, float(initial_lam)
         self.initial_noise_lam = None if initial_noise_lam is None else float(initial_noise_lam)
-        self.initial_iterations = int(initial_iterations)
+        self.initial_iterations = _positive_int(initial_iterations, "initial_iterations")
         self.initial_sense = (ProximalL2DC(lam=self.initial_lam, cg_iterations=self.initial_iterations,
                                            noise_lam=self.initial_noise_lam, spatial_rank=self.spatial_rank,
                                            name="initial_sense") if initial == "sense" else None)
+        self.final_dc, self.final_lam = bool(final_dc), float(final_lam)
+        self.final_noise_lam = None if final_noise_lam is None else float(final_noise_lam)
+        self.final_iterations = _positive_int(final_iterations, "final_iterations")
+        self.final_proximal = (ProximalL2DC(lam=self.final_lam, cg_iterations=self.final_iterations,
+                                            noise_lam=self.final_noise_lam, spatial_rank=self.spatial_rank,
+                                            name="final_dc") if self.final_dc else None)
 
     @classmethod
     def _layout_value(cls, key, value, generic):
@@ -157,6 +173,14 @@ class ReconModel(keras.Model):
             return self.make_operator(mask, sensitivities).adjoint(kspace)
         noise = tf.stop_gradient(kspace_noise_std(kspace, mask)) if self.initial_noise_lam is not None else None
         return self.initial_sense(None, kspace, mask, sensitivities, noise_std=noise)
+
+    def final_image(self, image, kspace, mask, sensitivities):
+        """The model's output from the network's image ``[B, *extra, *spatial]``: the image itself, or (``final_dc``)
+        the proximal step ``(EᴴE + λI)⁻¹(Eᴴy + λ·image)`` with ``λ = λ₀ (+ ν·σ̂²)``."""
+        if self.final_proximal is None:
+            return image
+        noise = tf.stop_gradient(kspace_noise_std(kspace, mask)) if self.final_noise_lam is not None else None
+        return self.final_proximal(image, kspace, mask, sensitivities, noise_std=noise)
 
     def parse_inputs(self, inputs):
         """Validates the input dict; returns ``(kspace, mask, sensitivities)`` with sensitivities possibly None.
@@ -270,11 +294,12 @@ class ReconModel(keras.Model):
     def call(self, inputs, training=None):
         kspace, mask, sensitivities = self.parse_inputs(inputs)
         if not self.normalize:
-            return self.reconstruct(kspace, mask, sensitivities, training=training)
+            image = self.reconstruct(kspace, mask, sensitivities, training=training)
+            return self.final_image(image, kspace, mask, sensitivities)
         scale = self.input_scale(kspace, mask, sensitivities)
-        per_kspace = tf.reshape(scale, [-1] + [1] * (kspace.shape.rank - 1))
-        image = self.reconstruct(kspace / per_kspace, mask, sensitivities, training=training)
-        return image * scale
+        kspace = kspace / tf.reshape(scale, [-1] + [1] * (kspace.shape.rank - 1))
+        image = self.reconstruct(kspace, mask, sensitivities, training=training)
+        return self.final_image(image, kspace, mask, sensitivities) * scale
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
         """Subclasses: normalised k-space → complex image ``[B, *extra, *spatial]``."""
@@ -337,5 +362,13 @@ class ReconModel(keras.Model):
         config.update(normalize=self.normalize, extra_dims=self.extra_dims, spatial_rank=self.spatial_rank,
                       operator=self.operator, recompute=self.recompute, initial=self.initial,
                       initial_lam=self.initial_lam, initial_noise_lam=self.initial_noise_lam,
-                      initial_iterations=self.initial_iterations)
+                      initial_iterations=self.initial_iterations, final_dc=self.final_dc, final_lam=self.final_lam,
+                      final_noise_lam=self.final_noise_lam, final_iterations=self.final_iterations)
         return config
+
+
+def _positive_int(value, name):
+    """``value`` as an int ≥ 1, or a ``ValueError`` naming the argument ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}: expected a positive int, got {value!r}.")
+    return int(value)

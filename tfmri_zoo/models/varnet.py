@@ -170,6 +170,9 @@ class VarNet(ReconModel):
         self.sens_chans = int(sens_chans)
         self.sens_pools = int(sens_pools)
         self.estimate_sensitivities = bool(estimate_sensitivities)
+        if self.final_dc and self.estimate_sensitivities:
+            raise ValueError("final_dc: the final proximal step uses the given maps; build VarNet with "
+                             "estimate_sensitivities=False, or final_dc=False.")
         self.sensitivity_network = (SensitivityNetwork(self.sens_chans, self.sens_pools, name="sensitivity_network")
                                     if self.estimate_sensitivities else None)
         self.regularizer = None if regularizer is None else non_residual_spec(regularizer)

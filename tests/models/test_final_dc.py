@@ -1,0 +1,108 @@
+"""``ReconModel(final_dc=True)``: the network's image ``z`` ends in the noise-adaptive proximal step
+``(EᴴE + λI)⁻¹(Eᴴy + λz)``, ``λ = λ₀ + ν·σ̂²`` — checked against a dense numpy solve built from numpy FFTs."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.models.test_initial import H, W, adjoint, centred_fft, identity_unet, problem
+from tfmri_zoo import models
+from tfmri_zoo.models.weights import transfer_weights
+from tfmri_zoo.physics import kspace_noise_std
+
+
+def dense_proximal(kspace, maps, mask, lam, z):
+    """``(EᴴE + λI)⁻¹ (Eᴴy + λz)`` with ``E`` an explicit matrix (numpy)."""
+    columns = []
+    for i in range(H * W):
+        e = np.zeros(H * W, complex)
+        e[i] = 1
+        columns.append((centred_fft(maps * e.reshape(H, W)) * mask).ravel())
+    e = np.array(columns).T
+    rhs = e.conj().T @ kspace.ravel() + lam * z.ravel()
+    return np.linalg.solve(e.conj().T @ e + lam * np.eye(H * W), rhs).reshape(H, W)
+
+
+def test_final_step_is_the_proximal_solution():
+    inputs, kspace, maps, mask = problem()
+    model = identity_unet(final_dc=True, final_lam=0.2, final_noise_lam=None, final_iterations=64)
+    z = adjoint(kspace, maps)                                  # the identity network returns Eᴴy
+    expected = dense_proximal(kspace, maps, mask, 0.2, z)
+    np.testing.assert_allclose(model(inputs).numpy()[0], expected, atol=1e-5 * np.abs(expected).max())
+    assert np.abs(expected - z).max() > 0.1 * np.abs(z).max()  # the step changes the image
+
+
+def test_final_step_trusts_the_network_more_for_noisier_data():
+    inputs, kspace, maps, mask = problem(noise=0.3)
+    model = identity_unet(final_dc=True, final_lam=0.01, final_noise_lam=10.0, final_iterations=64)
+    scale = np.abs(adjoint(kspace, maps)).max()                # σ̂ is measured on the normalised data
+    sigma = float(kspace_noise_std(inputs["kspace"] / scale, inputs["mask"])[0])
+    assert sigma > 0
+    z = adjoint(kspace, maps)
+    expected = dense_proximal(kspace, maps, mask, 0.01 + 10.0 * sigma ** 2, z)
+    np.testing.assert_allclose(model(inputs).numpy()[0], expected, atol=1e-4 * np.abs(expected).max())
+    fixed = dense_proximal(kspace, maps, mask, 0.01, z)
+    assert np.abs(fixed - expected).max() > 1e-2 * np.abs(expected).max()      # the noise term matters here
+
+
+def test_final_step_keeps_the_data_where_they_determine_the_image():
+    """Fully sampled, noiseless, orthonormal maps: ``E`` is an isometry, and a small λ returns the true image whatever
+    the network gave (here a network that outputs zero)."""
+    rng = np.random.default_rng(3)
+    image = rng.normal(size=(H, W)) + 1j * rng.normal(size=(H, W))
+    maps = rng.normal(size=(2, H, W)) + 1j * rng.normal(size=(2, H, W))
+    maps /= np.sqrt(np.sum(np.abs(maps) ** 2, axis=0))
+    mask = np.ones((1, 1, W), np.float32)
+    inputs = {"kspace": tf.constant(centred_fft(maps * image)[None].astype(np.complex64)),
+              "mask": tf.constant(mask[None]), "sensitivities": tf.constant(maps[None].astype(np.complex64))}
+    model = models.get("unet", preset="small", kspace_replacement=False, final_dc=True, final_lam=1e-3,
+                       final_noise_lam=None, final_iterations=8)
+    model(inputs)
+    model.network.call = lambda x, training=None: tf.zeros_like(x)
+    np.testing.assert_allclose(model(inputs).numpy()[0], image / (1 + 1e-3), atol=1e-4 * np.abs(image).max())
+
+
+@pytest.mark.parametrize("name", ["vn", "varnet", "modl"])
+def test_final_step_trains_and_round_trips(name, tmp_path):
+    import keras
+
+    from tfmri_zoo.export.serving import export_saved_model
+
+    inputs, *_ = problem(noise=0.1)
+    extra = {"estimate_sensitivities": False} if name == "varnet" else {}
+    model = models.get(name, preset="small", initial="sense", final_dc=True, initial_iterations=3,
+                       final_iterations=4, **extra)
+    out = model(inputs)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.abs(model(inputs) - tf.ones_like(out)))
+    grads = tape.gradient(loss, model.final_proximal.trainable_weights)
+    assert len(grads) == 2 and all(g is not None and np.isfinite(g.numpy()) and g.numpy() != 0 for g in grads)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert loaded.final_dc and loaded.final_iterations == 4
+    np.testing.assert_array_equal(loaded(inputs).numpy(), out.numpy())
+    path = export_saved_model(model, str(tmp_path / "serving"), model_name=name, version=1, warmup=False)
+    serving = tf.saved_model.load(path).signatures["serving_default"]
+    real = {key: tf.constant(np.stack([inputs[key].numpy().real, inputs[key].numpy().imag], -1))
+            for key in ("kspace", "sensitivities")}
+    served = serving(**real, mask=tf.constant(np.broadcast_to(inputs["mask"].numpy()[:, 0], (1, H, W))))["image"]
+    served = served.numpy()[..., 0] + 1j * served.numpy()[..., 1]
+    np.testing.assert_allclose(served, out.numpy(), atol=1e-5 * np.abs(out.numpy()).max())
+
+
+def test_weights_without_the_final_step_transfer():
+    """Fine-tuning a shipped model with ``final_dc=True`` (``model.init``): every weight but λ₀, ν is carried over."""
+    inputs, *_ = problem()
+    source = models.get("vn", preset="small", initial="sense")
+    target = models.get("vn", preset="small", initial="sense", final_dc=True)
+    source(inputs), target(inputs)
+    left = transfer_weights(source, target)
+    assert sorted(p.split("/")[-1] for p in left) == ["lam", "noise_lam"] and all("final_dc" in p for p in left)
+
+
+def test_unsupported_final_step_is_refused():
+    with pytest.raises(ValueError, match="final_dc: PrimalDual"):
+        models.get("primal_dual", preset="small", final_dc=True)
+    with pytest.raises(ValueError, match="final_dc: the final proximal step uses the given maps"):
+        models.get("varnet", preset="small", final_dc=True)                 # it estimates its own maps
+    with pytest.raises(ValueError, match="final_iterations: expected a positive int"):
+        models.get("modl", preset="small", final_dc=True, final_iterations=0)
