@@ -104,7 +104,7 @@ def main(argv=None):
         lam0 = float(tf.math.softplus(model.final_proximal.lam))
         nu = float(tf.math.softplus(model.final_proximal.noise_lam))
         results[name] = {"lam0": lam0, "nu": nu}
-        print(f"{name}: trained final step λ₀ = {lam0:.4g}, ν = {nu:.4g}")
+        print(f"{name}: final step λ₀ = {lam0:.4g}, ν = {nu:.4g}")
         for key, rows in table.items():
             cg = np.array(rows["sense"]["slice_psnr"])
             results[name][key] = {}
