@@ -106,3 +106,38 @@ def test_unsupported_final_step_is_refused():
         models.get("varnet", preset="small", final_dc=True)                 # it estimates its own maps
     with pytest.raises(ValueError, match="final_iterations: expected a positive int"):
         models.get("modl", preset="small", final_dc=True, final_iterations=0)
+
+
+def cine_problem():
+    rng = np.random.default_rng(1)
+    frames, size = 3, 8
+    images = rng.normal(size=(1, 2, frames, size, size)) + 1j * rng.normal(size=(1, 2, frames, size, size))
+    maps = rng.normal(size=(1, 2, 1, size, size)) + 1j * rng.normal(size=(1, 2, 1, size, size))
+    mask = np.zeros((1, 1, 1, 1, size), np.float32)
+    mask[..., ::2] = 1
+    return {"kspace": tf.constant((centred_fft(images) * mask).astype(np.complex64)), "mask": tf.constant(mask),
+            "sensitivities": tf.constant(maps.astype(np.complex64))}
+
+
+@pytest.mark.parametrize("case", ["nufft", "cine"])
+def test_a_stiff_final_step_returns_the_network_image(case):
+    """Non-Cartesian (NUFFT) and 2D+t models: with a huge fixed λ the final step keeps ``z``, so the model's output is
+    that of the same model without the step (same weights); with a small λ it is not."""
+    from tests.models.test_noncartesian_models import radial_problem
+
+    if case == "nufft":
+        inputs, _ = radial_problem(np.random.default_rng(0), batch=1, coils=2, size=12, spokes=10)
+        name, extra = "modl", {"operator": "nufft"}
+    else:
+        inputs, name, extra = cine_problem(), "cinenet", {}
+    plain = models.get(name, preset="small", **extra)
+    plain(inputs)
+    outputs = {}
+    for lam in (1e5, 1e-2):
+        model = models.get(name, preset="small", final_dc=True, final_lam=lam, final_noise_lam=None, **extra)
+        model(inputs)
+        assert [p.split("/")[-1] for p in transfer_weights(plain, model)] == ["lam"]
+        outputs[lam] = model(inputs).numpy()
+    expected = plain(inputs).numpy()
+    np.testing.assert_allclose(outputs[1e5], expected, atol=1e-3 * np.abs(expected).max())
+    assert np.abs(outputs[1e-2] - expected).max() > 1e-2 * np.abs(expected).max()
