@@ -4,29 +4,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.models.test_initial import H, W, adjoint, centred_fft, identity_unet, problem
+from tests.models.test_initial import H, W, adjoint, centred_fft, dense_sense, identity_unet, problem
 from tfmri_zoo import models
 from tfmri_zoo.models.weights import transfer_weights
 from tfmri_zoo.physics import kspace_noise_std
-
-
-def dense_proximal(kspace, maps, mask, lam, z):
-    """``(EᴴE + λI)⁻¹ (Eᴴy + λz)`` with ``E`` an explicit matrix (numpy)."""
-    columns = []
-    for i in range(H * W):
-        e = np.zeros(H * W, complex)
-        e[i] = 1
-        columns.append((centred_fft(maps * e.reshape(H, W)) * mask).ravel())
-    e = np.array(columns).T
-    rhs = e.conj().T @ kspace.ravel() + lam * z.ravel()
-    return np.linalg.solve(e.conj().T @ e + lam * np.eye(H * W), rhs).reshape(H, W)
 
 
 def test_final_step_is_the_proximal_solution():
     inputs, kspace, maps, mask = problem()
     model = identity_unet(final_dc=True, final_lam=0.2, final_noise_lam=None, final_iterations=64)
     z = adjoint(kspace, maps)                                  # the identity network returns Eᴴy
-    expected = dense_proximal(kspace, maps, mask, 0.2, z)
+    expected = dense_sense(kspace, maps, mask, 0.2, z)
     np.testing.assert_allclose(model(inputs).numpy()[0], expected, atol=1e-5 * np.abs(expected).max())
     assert np.abs(expected - z).max() > 0.1 * np.abs(z).max()  # the step changes the image
 
@@ -38,9 +26,9 @@ def test_final_step_trusts_the_network_more_for_noisier_data():
     sigma = float(kspace_noise_std(inputs["kspace"] / scale, inputs["mask"])[0])
     assert sigma > 0
     z = adjoint(kspace, maps)
-    expected = dense_proximal(kspace, maps, mask, 0.01 + 10.0 * sigma ** 2, z)
+    expected = dense_sense(kspace, maps, mask, 0.01 + 10.0 * sigma ** 2, z)
     np.testing.assert_allclose(model(inputs).numpy()[0], expected, atol=1e-4 * np.abs(expected).max())
-    fixed = dense_proximal(kspace, maps, mask, 0.01, z)
+    fixed = dense_sense(kspace, maps, mask, 0.01, z)
     assert np.abs(fixed - expected).max() > 1e-2 * np.abs(expected).max()      # the noise term matters here
 
 

@@ -36,15 +36,17 @@ def adjoint(kspace, maps):
     return np.einsum("chw,chw->hw", maps.conj(), coils)
 
 
-def dense_sense(kspace, maps, mask, lam):
-    """``(EᴴE + λI)⁻¹ Eᴴy`` with ``E`` as an explicit matrix (numpy)."""
+def dense_sense(kspace, maps, mask, lam, z=None):
+    """``(EᴴE + λI)⁻¹ (Eᴴy + λz)`` (``z=None``: the Tikhonov solution ``(EᴴE + λI)⁻¹ Eᴴy``) with ``E`` as an explicit
+    matrix (numpy)."""
     columns = []
     for i in range(H * W):
         e = np.zeros(H * W, complex)
         e[i] = 1
         columns.append((centred_fft(maps * e.reshape(H, W)) * mask).ravel())
     e = np.array(columns).T
-    solution = np.linalg.solve(e.conj().T @ e + lam * np.eye(H * W), e.conj().T @ kspace.ravel())
+    rhs = e.conj().T @ kspace.ravel() + (0 if z is None else lam * z.ravel())
+    solution = np.linalg.solve(e.conj().T @ e + lam * np.eye(H * W), rhs)
     return solution.reshape(H, W)
 
 
