@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.models.test_initial import H, W, adjoint, centred_fft, dense_sense, identity_unet, problem
+from tests.models.test_initial import H, W, adjoint, centred_fft, cine_problem, dense_sense, identity_unet, problem
 from tfmri_zoo import models
 from tfmri_zoo.models.weights import transfer_weights
 from tfmri_zoo.physics import kspace_noise_std
@@ -94,17 +94,6 @@ def test_unsupported_final_step_is_refused():
         models.get("varnet", preset="small", final_dc=True)                 # it estimates its own maps
     with pytest.raises(ValueError, match="final_iterations: expected a positive int"):
         models.get("modl", preset="small", final_dc=True, final_iterations=0)
-
-
-def cine_problem():
-    rng = np.random.default_rng(1)
-    frames, size = 3, 8
-    images = rng.normal(size=(1, 2, frames, size, size)) + 1j * rng.normal(size=(1, 2, frames, size, size))
-    maps = rng.normal(size=(1, 2, 1, size, size)) + 1j * rng.normal(size=(1, 2, 1, size, size))
-    mask = np.zeros((1, 1, 1, 1, size), np.float32)
-    mask[..., ::2] = 1
-    return {"kspace": tf.constant((centred_fft(images) * mask).astype(np.complex64)), "mask": tf.constant(mask),
-            "sensitivities": tf.constant(maps.astype(np.complex64))}
 
 
 @pytest.mark.parametrize("case", ["nufft", "cine"])

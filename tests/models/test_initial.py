@@ -166,20 +166,25 @@ def test_nufft_model_with_sense_start_round_trips(tmp_path):
     np.testing.assert_allclose(served[..., 0] + 1j * served[..., 1], out, atol=1e-5 * np.abs(out).max())
 
 
-def test_cinenet_sense_start_trains_and_round_trips(tmp_path):
-    import keras
-
+def cine_problem():
+    """A 2D+t problem: 2 coils, 3 frames of 8×8, every other line (complex64 / float32 tensors)."""
     rng = np.random.default_rng(1)
     frames, size = 3, 8
-    coils_images = rng.normal(size=(1, 2, frames, size, size)) + 1j * rng.normal(size=(1, 2, frames, size, size))
+    images = rng.normal(size=(1, 2, frames, size, size)) + 1j * rng.normal(size=(1, 2, frames, size, size))
     maps = rng.normal(size=(1, 2, 1, size, size)) + 1j * rng.normal(size=(1, 2, 1, size, size))
     mask = np.zeros((1, 1, 1, 1, size), np.float32)
     mask[..., ::2] = 1
-    inputs = {"kspace": tf.constant((centred_fft(coils_images) * mask).astype(np.complex64)),
-              "mask": tf.constant(mask), "sensitivities": tf.constant(maps.astype(np.complex64))}
+    return {"kspace": tf.constant((centred_fft(images) * mask).astype(np.complex64)), "mask": tf.constant(mask),
+            "sensitivities": tf.constant(maps.astype(np.complex64))}
+
+
+def test_cinenet_sense_start_trains_and_round_trips(tmp_path):
+    import keras
+
+    inputs = cine_problem()
     model = models.get("cinenet", preset="small", initial="sense", initial_iterations=3)
     out = model(inputs)
-    assert out.shape == (1, frames, size, size)
+    assert out.shape == (1, 3, 8, 8)
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(tf.abs(model(inputs)))
     grads = tape.gradient(loss, model.initial_sense.trainable_weights)
