@@ -1,4 +1,5 @@
-"""Noise-adaptive data consistency for MoDL: ``λ = λ₀ + ν·σ̂²`` with ``σ̂`` estimated from each scan's k-space.
+"""Noise-adaptive data consistency for MoDL (and ADMM-Net): ``λ = λ₀ + ν·σ̂²`` with ``σ̂`` estimated from each scan's
+k-space.
 
 A MoDL with one learned λ weighs data and prior the same at every noise level: at high noise it passes the noise of
 the measured lines through (measured: below CG-SENSE on the noisiest brains). The MAP weighting of
@@ -13,9 +14,12 @@ object), then every method is evaluated on test subjects at each noise level, ag
   MoDL with a fixed λ (ν = 0: the network as trained) and MoDL with the noise-adaptive step (the chosen ν; the
   shipped ``brain`` weights are this model, ν = 10).
 
+``--model admmnet`` does the same for ADMM-Net's x-updates ``ρ_k = ρ_k,0 + ν·σ̂²`` (one ν for all stages; the shipped
+``admmnet``/``brain`` weights are this model with the chosen ν).
+
 Data: brain subjects (held-out slabs) at fixed noise levels, 128², 8 coils, ESPIRiT maps, fastMRI random masks.
 
-    python benchmarks/noise_adaptive.py [--quick] [--save out/modl-noise.keras]
+    python benchmarks/noise_adaptive.py [--quick] [--model modl|admmnet] [--save out/modl-noise.keras]
 """
 import argparse
 import os
@@ -37,20 +41,22 @@ NOISE_LEVELS = (0.01, 0.05, 0.15, 0.35, 0.5)
 NU_GRID = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
 
 
-def noise_adaptive_modl(weights="brain", noise_lam=10.0):
-    """The shipped MoDL network in a MoDL with the noise-adaptive data-consistency step (``ν = noise_lam`` where the
-    shipped weights have none)."""
-    shipped = models.get("modl", weights=weights)
-    config = weights_entry("modl", weights)["config"]
-    model = models.get("modl", preset=None, **{**config, "noise_lam": config.get("noise_lam") or noise_lam})
+def noise_adaptive_model(name="modl", weights="brain", noise_lam=10.0):
+    """The shipped ``name`` network (``"modl"`` or ``"admmnet"``) with noise-adaptive data consistency (``ν =
+    noise_lam`` where the shipped weights have none)."""
+    shipped = models.get(name, weights=weights)
+    config = weights_entry(name, weights)["config"]
+    model = models.get(name, preset=None, **{**config, "noise_lam": config.get("noise_lam") or noise_lam})
     model(dummy_inputs())
     left = transfer_weights(shipped, model)
-    assert [p.split("/")[-1] for p in left] in ([], ["noise_lam"]), left
+    assert set(p.split("/")[-1] for p in left) <= {"noise_lam"}, left
     return model
 
 
 def set_noise_lam(model, value):
-    model.dc.noise_lam.assign(inverse_softplus(float(value)))
+    """Sets ν of every noise-adaptive data-consistency step of ``model`` (MoDL's shared step, ADMM-Net's x-updates)."""
+    for step in ([model.dc] if hasattr(model, "dc") else model.steps):
+        step.noise_lam.assign(inverse_softplus(float(value)))
 
 
 def main(argv=None):
@@ -58,6 +64,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="64², two noise levels, two ν")
     parser.add_argument("--out", default="out/noise_adaptive")
     parser.add_argument("--save", default=None, help="write the tuned noise-adaptive model as a .keras file")
+    parser.add_argument("--model", default="modl", choices=["modl", "admmnet"])
     args = parser.parse_args(argv)
     shape, levels, grid = ((64, 64), (0.05, 0.35), (3.0, 30.0)) if args.quick else ((128, 128), NOISE_LEVELS, NU_GRID)
     lam_grids = {"sense": [1e-3, 1e-2, 1e-1], "l1_wavelet": [1e-3, 1e-2]} if args.quick else None
@@ -68,7 +75,7 @@ def main(argv=None):
         folder = os.path.join(args.out, "data", f"noise{level:g}")
         files[level] = brain_dataset(folder, splits={"val": 1, "test": 2}, num_slices=2, seed=21, shape=shape,
                                      coils=8, noise_level=level)
-    model, fixed = noise_adaptive_modl(), noise_adaptive_modl()
+    model, fixed = noise_adaptive_model(args.model), noise_adaptive_model(args.model)
     set_noise_lam(fixed, 1e-9)                                        # ν = 0: one λ at every noise level
     val = [b for level in levels for r in (4, 8)
            for b in evaluation_batches(files[level]["val"], r, reference="noise_free")]
@@ -81,8 +88,8 @@ def main(argv=None):
     set_noise_lam(model, nu)
     print(f"ν = {nu:g} (chosen on {len(levels)} validation subjects, R=4 and 8, noise-free reference; "
           + ", ".join(f"{k:g}: {v['psnr']:.2f} dB" for k, v in sorted(scores.items())) + ")", flush=True)
-    learned = {"modl_fixed_lam": lambda x: fixed(x, training=False).numpy(),
-               "modl_noise_adaptive": lambda x: model(x, training=False).numpy()}
+    learned = {f"{args.model}_fixed_lam": lambda x: fixed(x, training=False).numpy(),
+               f"{args.model}_noise_adaptive": lambda x: model(x, training=False).numpy()}
     results = {}
     for level in levels:
         table = compare(learned, files[level]["val"], files[level]["test"], lam_grids=lam_grids,

@@ -127,6 +127,21 @@ def test_noise_adaptive_proximal_step_uses_lam_plus_nu_sigma_squared_per_example
     assert dc.ProximalL2DC.from_config(layer.get_config()).noise_lam_init == nu
 
 
+def test_noise_adaptive_admm_step_uses_rho_plus_nu_sigma_squared_per_example(rng):
+    """ADMM x-update ``(EᴴE + ρI)⁻¹(Eᴴy + ρ(z − u))`` with ``ρ = ρ₀ + ν·σ̂²`` per example (dense solves), and the
+    dual update ``u + η(x − z)``."""
+    sens, mask, z, y = dense_proximal_problem(rng, batch=2)
+    u = 0.1 * z[::-1]
+    rho0, nu, sigma = 0.05, 30.0, np.array([0.02, 0.4])
+    layer = dc.ADMMStep(lam=rho0, noise_lam=nu, dual_step=0.5, cg_iterations=64, dtype="float64")
+    x, u_new = layer(z, u, y, mask, sens, noise_std=sigma)
+    for i in range(2):
+        expected = dense_proximal_solve(sens[i:i + 1], mask[i:i + 1], z[i] - u[i], y[i], rho0 + nu * sigma[i] ** 2)
+        np.testing.assert_allclose(x.numpy()[i].ravel(), expected, atol=1e-8)
+    np.testing.assert_allclose(u_new.numpy(), u + 0.5 * (x.numpy() - z), atol=1e-10)
+    assert dc.ADMMStep.from_config(layer.get_config()).noise_lam_init == nu
+
+
 def test_single_coil_closed_form_equals_cg_prox(problem, rng):
     _, mask, _, target = problem
     y = (mask[:, 0] * _fft2c(target))[:, None].astype(np.complex64)

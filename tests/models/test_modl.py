@@ -71,6 +71,15 @@ def test_with_identity_regulariser_the_unrolls_equal_dense_proximal_steps():
     assert err < 0.8 * err0, (err, err0)
 
 
+def numpy_noise_std(kspace, mask):
+    """σ̂ of one example in numpy: median |k| of the measured outer readout band (``|row − H/2| ≥ 0.75·H/2``) over
+    sqrt(ln 2) — the Rayleigh median of complex noise. ``kspace`` ``[C, H, W]``, ``mask`` ``[1, 1, W]``."""
+    height = kspace.shape[-2]
+    rows = np.abs(np.arange(height) - height // 2) >= 0.75 * (height // 2)
+    band = np.abs((kspace * mask)[:, rows][..., mask[0, 0] > 0])
+    return float(np.median(band) / np.sqrt(np.log(2)))
+
+
 def test_noise_adaptive_unrolls_use_lam_plus_nu_sigma_squared_per_example(rng):
     """``noise_lam=ν``: each example's unrolls are the dense proximal steps with ``λ = λ₀ + ν·σ̂²``, ``σ̂`` recomputed
     here in numpy (median |k| of the measured outer readout band / sqrt(ln 2)); a noisier example gets a larger λ."""
@@ -87,11 +96,7 @@ def test_noise_adaptive_unrolls_use_lam_plus_nu_sigma_squared_per_example(rng):
     out_layer.set_weights([np.zeros_like(w) for w in out_layer.get_weights()])
     got = model(inputs).numpy()
     mask, sens = inputs["mask"], inputs["sensitivities"].astype(np.complex128)
-    rows = np.abs(np.arange(16) - 8) >= 0.75 * 8
-    lams = []
-    for b in range(2):
-        band = np.abs((k * mask)[b][:, rows][..., mask[b, 0, 0] > 0])
-        lams.append(0.05 + 4.0 * (np.median(band) / np.sqrt(np.log(2))) ** 2)
+    lams = [0.05 + 4.0 * numpy_noise_std(k[b], mask[b]) ** 2 for b in range(2)]
     assert lams[1] > 5 * lams[0]
     gram = dense_gram(sens, mask)
     axes = (-2, -1)

@@ -309,28 +309,32 @@ class ADMMStep(ProximalL2DC):
     Given the regulariser's output ``z`` and the scaled dual ``u``:
       ``x = (EᴴE + ρI)⁻¹(Eᴴy + ρ(z − u))`` (CG, as :class:`ProximalL2DC`) and ``u ← u + η(x − z)``.
     ``ρ ≥ 0`` (``lam``) and the dual step ``η ≥ 0`` are trainable. The regulariser step ``z = D(x + u)`` lies
-    outside this layer.
+    outside this layer. Noise-adaptive (``noise_lam`` set): ``ρ = ρ₀ + ν·σ̂²`` per example, as in
+    :class:`ProximalL2DC`.
 
     Args:
-      lam: initial penalty ``ρ``.
+      lam: initial penalty ``ρ`` (``ρ₀`` when noise-adaptive).
       dual_step: initial ``η`` (1 is plain ADMM).
       cg_iterations: CG iterations of the x-update.
       dual_update: ``False`` for a final stage whose dual is not used: returns ``u`` unchanged and has no ``η``.
+      noise_lam: ``None`` (a fixed ρ) or the initial ``ν`` (> 0) of the noise-adaptive penalty.
 
-    Call args: ``z, u`` complex ``[B, *extra, H, W]``, then ``kspace, sampling_mask, sensitivities=None``.
+    Call args: ``z, u`` complex ``[B, *extra, H, W]``, then ``kspace, sampling_mask, sensitivities=None``,
+    ``noise_std`` (float32 ``[B]``; required when noise-adaptive, ignored otherwise).
 
     Returns:
       ``(x, u)`` complex ``[B, *extra, H, W]`` each.
     """
 
-    def __init__(self, lam=0.05, dual_step=1.0, cg_iterations=10, dual_update=True, **kwargs):
-        super().__init__(lam=lam, cg_iterations=cg_iterations, **kwargs)
+    def __init__(self, lam=0.05, dual_step=1.0, cg_iterations=10, dual_update=True, noise_lam=None, **kwargs):
+        super().__init__(lam=lam, cg_iterations=cg_iterations, noise_lam=noise_lam, **kwargs)
         self.dual_step, self.dual_update = float(dual_step), bool(dual_update)
         self.eta = self.add_nonnegative("eta", self.dual_step) if self.dual_update else None
 
-    def call(self, z, u, kspace, sampling_mask, sensitivities=None):
+    def call(self, z, u, kspace, sampling_mask, sensitivities=None, noise_std=None):
         z, u, kspace = self.as_image(z, "z"), self.as_image(u, "u"), self.as_kspace(kspace, sampling_mask)
-        x = self.solve(z - u, kspace, self.operator(sampling_mask, sensitivities), self.nonnegative(self.lam))
+        rho = self.weight(noise_std, z.shape.rank)
+        x = self.solve(z - u, kspace, self.operator(sampling_mask, sensitivities), rho)
         return x, (u + self.nonnegative(self.eta) * (x - z) if self.dual_update else u)
 
     def get_config(self):

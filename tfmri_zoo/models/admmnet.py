@@ -15,6 +15,7 @@ from tfmri_zoo.layers.data_consistency import ADMMStep
 from tfmri_zoo.models.base import LAYOUT_2D, ReconModel
 from tfmri_zoo.models.regularizers import make_regularizers, regularizer_spec
 from tfmri_zoo.models.registry import register
+from tfmri_zoo.physics.noise import kspace_noise_std
 
 
 @register("admmnet", presets={
@@ -34,6 +35,9 @@ class ADMMNet(ReconModel):
       dual_step: initial dual step ``η_k`` (trainable, ≥ 0, one per stage; 1 is plain ADMM).
       regularizer: regulariser name or ``{"name": ..., **config}`` (see ``tfmri_zoo.models.regularizers``).
       share_weights: one CNN for all stages (default: one per stage).
+      noise_lam: ``None`` (one learned ``ρ_k`` per stage) or the initial ``ν`` of noise-adaptive x-updates
+        ``ρ_k = ρ_k,0 + ν_k·σ̂²`` (``σ̂`` the call's k-space noise level, :func:`tfmri_zoo.physics.kspace_noise_std`):
+        the noisier the data, the more each x-update trusts the CNN's ``z`` (as MoDL's ``noise_lam``).
       **kwargs: :class:`~tfmri_zoo.models.base.ReconModel` arguments.
 
     Call args: ``{"kspace": complex64 [B, C, H, W], "mask": float32 [B, 1, 1, W], "sensitivities": complex64
@@ -46,24 +50,29 @@ class ADMMNet(ReconModel):
     unrolled = True
 
     def __init__(self, iterations=10, cg_iterations=10, lam=0.1, dual_step=1.0, regularizer="dncnn",
-                 share_weights=False, **kwargs):
+                 share_weights=False, noise_lam=None, **kwargs):
         super().__init__(**kwargs)
+        self.noise_lam = None if noise_lam is None else float(noise_lam)
         self.iterations, self.cg_iterations = int(iterations), int(cg_iterations)
         self.lam, self.dual_step = float(lam), float(dual_step)
         self.regularizer, self.share_weights = regularizer_spec(regularizer), bool(share_weights)
         self.denoisers = make_regularizers(self.regularizer, self.iterations, self.share_weights)
         # the last stage's dual update would be unused: it has none (and no η)
         self.steps = [ADMMStep(lam=self.lam, dual_step=self.dual_step, cg_iterations=self.cg_iterations,
-                               dual_update=k < self.iterations - 1) for k in range(self.iterations)]
+                               dual_update=k < self.iterations - 1, noise_lam=self.noise_lam)
+                      for k in range(self.iterations)]
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
         x = self.initial_image(kspace, mask, sensitivities)
-        steps = [lambda xu, k, m, s, d=denoiser, dc=step: dc(d(xu[0] + xu[1], training=training), xu[1], k, m, s)
+        noise = (tf.stop_gradient(kspace_noise_std(kspace, mask)) if self.noise_lam is not None
+                 else tf.zeros(tf.shape(kspace)[:1], tf.float32))
+        steps = [lambda xu, k, m, s, n, d=denoiser, dc=step: dc(d(xu[0] + xu[1], training=training), xu[1], k, m, s,
+                                                                 noise_std=n)
                  for denoiser, step in zip(self.denoisers, self.steps)]
-        x, _ = self.unroll(steps, (x, tf.zeros_like(x)), kspace, mask, sensitivities)
+        x, _ = self.unroll(steps, (x, tf.zeros_like(x)), kspace, mask, sensitivities, noise)
         return x
 
     def get_config(self):
         return {**super().get_config(), "iterations": self.iterations, "cg_iterations": self.cg_iterations,
                 "lam": self.lam, "dual_step": self.dual_step, "regularizer": self.regularizer,
-                "share_weights": self.share_weights}
+                "share_weights": self.share_weights, "noise_lam": self.noise_lam}
