@@ -65,26 +65,10 @@ def test_bad_arguments_are_named(problem):
 def test_noise_adaptive_x_update_uses_rho_plus_nu_sigma_squared_per_example(rng):
     """``noise_lam=ν``: a one-stage ADMM-Net whose CNN is the identity is the dense x-update with
     ``ρ = ρ₀ + ν·σ̂²`` per example (σ̂ recomputed in numpy); a noisier example gets a larger ρ."""
-    from tests.models.test_modl import numpy_noise_std
-    from tests.models.test_pnp import dense_gram
+    from tests.models.test_modl import noise_adaptive_identity_case
 
-    inputs, _ = zoo_contract.toy_problem(batch=2, coils=3, height=16, width=16, seed=4)
-    noise = rng.standard_normal(inputs["kspace"].shape) + 1j * rng.standard_normal(inputs["kspace"].shape)
-    k = (inputs["kspace"] + np.array([0.01, 0.3])[:, None, None, None] * noise).astype(np.complex64)
-    inputs = {**inputs, "kspace": k}
-    model = ADMMNet(iterations=1, cg_iterations=30, lam=0.05, noise_lam=4.0, normalize=False,
-                    regularizer={"name": "dncnn", "filters": 4, "layers": 2})
-    model(inputs)
-    out_layer = model.denoisers[0].out
-    out_layer.set_weights([np.zeros_like(w) for w in out_layer.get_weights()])     # residual CNN = identity
-    got = model(inputs).numpy()
-    mask, sens = inputs["mask"], inputs["sensitivities"].astype(np.complex128)
-    rhos = [0.05 + 4.0 * numpy_noise_std(k[b], mask[b]) ** 2 for b in range(2)]
-    assert rhos[1] > 5 * rhos[0]
-    gram = dense_gram(sens, mask)
-    axes = (-2, -1)
-    coil_images = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k * mask, axes=axes), norm="ortho"), axes=axes)
-    rhs = np.sum(np.conj(sens) * coil_images, axis=1).reshape(2, -1)              # x₀ = Eᴴy, u₀ = 0, z = x₀
+    model, got, rhos, gram, rhs = noise_adaptive_identity_case(ADMMNet, rng, iterations=1, cg_iterations=30)
+    # x₀ = Eᴴy, u₀ = 0, z = D(x₀) = x₀: x = (EᴴE + ρI)⁻¹(Eᴴy + ρ·x₀)
     want = np.stack([np.linalg.solve(gram[b] + rhos[b] * np.eye(256), rhs[b] + rhos[b] * rhs[b]) for b in range(2)])
     np.testing.assert_allclose(got, want.reshape(got.shape), atol=2e-4 * np.abs(want).max())
     again = ADMMNet.from_config(model.get_config())

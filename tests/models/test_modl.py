@@ -80,28 +80,37 @@ def numpy_noise_std(kspace, mask):
     return float(np.median(band) / np.sqrt(np.log(2)))
 
 
-def test_noise_adaptive_unrolls_use_lam_plus_nu_sigma_squared_per_example(rng):
-    """``noise_lam=ν``: each example's unrolls are the dense proximal steps with ``λ = λ₀ + ν·σ̂²``, ``σ̂`` recomputed
-    here in numpy (median |k| of the measured outer readout band / sqrt(ln 2)); a noisier example gets a larger λ."""
+def noise_adaptive_identity_case(model_class, rng, lam=0.05, noise_lam=4.0, **config):
+    """A noise-adaptive model whose CNN (``denoisers[0]``, residual) is the identity, on two examples at noise 0.01
+    and 0.3, with what a numpy reference needs.
+
+    Returns ``(model, got, weights, gram, rhs)``: the model, its output ``[2, 16, 16]``, each example's
+    ``λ₀ + ν·σ̂²`` (σ̂ recomputed in numpy), the dense ``EᴴE`` ``[2, 256, 256]`` and ``Eᴴy`` ``[2, 256]``.
+    """
     from tests.models.test_pnp import dense_gram
 
     inputs, _ = zoo_contract.toy_problem(batch=2, coils=3, height=16, width=16, seed=4)
     noise = rng.standard_normal(inputs["kspace"].shape) + 1j * rng.standard_normal(inputs["kspace"].shape)
     k = (inputs["kspace"] + np.array([0.01, 0.3])[:, None, None, None] * noise).astype(np.complex64)
     inputs = {**inputs, "kspace": k}
-    model = MoDL(iterations=2, cg_iterations=20, lam=0.05, noise_lam=4.0, normalize=False,
-                 regularizer={"name": "dncnn", "filters": 4, "layers": 2})
+    model = model_class(lam=lam, noise_lam=noise_lam, normalize=False,
+                        regularizer={"name": "dncnn", "filters": 4, "layers": 2}, **config)
     model(inputs)
     out_layer = model.denoisers[0].out
     out_layer.set_weights([np.zeros_like(w) for w in out_layer.get_weights()])
-    got = model(inputs).numpy()
     mask, sens = inputs["mask"], inputs["sensitivities"].astype(np.complex128)
-    lams = [0.05 + 4.0 * numpy_noise_std(k[b], mask[b]) ** 2 for b in range(2)]
-    assert lams[1] > 5 * lams[0]
-    gram = dense_gram(sens, mask)
+    weights = [lam + noise_lam * numpy_noise_std(k[b], mask[b]) ** 2 for b in range(2)]
+    assert weights[1] > 5 * weights[0]
     axes = (-2, -1)
     coil_images = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k * mask, axes=axes), norm="ortho"), axes=axes)
     rhs = np.sum(np.conj(sens) * coil_images, axis=1).reshape(2, -1)
+    return model, model(inputs).numpy(), weights, dense_gram(sens, mask), rhs
+
+
+def test_noise_adaptive_unrolls_use_lam_plus_nu_sigma_squared_per_example(rng):
+    """``noise_lam=ν``: each example's unrolls are the dense proximal steps with ``λ = λ₀ + ν·σ̂²``, ``σ̂`` recomputed
+    here in numpy (median |k| of the measured outer readout band / sqrt(ln 2)); a noisier example gets a larger λ."""
+    model, got, lams, gram, rhs = noise_adaptive_identity_case(MoDL, rng, iterations=2, cg_iterations=20)
     x = rhs.copy()
     for _ in range(2):
         x = np.stack([np.linalg.solve(gram[b] + lams[b] * np.eye(256), rhs[b] + lams[b] * x[b]) for b in range(2)])
