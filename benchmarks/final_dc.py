@@ -41,6 +41,8 @@ SWEEP = [(lam, nu) for lam in (0.003, 0.01, 0.03, 0.1) for nu in (0.0, 10.0, 100
 def network_image(model, inputs):
     """The image ``z`` of ``model``'s network, before its final step: complex numpy ``[B, H, W]``."""
     kspace, mask, maps = model.parse_inputs(inputs)
+    if not model.normalize:
+        return model.reconstruct(kspace, mask, maps, training=False).numpy()
     scale = model.input_scale(kspace, mask, maps)
     kspace = kspace / tf.reshape(scale, [-1] + [1] * (kspace.shape.rank - 1))
     return (model.reconstruct(kspace, mask, maps, training=False) * scale).numpy()
@@ -49,8 +51,11 @@ def network_image(model, inputs):
 def with_step(model, lam, nu):
     """``model``'s output with its final step's λ₀, ν set to ``lam``, ``nu`` (``nu = 0``: a fixed λ₀)."""
     step = model.final_proximal
+    if nu and step.noise_lam_init is None:
+        raise ValueError(f"nu: {model.name}'s final step has a fixed λ₀ (final_noise_lam=None); sweep λ₀ only.")
     step.lam.assign(inverse_softplus(lam))
-    step.noise_lam.assign(inverse_softplus(max(nu, 1e-9)))
+    if step.noise_lam_init is not None:
+        step.noise_lam.assign(inverse_softplus(max(nu, 1e-9)))
     return lambda inputs: model(inputs, training=False).numpy()
 
 

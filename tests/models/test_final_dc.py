@@ -49,14 +49,15 @@ def test_final_step_keeps_the_data_where_they_determine_the_image():
     np.testing.assert_allclose(model(inputs).numpy()[0], image / (1 + 1e-3), atol=1e-4 * np.abs(image).max())
 
 
-@pytest.mark.parametrize("name", ["vn", "varnet", "modl"])
+@pytest.mark.parametrize("name", ["vn", "varnet", "modl", "proxgrad", "admmnet"])
 def test_final_step_trains_and_round_trips(name, tmp_path):
+    """Every model with a shipped final step (ADMM-Net with its noise-adaptive x-updates too, as shipped)."""
     import keras
 
     from tfmri_zoo.export.serving import export_saved_model
 
     inputs, *_ = problem(noise=0.1)
-    extra = {"estimate_sensitivities": False} if name == "varnet" else {}
+    extra = {"varnet": {"estimate_sensitivities": False}, "admmnet": {"noise_lam": 10.0}}.get(name, {})
     model = models.get(name, preset="small", initial="sense", final_dc=True, initial_iterations=3,
                        final_iterations=4, **extra)
     out = model(inputs)
