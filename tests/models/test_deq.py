@@ -178,3 +178,19 @@ def test_deq_card_and_parameter_count():
 
     check_model_card("deq", 114_179)
     assert built_default("deq").count_params() == 114_179
+
+
+def test_noise_adaptive_iteration_uses_lam_plus_nu_sigma_squared_per_example(rng):
+    """``noise_lam=ν``: with an identity CNN and one Anderson evaluation the model returns two dense proximal steps
+    ``x ← (EᴴE + λI)⁻¹(Eᴴy + λx)`` from ``Eᴴy`` (the evaluation and the output's application of the iteration) with
+    ``λ = λ₀ + ν·σ̂²`` per example (σ̂ recomputed in numpy), MoDL's iteration."""
+    from tests.models.test_modl import noise_adaptive_identity_case
+
+    model, got, lams, gram, rhs = noise_adaptive_identity_case(DeepEquilibriumRecon, rng, cg_iterations=30,
+                                                               forward_iterations=1, tol=0.0)
+    x = rhs.copy()
+    for _ in range(2):
+        x = np.stack([np.linalg.solve(gram[b] + lams[b] * np.eye(256), rhs[b] + lams[b] * x[b]) for b in range(2)])
+    np.testing.assert_allclose(got, x.reshape(got.shape), atol=2e-4 * np.abs(x).max())
+    again = DeepEquilibriumRecon.from_config(model.get_config())
+    assert again.noise_lam == 4.0 and again.dc.noise_lam_init == 4.0

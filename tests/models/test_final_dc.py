@@ -49,7 +49,7 @@ def test_final_step_keeps_the_data_where_they_determine_the_image():
     np.testing.assert_allclose(model(inputs).numpy()[0], image / (1 + 1e-3), atol=1e-4 * np.abs(image).max())
 
 
-@pytest.mark.parametrize("name", ["vn", "varnet", "modl", "proxgrad", "admmnet"])
+@pytest.mark.parametrize("name", ["vn", "varnet", "modl", "proxgrad", "admmnet", "primal_dual", "pnp", "deq"])
 def test_final_step_trains_and_round_trips(name, tmp_path):
     """Every model with a shipped final step (ADMM-Net with its noise-adaptive x-updates too, as shipped)."""
     import keras
@@ -89,8 +89,8 @@ def test_weights_without_the_final_step_transfer():
 
 
 def test_unsupported_final_step_is_refused():
-    with pytest.raises(ValueError, match="final_dc: PrimalDual"):
-        models.get("primal_dual", preset="small", final_dc=True)
+    with pytest.raises(ValueError, match="final_dc: ReconSeg"):
+        models.get("recon_seg", preset="small", final_dc=True)
     with pytest.raises(ValueError, match="final_dc: the final proximal step uses the given maps"):
         models.get("varnet", preset="small", final_dc=True)                 # it estimates its own maps
     with pytest.raises(ValueError, match="final_iterations: expected a positive int"):

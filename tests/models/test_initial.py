@@ -87,7 +87,44 @@ def test_adjoint_start_is_the_zero_filled_image():
     np.testing.assert_allclose(model(inputs).numpy()[0], expected, atol=1e-5 * np.abs(expected).max())
 
 
-@pytest.mark.parametrize("name", ["modl", "vn", "proxgrad", "admmnet", "varnet"])
+def zero_weights(*layers):
+    for layer in layers:
+        for variable in layer.weights:
+            variable.assign(tf.zeros_like(variable))
+
+
+def test_primal_dual_with_silent_blocks_returns_its_sense_start():
+    """Blocks that output zero leave ``f₀``: the CG-SENSE image (and, with a fixed-λ final step, its proximal step)."""
+    inputs, kspace, maps, mask = problem()
+    model = models.get("primal_dual", preset="small", initial="sense", initial_lam=0.05, initial_noise_lam=None,
+                       initial_iterations=64, final_dc=True, final_lam=0.3, final_noise_lam=None,
+                       final_iterations=64)
+    model(inputs)
+    zero_weights(*model.primal_blocks, *model.dual_blocks)
+    start = dense_sense(kspace, maps, mask, 0.05)
+    expected = dense_sense(kspace, maps, mask, 0.3, start)
+    np.testing.assert_allclose(model(inputs).numpy()[0], expected, atol=1e-4 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("name", ["pnp", "deq"])
+def test_identity_denoiser_takes_one_proximal_step_from_the_sense_start(name):
+    """An identity denoiser makes each iteration the proximal step ``P(x) = (EᴴE + λI)⁻¹(Eᴴy + λx)``: RED with one
+    iteration returns ``P(x₀)`` with ``x₀`` the CG-SENSE start, DEQ with one Anderson evaluation ``P(P(x₀))`` (its
+    output is one more, differentiated, application of the iteration at ``x*``). Dense numpy solves."""
+    inputs, kspace, maps, mask = problem()
+    config = ({"iterations": 1, "method": "red", "lam": 0.2, "cg_iterations": 64} if name == "pnp" else
+              {"lam": 0.2, "cg_iterations": 64, "forward_iterations": 1, "tol": 0.0})
+    model = models.get(name, preset="small", initial="sense", initial_lam=0.05, initial_noise_lam=None,
+                       initial_iterations=64, **config)
+    model(inputs)
+    zero_weights(model.denoiser)                                  # residual CNNs: D(x) = x
+    expected = dense_sense(kspace, maps, mask, 0.2, dense_sense(kspace, maps, mask, 0.05))
+    if name == "deq":
+        expected = dense_sense(kspace, maps, mask, 0.2, expected)
+    np.testing.assert_allclose(model(inputs).numpy()[0], expected, atol=1e-4 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("name", ["modl", "vn", "proxgrad", "admmnet", "varnet", "primal_dual", "pnp", "deq"])
 def test_sense_start_trains_and_round_trips(name, tmp_path):
     import keras
 
@@ -95,10 +132,14 @@ def test_sense_start_trains_and_round_trips(name, tmp_path):
     model = models.get(name, preset="small", initial="sense", initial_iterations=3)
     out = model(inputs)
     lam = model.initial_sense.trainable_weights
+    if name == "deq":
+        assert lam == []                        # x₀ only starts the fixed-point solve: nothing to learn in it
+        lam = model.trainable_weights
+    assert lam
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(tf.abs(model(inputs) - tf.ones_like(out)))
     grads = tape.gradient(loss, lam)
-    assert all(g is not None and np.isfinite(g.numpy()) for g in grads)           # λ₀ and ν are learned
+    assert all(g is not None and np.all(np.isfinite(g.numpy())) for g in grads)   # λ₀ and ν are learned
     path = str(tmp_path / "m.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
@@ -107,8 +148,8 @@ def test_sense_start_trains_and_round_trips(name, tmp_path):
 
 
 def test_unsupported_initial_is_refused():
-    with pytest.raises(ValueError, match=r"initial: .*supports \('adjoint',\), got 'sense'"):
-        models.get("primal_dual", preset="small", initial="sense")
+    with pytest.raises(ValueError, match=r"initial: ReconSeg supports \('adjoint',\), got 'sense'"):
+        models.get("recon_seg", preset="small", initial="sense")
     with pytest.raises(ValueError, match="initial: .*got 'cg'"):
         models.get("modl", preset="small", initial="cg")
     with pytest.raises(ValueError, match="initial_iterations: expected a positive int"):

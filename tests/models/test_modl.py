@@ -52,7 +52,7 @@ def test_with_identity_regulariser_the_unrolls_equal_dense_proximal_steps():
     model = MoDL(iterations=3, cg_iterations=15, lam=0.05, normalize=False,
                  regularizer={"name": "dncnn", "filters": 4, "layers": 2})
     model(inputs)
-    out_layer = model.denoisers[0].out
+    out_layer = (model.denoisers[0] if hasattr(model, "denoisers") else model.denoiser).out
     out_layer.set_weights([np.zeros_like(w) for w in out_layer.get_weights()])
     got = model(inputs).numpy()
     k, mask, sens = inputs["kspace"], inputs["mask"], inputs["sensitivities"].astype(np.complex128)
@@ -81,7 +81,7 @@ def numpy_noise_std(kspace, mask):
 
 
 def noise_adaptive_identity_case(model_class, rng, lam=0.05, noise_lam=4.0, **config):
-    """A noise-adaptive model whose CNN (``denoisers[0]``, residual) is the identity, on two examples at noise 0.01
+    """A noise-adaptive model whose CNN (``denoisers[0]`` or ``denoiser``, residual) is the identity, on two examples at noise 0.01
     and 0.3, with what a numpy reference needs.
 
     Returns ``(model, got, weights, gram, rhs)``: the model, its output ``[2, 16, 16]``, each example's
@@ -96,7 +96,7 @@ def noise_adaptive_identity_case(model_class, rng, lam=0.05, noise_lam=4.0, **co
     model = model_class(lam=lam, noise_lam=noise_lam, normalize=False,
                         regularizer={"name": "dncnn", "filters": 4, "layers": 2}, **config)
     model(inputs)
-    out_layer = model.denoisers[0].out
+    out_layer = (model.denoisers[0] if hasattr(model, "denoisers") else model.denoiser).out
     out_layer.set_weights([np.zeros_like(w) for w in out_layer.get_weights()])
     mask, sens = inputs["mask"], inputs["sensitivities"].astype(np.complex128)
     weights = [lam + noise_lam * numpy_noise_std(k[b], mask[b]) ** 2 for b in range(2)]

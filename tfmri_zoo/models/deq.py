@@ -22,6 +22,7 @@ from tfmri_zoo.layers.data_consistency import ProximalL2DC
 from tfmri_zoo.models.base import LAYOUT_2D, ReconModel
 from tfmri_zoo.models.regularizers import make_regularizers, regularizer_spec
 from tfmri_zoo.models.registry import register
+from tfmri_zoo.physics.noise import kspace_noise_std
 
 
 def _to_real(x):
@@ -179,7 +180,11 @@ class DeepEquilibriumRecon(ReconModel):
       lam: initial λ of the CG data consistency.
       cg_iterations: CG iterations per application of ``f``.
       forward_iterations, backward_iterations, memory, tol: see :func:`fixed_point`.
-      **kwargs: :class:`~tfmri_zoo.models.base.ReconModel` arguments.
+      noise_lam: ``None`` (a fixed λ) or the initial ν of a noise-adaptive λ = λ₀ + ν·σ̂² (σ̂ measured on each call's
+        k-space, as :class:`~tfmri_zoo.models.modl.MoDL`'s ``noise_lam``): the same iteration as MoDL's, so MoDL's
+        weights transfer.
+      **kwargs: :class:`~tfmri_zoo.models.base.ReconModel` arguments; ``initial="sense"`` only starts the forward
+        solve (no gradient flows through ``x₀``), so its λ₀ and ν are not trained.
 
     Call args: ``{"kspace": complex64 [B, C, H, W], "mask": float32 [B, 1, 1, W], "sensitivities": complex64
     [B, C, H, W]}``. Returns complex64 ``[B, H, W]``.
@@ -196,16 +201,21 @@ class DeepEquilibriumRecon(ReconModel):
     """
 
     layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
+    initials = ("adjoint", "sense")  # initial="sense": the fixed-point iteration starts from CG-SENSE (models/base.py)
 
     def __init__(self, regularizer="dncnn", lam=0.05, cg_iterations=6, forward_iterations=20,
-                 backward_iterations=20, memory=5, tol=1e-4, **kwargs):
+                 backward_iterations=20, memory=5, tol=1e-4, noise_lam=None, **kwargs):
         super().__init__(**kwargs)
         self.regularizer = regularizer_spec(regularizer)
         self.lam, self.cg_iterations = float(lam), int(cg_iterations)
+        self.noise_lam = None if noise_lam is None else float(noise_lam)
         self.forward_iterations, self.backward_iterations = int(forward_iterations), int(backward_iterations)
         self.memory, self.tol = int(memory), float(tol)
         self.denoiser = make_regularizers(self.regularizer, 1, True)[0]
-        self.dc = ProximalL2DC(lam=self.lam, cg_iterations=self.cg_iterations)
+        if self.initial_sense is not None:
+            # x₀ only starts the forward solve (no gradient flows through it): its λ₀, ν stay as configured
+            self.initial_sense.trainable = False
+        self.dc = ProximalL2DC(lam=self.lam, cg_iterations=self.cg_iterations, noise_lam=self.noise_lam)
         # Convergence of the forward fixed point, in Keras' fit/evaluate logs (reset every epoch). Updated by
         # compute_metrics, never by call: a serving function must not write to (untracked) metric variables.
         self.residual_metric = keras.metrics.Mean(name="deq_residual")
@@ -218,10 +228,12 @@ class DeepEquilibriumRecon(ReconModel):
         The forward solve's convergence is kept in ``self.last_info`` (see the class docstring) and, in eager mode,
         an example that did not converge gives a ``UserWarning``.
         """
-        x0 = self.make_operator(mask, sensitivities).adjoint(kspace)
+        x0 = self.initial_image(kspace, mask, sensitivities)
+
+        noise = tf.stop_gradient(kspace_noise_std(kspace, mask)) if self.noise_lam is not None else None
 
         def step(x):
-            return self.dc(self.denoiser(x, training=training), kspace, mask, sensitivities)
+            return self.dc(self.denoiser(x, training=training), kspace, mask, sensitivities, noise_std=noise)
 
         x_star, info = fixed_point(step, x0, self.forward_iterations, self.backward_iterations, self.memory,
                                    self.tol, return_info=True)
@@ -253,4 +265,5 @@ class DeepEquilibriumRecon(ReconModel):
     def get_config(self):
         return {**super().get_config(), "regularizer": self.regularizer, "lam": self.lam,
                 "cg_iterations": self.cg_iterations, "forward_iterations": self.forward_iterations,
-                "backward_iterations": self.backward_iterations, "memory": self.memory, "tol": self.tol}
+                "backward_iterations": self.backward_iterations, "memory": self.memory, "tol": self.tol,
+                "noise_lam": self.noise_lam}

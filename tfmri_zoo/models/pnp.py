@@ -1,6 +1,6 @@
 """Plug-and-play zoo model: a denoiser inside a fixed number of PnP-ADMM or RED iterations (review Sec. III-B).
 
-``x₀ = z₀ = Eᴴy``, ``u₀ = 0``; ``method="admm"`` runs ``K`` PnP-ADMM iterations (Eq. 9 with the proximal step 9b
+``x₀ = z₀ = Eᴴy`` (or, with ``initial="sense"``, the CG-SENSE image), ``u₀ = 0``; ``method="admm"`` runs ``K`` PnP-ADMM iterations (Eq. 9 with the proximal step 9b
 replaced by the denoiser ``D``):
   ``x = (EᴴE + ρI)⁻¹(Eᴴy + ρ(z − u))`` (CG),   ``z = D(x + u)``,   ``u = u + x − z``,
 and ``method="red"`` runs ``K`` RED fixed-point iterations for Eq. 13 ``0 = Eᴴ(Ex − y) + ν(x − D(x))``:
@@ -50,6 +50,7 @@ class PnP(ReconModel):
     """
 
     layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
+    initials = ("adjoint", "sense")  # initial="sense": start from CG-SENSE (models/base.py)
 
     def __init__(self, iterations=10, method="admm", lam=0.5, cg_iterations=5, denoiser=None, **kwargs):
         super().__init__(**kwargs)
@@ -80,7 +81,8 @@ class PnP(ReconModel):
         def denoise(v):
             return self.denoiser(v, training=training)
 
-        x, z, u = rhs, rhs, tf.zeros_like(rhs)
+        start = rhs if self.initial == "adjoint" else self.initial_image(kspace, mask, sensitivities)
+        x, z, u = start, start, tf.zeros_like(start)
         for _ in range(self.iterations):
             if self.method == "admm":
                 x, z, u = admm_update(operator, rhs, x, z, u, denoise, self.lam, self.cg_iterations)

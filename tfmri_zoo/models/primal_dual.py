@@ -1,8 +1,8 @@
 """Learned primal-dual reconstruction (Adler & Öktem, IEEE TMI 2018), an unrolled primal-dual hybrid gradient method.
 
 Primal memory ``f`` (``n_primal`` complex images) and dual memory ``h`` (``n_dual`` complex k-spaces per coil) are
-updated alternately, with the operator ``E`` and its adjoint between them; ``f₀`` = ``Eᴴy`` in every channel,
-``h₀ = 0``. For ``i = 1..K``:
+updated alternately, with the operator ``E`` and its adjoint between them; ``f₀`` = ``Eᴴy`` (or, with
+``initial="sense"``, the CG-SENSE image) in every channel, ``h₀ = 0``. For ``i = 1..K``:
   ``h = h + Γ_i([h, E f⁽²⁾, y])``       (dual block, applied per coil on k-space real/imaginary channels)
   ``f = f + Λ_i([f, Eᴴ h⁽¹⁾])``         (primal block on image real/imaginary channels)
 and the result is ``f⁽¹⁾``. Γ_i and Λ_i are small CNNs (original: three 3×3 convolutions, 32 channels, PReLU), one
@@ -43,6 +43,7 @@ class PrimalDual(ReconModel):
     layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
     unrolled = True
     cartesian_only_reason = "its dual CNN convolves the Cartesian k-space grid"
+    initials = ("adjoint", "sense")  # initial="sense": start from CG-SENSE (models/base.py)
 
     def __init__(self, iterations=10, n_primal=5, n_dual=5, regularizer=None, **kwargs):
         super().__init__(**kwargs)
@@ -63,8 +64,8 @@ class PrimalDual(ReconModel):
         return make_regularizer(**self.regularizer, residual=False, out_channels=out_channels)
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
-        zero_filled = self.make_operator(mask, sensitivities).adjoint(kspace)
-        f = tf.repeat(zero_filled[..., None], self.n_primal, axis=-1)             # [B, H, W, Np]
+        start = self.initial_image(kspace, mask, sensitivities)
+        f = tf.repeat(start[..., None], self.n_primal, axis=-1)                   # [B, H, W, Np]
         h = tf.zeros(tf.concat([tf.shape(kspace), [self.n_dual]], 0), kspace.dtype)  # [B, C, H, W, Nd]
 
         def step(fh, kspace, mask, sensitivities, primal, dual):
