@@ -2,8 +2,10 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfmri_zoo.models import regularizers
+from tfmri_zoo.models.regularizers import REGULARIZERS, make_regularizer
 
 SMALL = {"unet": {"filters": 4, "depth": 2}, "dncnn": {"filters": 4, "layers": 3},
          "resnet": {"filters": 4, "blocks": 2}, "downup": {"filters": 4, "convs": 1},
@@ -69,3 +71,15 @@ def test_bad_arguments_are_named(image):
         regularizers.make_regularizer("unet", norm="group")
     with pytest.raises(ValueError, match="layers"):
         regularizers.make_regularizer("dncnn", layers=1)
+
+
+@pytest.mark.parametrize("name", sorted(REGULARIZERS))
+def test_calling_a_regularizer_leaves_no_name_scope_open(name):
+    """Building a regulariser must close every name scope it opens: a layer built afterwards has variable paths under
+    its own name only (a private sub-layer name, ``__conv_stack``, once broke the symbolic build and left the parent's
+    scope open, nesting every later model's variables under it)."""
+    image = tf.complex(tf.ones([1, 16, 16]), tf.zeros([1, 16, 16]))
+    make_regularizer(name, filters=4)(image)
+    probe = keras.layers.Dense(2, name="probe_after_" + name)
+    probe(tf.ones([1, 3]))
+    assert [v.path for v in probe.weights] == [f"probe_after_{name}/kernel", f"probe_after_{name}/bias"]

@@ -88,6 +88,12 @@ class _ConvStack(keras.layers.Layer):
     """``n`` × (3×3 conv, optional norm, activation; ``"prelu"`` = per-channel PReLU) — a helper block."""
 
     def __init__(self, filters, n, norm=None, activation="relu", bias=True, **kwargs):
+        if kwargs.get("name") is None:
+            # Keras' class-derived default "__conv_stack" is not a valid root TF name scope: the symbolic build of a
+            # parent layer (a fresh graph) failed on it and left the parent's name scope open, so every layer built
+            # afterwards in the process got nested variable paths.
+            uid = keras.backend.get_uid("conv_stack")
+            kwargs["name"] = "conv_stack" if uid == 1 else f"conv_stack_{uid - 1}"
         super().__init__(**kwargs)
         self.steps = []
         for _ in range(n):
