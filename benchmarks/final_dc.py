@@ -29,10 +29,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfmri_zoo import models  # noqa: E402
-from tfmri_zoo.data.brain import brain_dataset  # noqa: E402
 from tfmri_zoo.layers.data_consistency import inverse_softplus  # noqa: E402
 from tfmri_zoo.models.weights import manifest  # noqa: E402
 from tfmri_zoo.training.comparison import compare, evaluation_batches, slice_psnr  # noqa: E402
+from heldout import main_job_data, slice_rows  # noqa: E402
 from report import write_json  # noqa: E402
 
 SWEEP = [(lam, nu) for lam in (0.003, 0.01, 0.03, 0.1) for nu in (0.0, 10.0, 100.0, 1000.0)]
@@ -86,14 +86,7 @@ def main(argv=None):
     parser.add_argument("--out", default="out/final_dc")
     args = parser.parse_args(argv)
     start = time.time()
-    if args.quick:
-        files = brain_dataset(os.path.join(args.out, "data"), splits={"val": 1, "test": 1}, num_slices=2, seed=0,
-                              shape=(64, 64), coils=4)
-        lam_grids, iterations = {"sense": [1e-3, 1e-2], "l1_wavelet": [1e-3, 1e-2]}, {"l1_wavelet": 30}
-    else:   # the main job's data (tfmri_zoo.training.quickstart defaults)
-        files = brain_dataset(os.path.join(args.out, "data"), splits={"train": 6, "val": 3, "test": 4},
-                              num_slices=4, seed=0, shape=(128, 128), coils=8)
-        lam_grids, iterations = None, None
+    files, lam_grids, iterations = main_job_data(os.path.join(args.out, "data"), args.quick)
     names = args.models or [n for n, sets in manifest().items()
                             if sets.get("brain", {}).get("config", {}).get("final_dc")]
     accelerations = (4, 8)
@@ -110,20 +103,13 @@ def main(argv=None):
         nu = float(tf.math.softplus(model.final_proximal.noise_lam))
         results[name] = {"lam0": lam0, "nu": nu}
         print(f"{name}: final step λ₀ = {lam0:.4g}, ν = {nu:.4g}")
-        for key, rows in table.items():
-            cg = np.array(rows["sense"]["slice_psnr"])
-            results[name][key] = {}
-            line = []
-            for method in ("sense", "l1_wavelet", "network", "network + DC"):
-                row = rows[method]
-                below = int(np.sum(np.array(row["slice_psnr"]) < cg)) if method not in ("sense",) else 0
-                worst = float(np.min(np.array(row["slice_psnr"]) - cg))
-                results[name][key][method] = {"psnr": row["psnr"], "ssim": row["ssim"], "below_sense": below,
-                                              "worst_vs_sense": worst, "lam": row.get("lam")}
-                line.append(f"{method} {row['psnr']:.2f}/{row['ssim']:.3f}"
-                            + ("" if method == "sense" else f" (below CG-SENSE on {below}/{len(cg)}, "
-                                                            f"worst {worst:+.2f} dB)"))
-            print(f"  {key}: " + "; ".join(line), flush=True)
+        for key, methods in slice_rows(table).items():
+            results[name][key] = {m: methods[m] for m in ("sense", "l1_wavelet", "network", "network + DC")}
+            print(f"  {key}: " + "; ".join(
+                f"{m} {row['psnr']:.2f}/{row['ssim']:.3f}" + ("" if m == "sense" else
+                                                              f" (below CG-SENSE on {row['below_sense']}/"
+                                                              f"{row['slices']}, worst {row['worst_vs_sense']:+.2f} dB)")
+                for m, row in results[name][key].items()), flush=True)
         if args.sweep:
             results[name]["sweep"] = sweep(model, files, accelerations)
             for key, rows in results[name]["sweep"].items():
