@@ -15,11 +15,12 @@ object), then every method is evaluated on test subjects at each noise level, ag
   shipped ``brain`` weights are this model, ν = 10).
 
 ``--model admmnet`` does the same for ADMM-Net's x-updates ``ρ_k = ρ_k,0 + ν·σ̂²`` (one ν for all stages; the shipped
-``admmnet``/``brain`` weights are this model with the chosen ν).
+``admmnet``/``brain`` weights are this model with the chosen ν), ``--model pnp`` for plug-and-play ADMM's fixed
+penalty ``ρ = ρ₀ + ν·σ̂²`` (the shipped ``pnp``/``brain`` weights likewise).
 
 Data: brain subjects (held-out slabs) at fixed noise levels, 128², 8 coils, ESPIRiT maps, fastMRI random masks.
 
-    python benchmarks/noise_adaptive.py [--quick] [--model modl|admmnet] [--save out/modl-noise.keras]
+    python benchmarks/noise_adaptive.py [--quick] [--model modl|admmnet|pnp] [--save out/modl-noise.keras]
 """
 import argparse
 import os
@@ -32,6 +33,7 @@ import numpy as np  # noqa: E402
 from tfmri_zoo import models  # noqa: E402
 from tfmri_zoo.data.brain import brain_dataset  # noqa: E402
 from tfmri_zoo.layers.data_consistency import inverse_softplus  # noqa: E402
+from tfmri_zoo.models.pnp import PnP  # noqa: E402
 from tfmri_zoo.models.weights import dummy_inputs, transfer_weights, weights_entry  # noqa: E402
 from tfmri_zoo.recon import select_lam  # noqa: E402
 from tfmri_zoo.training.comparison import compare, evaluation_batches  # noqa: E402
@@ -42,8 +44,8 @@ NU_GRID = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
 
 
 def noise_adaptive_model(name="modl", weights="brain", noise_lam=10.0):
-    """The shipped ``name`` network (``"modl"`` or ``"admmnet"``) with noise-adaptive data consistency (``ν =
-    noise_lam`` where the shipped weights have none)."""
+    """The shipped ``name`` network (``"modl"``, ``"admmnet"`` or ``"pnp"``) with noise-adaptive data consistency
+    (``ν = noise_lam`` where the shipped weights have none)."""
     shipped = models.get(name, weights=weights)
     config = weights_entry(name, weights)["config"]
     model = models.get(name, preset=None, **{**config, "noise_lam": config.get("noise_lam") or noise_lam})
@@ -54,7 +56,11 @@ def noise_adaptive_model(name="modl", weights="brain", noise_lam=10.0):
 
 
 def set_noise_lam(model, value):
-    """Sets ν of every noise-adaptive data-consistency step of ``model`` (MoDL's shared step, ADMM-Net's x-updates)."""
+    """Sets ν of every noise-adaptive data-consistency step of ``model`` (MoDL's shared step, ADMM-Net's x-updates;
+    PnP's ν is a fixed hyperparameter, read at each eager call)."""
+    if isinstance(model, PnP):
+        model.noise_lam = float(value)
+        return
     for step in ([model.dc] if hasattr(model, "dc") else model.steps):
         step.noise_lam.assign(inverse_softplus(float(value)))
 
@@ -64,7 +70,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="64², two noise levels, two ν")
     parser.add_argument("--out", default="out/noise_adaptive")
     parser.add_argument("--save", default=None, help="write the tuned noise-adaptive model as a .keras file")
-    parser.add_argument("--model", default="modl", choices=["modl", "admmnet"])
+    parser.add_argument("--model", default="modl", choices=["modl", "admmnet", "pnp"])
     args = parser.parse_args(argv)
     shape, levels, grid = ((64, 64), (0.05, 0.35), (3.0, 30.0)) if args.quick else ((128, 128), NOISE_LEVELS, NU_GRID)
     lam_grids = {"sense": [1e-3, 1e-2, 1e-1], "l1_wavelet": [1e-3, 1e-2]} if args.quick else None

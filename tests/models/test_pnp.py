@@ -150,3 +150,32 @@ def test_bad_arguments_are_named(problem):
         Denoiser()(tf.zeros([1, 1, 4, 4], tf.complex64))
     with pytest.raises(ValueError, match="preset"):
         make_denoiser("huge")
+
+
+@pytest.mark.parametrize("method", ["admm", "red"])
+def test_noise_adaptive_penalty_uses_lam_plus_nu_sigma_squared_per_example(rng, method):
+    """``noise_lam=ν``: with an identity denoiser, one iteration from ``x₀ = z₀ = Eᴴy`` (ADMM's ``u₀ = 0``, RED's
+    ``D(x₀) = x₀``) is the dense solve ``(EᴴE + ρI)⁻¹(Eᴴy + ρEᴴy)`` with ``ρ = ρ₀ + ν·σ̂²`` per example, σ̂ recomputed
+    in numpy; the noisier example gets the larger ρ."""
+    from tests.models.test_modl import numpy_noise_std
+
+    inputs, _ = zoo_contract.toy_problem(batch=2, coils=3, height=16, width=16, seed=4)
+    noise = rng.standard_normal(inputs["kspace"].shape) + 1j * rng.standard_normal(inputs["kspace"].shape)
+    k = (inputs["kspace"] + np.array([0.01, 0.3])[:, None, None, None] * noise).astype(np.complex64)
+    inputs = {**inputs, "kspace": k}
+    model = PnP(iterations=1, method=method, lam=0.05, noise_lam=4.0, cg_iterations=40, normalize=False,
+                denoiser={"network": {"name": "dncnn", "filters": 4, "layers": 2, "batch_norm": False}})
+    model(inputs)
+    for variable in model.denoiser.weights:
+        variable.assign(tf.zeros_like(variable))                  # residual network: D(x) = x
+    got = model(inputs).numpy()
+    mask, sens = inputs["mask"], inputs["sensitivities"].astype(np.complex128)
+    rhos = [0.05 + 4.0 * numpy_noise_std(k[b], mask[b]) ** 2 for b in range(2)]
+    assert rhos[1] > 5 * rhos[0]
+    axes = (-2, -1)
+    coil_images = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k * mask, axes=axes), norm="ortho"), axes=axes)
+    rhs = np.sum(np.conj(sens) * coil_images, axis=1).reshape(2, -1)
+    gram = dense_gram(sens, mask)
+    want = np.stack([np.linalg.solve(gram[b] + rhos[b] * np.eye(256), rhs[b] + rhos[b] * rhs[b]) for b in range(2)])
+    np.testing.assert_allclose(got, want.reshape(got.shape), atol=2e-4 * np.abs(want).max())
+    assert PnP.from_config(model.get_config()).noise_lam == 4.0

@@ -3,7 +3,8 @@
 ``x₀ = z₀ = Eᴴy`` (or, with ``initial="sense"``, the CG-SENSE image), ``u₀ = 0``; ``method="admm"`` runs ``K`` PnP-ADMM iterations (Eq. 9 with the proximal step 9b
 replaced by the denoiser ``D``):
   ``x = (EᴴE + ρI)⁻¹(Eᴴy + ρ(z − u))`` (CG),   ``z = D(x + u)``,   ``u = u + x − z``,
-and ``method="red"`` runs ``K`` RED fixed-point iterations for Eq. 13 ``0 = Eᴴ(Ex − y) + ν(x − D(x))``:
+``noise_lam=ν`` makes the penalty noise-adaptive per example, ``ρ = ρ₀ + ν·σ̂²`` (σ̂ from the call's k-space, as
+MoDL's ``noise_lam``): noisy data lean on the denoiser. And ``method="red"`` runs ``K`` RED fixed-point iterations for Eq. 13 ``0 = Eᴴ(Ex − y) + ν(x − D(x))``:
   ``x = (EᴴE + νI)⁻¹(Eᴴy + ν D(x))`` (CG).
 Both return the data-consistent ``x``. One denoiser (:class:`tfmri_zoo.models.denoiser.Denoiser`) is shared by all
 iterations and ``ρ``/``ν`` are fixed hyperparameters, as in PnP. The iteration updates are those of
@@ -22,6 +23,7 @@ from tfmri_zoo.models.base import LAYOUT_2D, ReconModel
 from tfmri_zoo.models.denoiser import PRESETS as DENOISER_PRESETS
 from tfmri_zoo.models.denoiser import Denoiser
 from tfmri_zoo.models.registry import register
+from tfmri_zoo.physics.noise import kspace_noise_std
 from tfmri_zoo.recon.pnp import admm_update, red_fixed_point_update
 
 METHODS = ("admm", "red")
@@ -42,6 +44,8 @@ class PnP(ReconModel):
       method: ``"admm"`` (PnP-ADMM, penalty ``ρ``) or ``"red"`` (RED fixed point, weight ``ν``).
       lam: the data-consistency weight, ``ρ`` (ADMM penalty) or ``ν`` (RED weight), > 0, fixed.
       cg_iterations: CG iterations per data-consistency solve.
+      noise_lam: ``None`` (a fixed ``lam``) or ν of the noise-adaptive weight ``lam + ν·σ̂²`` (fixed, ≥ 0; σ̂ measured
+        on each call's normalised k-space by :func:`tfmri_zoo.physics.kspace_noise_std`).
       denoiser: :class:`~tfmri_zoo.models.denoiser.Denoiser` constructor arguments (``{"network": ..., ...}``).
       **kwargs: :class:`~tfmri_zoo.models.base.ReconModel` arguments.
 
@@ -52,7 +56,8 @@ class PnP(ReconModel):
     layouts = LAYOUT_2D  # 2D only: other extra_dims/spatial_rank raise a ValueError
     initials = ("adjoint", "sense")  # initial="sense": start from CG-SENSE (models/base.py)
 
-    def __init__(self, iterations=10, method="admm", lam=0.5, cg_iterations=5, denoiser=None, **kwargs):
+    def __init__(self, iterations=10, method="admm", lam=0.5, cg_iterations=5, denoiser=None, noise_lam=None,
+                 **kwargs):
         super().__init__(**kwargs)
         if method not in METHODS:
             raise ValueError(f"method: expected one of {METHODS}, got {method!r}.")
@@ -63,6 +68,8 @@ class PnP(ReconModel):
             raise TypeError(f"denoiser: expected a dict of Denoiser arguments, got {type(denoiser).__name__}.")
         self.iterations, self.method, self.lam = iterations, method, float(lam)
         self.cg_iterations = cg_iterations
+        self.noise_lam = (None if noise_lam is None else
+                          float(validation.as_float(noise_lam, "noise_lam", minimum=0.0)))
         self.denoiser_config = dict(denoiser or DENOISER_PRESETS["small"])
         self.denoiser = Denoiser(**self.denoiser_config)
 
@@ -81,15 +88,21 @@ class PnP(ReconModel):
         def denoise(v):
             return self.denoiser(v, training=training)
 
+        weight = self.lam
+        if self.noise_lam is not None:
+            sigma = tf.stop_gradient(kspace_noise_std(kspace, mask))                   # [B]
+            weight = tf.reshape(self.lam + self.noise_lam * sigma ** 2, [-1, 1, 1])
+
         start = rhs if self.initial == "adjoint" else self.initial_image(kspace, mask, sensitivities)
         x, z, u = start, start, tf.zeros_like(start)
         for _ in range(self.iterations):
             if self.method == "admm":
-                x, z, u = admm_update(operator, rhs, x, z, u, denoise, self.lam, self.cg_iterations)
+                x, z, u = admm_update(operator, rhs, x, z, u, denoise, weight, self.cg_iterations)
             else:
-                x = red_fixed_point_update(operator, rhs, x, denoise, self.lam, self.cg_iterations)
+                x = red_fixed_point_update(operator, rhs, x, denoise, weight, self.cg_iterations)
         return x
 
     def get_config(self):
         return {**super().get_config(), "iterations": self.iterations, "method": self.method,
-                "lam": self.lam, "cg_iterations": self.cg_iterations, "denoiser": self.denoiser_config}
+                "lam": self.lam, "cg_iterations": self.cg_iterations, "denoiser": self.denoiser_config,
+                "noise_lam": self.noise_lam}

@@ -52,7 +52,7 @@ def admm_update(operator, rhs, x, z, u, denoiser, rho, cg_iterations):
       rhs: complex ``[B, H, W]`` ``Eᴴy``.
       x, z, u: complex ``[B, H, W]`` current data-consistent image, denoised image and scaled dual.
       denoiser: callable complex ``[B, H, W]`` → complex ``[B, H, W]``.
-      rho: penalty ``ρ > 0`` (float or complex scalar tensor).
+      rho: penalty ``ρ > 0``: a float, a scalar tensor or a per-example real tensor ``[B, 1, 1]``.
       cg_iterations: CG iterations of the x-update (warm-started at the previous ``x``).
 
     Returns:
