@@ -105,11 +105,11 @@ def main(argv=None):
         print(f"{name}: final step λ₀ = {lam0:.4g}, ν = {nu:.4g}")
         for key, methods in slice_rows(table).items():
             results[name][key] = {m: methods[m] for m in ("sense", "l1_wavelet", "network", "network + DC")}
-            print(f"  {key}: " + "; ".join(
-                f"{m} {row['psnr']:.2f}/{row['ssim']:.3f}" + ("" if m == "sense" else
-                                                              f" (below CG-SENSE on {row['below_sense']}/"
-                                                              f"{row['slices']}, worst {row['worst_vs_sense']:+.2f} dB)")
-                for m, row in results[name][key].items()), flush=True)
+            cells = [f"{m} {row['psnr']:.2f}/{row['ssim']:.3f}" + (
+                "" if m == "sense" else f" (below CG-SENSE on {row['below_sense']}/{row['slices']}, "
+                                        f"worst {row['worst_vs_sense']:+.2f} dB)")
+                     for m, row in results[name][key].items()]
+            print(f"  {key}: " + "; ".join(cells), flush=True)
         if args.sweep:
             results[name]["sweep"] = sweep(model, files, accelerations)
             for key, rows in results[name]["sweep"].items():

@@ -1,14 +1,14 @@
 """Plug-and-play zoo model: a denoiser inside a fixed number of PnP-ADMM or RED iterations (review Sec. III-B).
 
-``x₀ = z₀ = Eᴴy`` (or, with ``initial="sense"``, the CG-SENSE image), ``u₀ = 0``; ``method="admm"`` runs ``K`` PnP-ADMM iterations (Eq. 9 with the proximal step 9b
-replaced by the denoiser ``D``):
+``x₀ = z₀ = Eᴴy`` (or, with ``initial="sense"``, the CG-SENSE image), ``u₀ = 0``; ``method="admm"`` runs ``K``
+PnP-ADMM iterations (Eq. 9 with the proximal step 9b replaced by the denoiser ``D``):
   ``x = (EᴴE + ρI)⁻¹(Eᴴy + ρ(z − u))`` (CG),   ``z = D(x + u)``,   ``u = u + x − z``,
-``noise_lam=ν`` makes the penalty noise-adaptive per example, ``ρ = ρ₀ + ν·σ̂²`` (σ̂ from the call's k-space, as
-MoDL's ``noise_lam``): noisy data lean on the denoiser. And ``method="red"`` runs ``K`` RED fixed-point iterations for Eq. 13 ``0 = Eᴴ(Ex − y) + ν(x − D(x))``:
+and ``method="red"`` runs ``K`` RED fixed-point iterations for Eq. 13 ``0 = Eᴴ(Ex − y) + ν(x − D(x))``:
   ``x = (EᴴE + νI)⁻¹(Eᴴy + ν D(x))`` (CG).
-Both return the data-consistent ``x``. One denoiser (:class:`tfmri_zoo.models.denoiser.Denoiser`) is shared by all
-iterations and ``ρ``/``ν`` are fixed hyperparameters, as in PnP. The iteration updates are those of
-:mod:`tfmri_zoo.recon.pnp`.
+Both return the data-consistent ``x``. ``noise_lam=ν`` makes the weight noise-adaptive per example, ``ρ₀ + ν·σ̂²``
+(σ̂ from the call's k-space, as MoDL's ``noise_lam``): noisy data lean on the denoiser. One denoiser
+(:class:`tfmri_zoo.models.denoiser.Denoiser`) is shared by all iterations and ``ρ``/``ν`` are fixed hyperparameters,
+as in PnP. The iteration updates are those of :mod:`tfmri_zoo.recon.pnp`.
 
 Two ways to train: (1) classic PnP — train the denoiser alone on noisy/clean pairs
 (:func:`tfmri_zoo.models.denoiser.noisy_pairs`) and copy its weights in with :meth:`PnP.set_denoiser_weights`;
