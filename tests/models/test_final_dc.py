@@ -51,13 +51,14 @@ def test_final_step_keeps_the_data_where_they_determine_the_image():
 
 @pytest.mark.parametrize("name", ["vn", "varnet", "modl", "proxgrad", "admmnet", "primal_dual", "pnp", "deq"])
 def test_final_step_trains_and_round_trips(name, tmp_path):
-    """Every model with a shipped final step (ADMM-Net with its noise-adaptive x-updates too, as shipped)."""
+    """Every model that supports the final step (ADMM-Net, PnP and DEQ with their noise-adaptive weights, as shipped)."""
     import keras
 
     from tfmri_zoo.export.serving import export_saved_model
 
     inputs, *_ = problem(noise=0.1)
-    extra = {"varnet": {"estimate_sensitivities": False}, "admmnet": {"noise_lam": 10.0}}.get(name, {})
+    extra = {"varnet": {"estimate_sensitivities": False}, "admmnet": {"noise_lam": 10.0}, "pnp": {"noise_lam": 10.0},
+             "deq": {"noise_lam": 10.0}}.get(name, {})
     model = models.get(name, preset="small", initial="sense", final_dc=True, initial_iterations=3,
                        final_iterations=4, **extra)
     out = model(inputs)
