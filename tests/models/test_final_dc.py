@@ -51,7 +51,7 @@ def test_final_step_keeps_the_data_where_they_determine_the_image():
 
 @pytest.mark.parametrize("name", ["vn", "varnet", "modl", "proxgrad", "admmnet", "primal_dual", "pnp", "deq"])
 def test_final_step_trains_and_round_trips(name, tmp_path):
-    """Every model that supports the final step (ADMM-Net, PnP and DEQ with their noise-adaptive weights, as shipped)."""
+    """Every model that supports the final step (ADMM-Net, PnP, DEQ with their noise-adaptive weights, as shipped)."""
     import keras
 
     from tfmri_zoo.export.serving import export_saved_model
