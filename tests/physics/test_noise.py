@@ -2,6 +2,7 @@
 image's signal, Cartesian and non-Cartesian."""
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfmri_zoo.physics import kspace_noise_std, radial_trajectory
 
@@ -44,3 +45,15 @@ def test_noncartesian_estimate_and_an_empty_band(rng):
     assert kspace_noise_std(complex_noise(rng, (1, 2, 64, 64), 1.0), centre_only, band=0.25).numpy()[0] > 0
     with pytest.raises(ValueError, match="band"):
         kspace_noise_std(kspace, {"trajectory": trajectory}, band=0.0)
+
+
+def test_noise_adaptive_weight_per_example_in_the_weight_dtype():
+    from tfmri_zoo.physics import noise_adaptive_weight
+
+    sigma = np.array([0.0, 0.1, 0.3], np.float32)
+    real = noise_adaptive_weight(0.5, 10.0, sigma, 3).numpy()
+    assert real.shape == (3, 1, 1) and real.dtype == np.float32
+    np.testing.assert_allclose(real[:, 0, 0], 0.5 + 10.0 * sigma.astype(np.float64) ** 2, rtol=1e-6)
+    complex_weight = noise_adaptive_weight(tf.constant(0.05 + 0j, tf.complex64), tf.constant(2.0), sigma, 4).numpy()
+    assert complex_weight.shape == (3, 1, 1, 1) and complex_weight.dtype == np.complex64
+    np.testing.assert_allclose(complex_weight.ravel(), 0.05 + 2.0 * sigma.astype(np.float64) ** 2, rtol=1e-6)

@@ -37,6 +37,7 @@ import tensorflow as tf
 from tfmri_zoo import validation
 from tfmri_zoo.physics.cg import conjugate_gradient
 from tfmri_zoo.physics.fft import fftnc, ifftnc
+from tfmri_zoo.physics.noise import noise_adaptive_weight
 from tfmri_zoo.physics.operators import make_operator, operator_kind
 
 
@@ -247,8 +248,7 @@ class ProximalL2DC(DataConsistency):
         if noise_std is None:
             raise ValueError(f"noise_std: {self.name} is noise-adaptive (noise_lam set) and needs the k-space noise "
                              "level float32 [B] of the call (tfmri_zoo.physics.kspace_noise_std).")
-        variance = tf.reshape(tf.square(tf.cast(noise_std, lam.dtype.real_dtype)), [-1] + [1] * (rank - 1))
-        return lam + self.nonnegative(self.noise_lam) * tf.complex(variance, tf.zeros_like(variance))
+        return noise_adaptive_weight(lam, tf.math.real(self.nonnegative(self.noise_lam)), noise_std, rank)
 
     def call(self, image, kspace, sampling_mask, sensitivities=None, noise_std=None):
         kspace = self.as_kspace(kspace, sampling_mask)

@@ -23,7 +23,7 @@ from tfmri_zoo.models.base import LAYOUT_2D, ReconModel
 from tfmri_zoo.models.denoiser import PRESETS as DENOISER_PRESETS
 from tfmri_zoo.models.denoiser import Denoiser
 from tfmri_zoo.models.registry import register
-from tfmri_zoo.physics.noise import kspace_noise_std
+from tfmri_zoo.physics.noise import kspace_noise_std, noise_adaptive_weight
 from tfmri_zoo.recon.pnp import admm_update, red_fixed_point_update
 
 METHODS = ("admm", "red")
@@ -91,7 +91,7 @@ class PnP(ReconModel):
         weight = self.lam
         if self.noise_lam is not None:
             sigma = tf.stop_gradient(kspace_noise_std(kspace, mask))                   # [B]
-            weight = tf.reshape(self.lam + self.noise_lam * sigma ** 2, [-1, 1, 1])
+            weight = noise_adaptive_weight(self.lam, self.noise_lam, sigma, 3)       # float32 [B, 1, 1]
 
         start = rhs if self.initial == "adjoint" else self.initial_image(kspace, mask, sensitivities)
         x, z, u = start, start, tf.zeros_like(start)

@@ -11,7 +11,7 @@ from tfmri_zoo.physics.density import pipe_menon_density, radial_density
 from tfmri_zoo.physics.dipole import DipoleOperator, dipole_kernel
 from tfmri_zoo.physics.fft import fft2c, fftnc, ifft2c, ifftnc
 from tfmri_zoo.physics.motion import MotionSenseOperator, motion_compensated_sense, rigid_displacement
-from tfmri_zoo.physics.noise import kspace_noise_std
+from tfmri_zoo.physics.noise import kspace_noise_std, noise_adaptive_weight
 from tfmri_zoo.physics.noncartesian import NonCartesianSenseOperator
 from tfmri_zoo.physics.operators import OPERATOR_KINDS, make_operator, operator_kind
 from tfmri_zoo.physics.nufft import NUFFT, kaiser_bessel_beta, nufft, nufft_adjoint
@@ -28,7 +28,7 @@ __all__ = ["DipoleOperator", "EquispacedMaskFractionFunc", "EquispacedMaskFunc",
            "KtMaskFunc", "MaskFunc", "OPERATOR_KINDS", "MotionSenseOperator", "MultiEchoT2", "NUFFT", "NonCartesianSenseOperator",
            "NonlinearOperator", "PoissonDiscMaskFunc", "RandomMaskFunc", "SenseOperator", "SIGNAL_MODELS", "SignalModel", "signal_model",
            "bart_to_radians", "center_slice", "coil_compress", "conjugate_gradient", "dipole_kernel", "espirit",
-           "estimate_sensitivities", "fft2c", "fftnc", "ifft2c", "ifftnc", "kaiser_bessel_beta", "kspace_noise_std", "line_masks", "make_operator",
+           "estimate_sensitivities", "fft2c", "fftnc", "ifft2c", "ifftnc", "kaiser_bessel_beta", "kspace_noise_std", "noise_adaptive_weight", "line_masks", "make_operator",
            "motion_compensated_sense", "nufft", "nufft_adjoint", "operator_kind", "pack_params", "pipe_menon_density",
            "radial_angles", "radial_density", "radial_trajectory", "rate_to_time", "rigid_displacement", "rss", "scaling_and_squaring",
            "stack_of_stars_trajectory", "unpack_params", "walsh", "warp", "warp_adjoint"]

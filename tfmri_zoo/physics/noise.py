@@ -60,3 +60,22 @@ def kspace_noise_std(kspace, sampling, band=0.25):
     outer = tf.broadcast_to(outer, tf.shape(magnitude))
     median = _masked_median(tf.reshape(magnitude, [batch, -1]), tf.reshape(outer, [batch, -1]))
     return median / math.sqrt(math.log(2.0))
+
+
+def noise_adaptive_weight(weight, nu, noise_std, rank):
+    """A per-example regularisation weight ``w₀ + ν·σ̂²`` (MoDL's λ, PnP's ρ): noisier data lean more on the prior.
+
+    Args:
+      weight: ``w₀``, a real or complex scalar (Python number or tensor).
+      nu: ``ν``, a real scalar (Python number or tensor).
+      noise_std: ``σ̂``, float32 ``[B]`` (e.g. :func:`kspace_noise_std`).
+      rank: rank of the image the weight multiplies (``[B, H, W]``: 3).
+
+    Returns:
+      ``[B, 1, ..., 1]`` (``rank`` axes) of ``weight``'s dtype (float32 for a Python number).
+    """
+    weight = tf.convert_to_tensor(weight)
+    real = weight.dtype.real_dtype
+    variance = tf.reshape(tf.square(tf.cast(noise_std, real)), [-1] + [1] * (int(rank) - 1))
+    adaptive = tf.cast(nu, real) * variance
+    return weight + (tf.complex(adaptive, tf.zeros_like(adaptive)) if weight.dtype.is_complex else adaptive)
