@@ -194,3 +194,46 @@ def test_noise_adaptive_iteration_uses_lam_plus_nu_sigma_squared_per_example(rng
     np.testing.assert_allclose(got, x.reshape(got.shape), atol=2e-4 * np.abs(x).max())
     again = DeepEquilibriumRecon.from_config(model.get_config())
     assert again.noise_lam == 4.0 and again.dc.noise_lam_init == 4.0
+
+
+def test_jacobian_estimate_is_the_mean_squared_singular_value_of_the_iteration():
+    """With an identity CNN, ``∂f/∂x = λ(EᴴE + λI)⁻¹``: the Hutchinson estimate, averaged over probes, equals
+    ``mean_i (λ/(s_i + λ))²`` over the eigenvalues ``s_i`` of the dense ``EᴴE`` (numpy)."""
+    from tests.models.test_pnp import dense_gram
+
+    inputs, _ = toy_problem(batch=2, coils=3, height=16, width=16, seed=4)
+    lam = 0.5
+    model = _deq(lam=lam, cg_iterations=60)
+    model(inputs)
+    model.denoiser.out.set_weights([np.zeros_like(w) for w in model.denoiser.out.get_weights()])
+    args = [tf.constant(inputs[k]) for k in ("kspace", "mask", "sensitivities")]
+    x = tf.complex(tf.random.normal([2, 16, 16]), tf.random.normal([2, 16, 16]))
+    tf.random.set_seed(3)
+    probe = tf.function(model.jacobian_frobenius)
+    estimate = np.mean([probe(x, *args).numpy() for _ in range(40)], axis=0)
+    gram = dense_gram(inputs["sensitivities"].astype(np.complex128), inputs["mask"])
+    eigen = np.linalg.eigvalsh(gram)
+    want = np.mean((lam / (eigen + lam)) ** 2, axis=1)
+    assert 0.2 < want.min() <= want.max() < 0.9       # undersampled: part of the space is damped, part is not
+    np.testing.assert_allclose(estimate, want, rtol=0.04)
+
+
+def test_jacobian_penalty_enters_the_training_loss_and_its_metric():
+    inputs, target = toy_problem(batch=2)
+    keras.utils.set_random_seed(1)
+    plain = models.get("deq", preset="small")
+    penalised = models.get("deq", preset="small", jacobian_penalty=5.0)
+    for model in (plain, penalised):
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=ComplexMSE())
+        model(inputs)
+    penalised.set_weights(plain.get_weights())
+    dataset = tf.data.Dataset.from_tensors((inputs, target))
+    logs = {name: model.evaluate(dataset, verbose=0, return_dict=True) for name, model in
+            (("plain", plain), ("penalised", penalised))}
+    assert "deq_jacobian" not in logs["plain"] or logs["plain"]["deq_jacobian"] == 0.0   # training only
+    history = penalised.fit(dataset.repeat(6), epochs=1, verbose=0)
+    jacobian = history.history["deq_jacobian"][0]
+    assert 0.0 < jacobian < 10.0
+    assert history.history["loss"][0] > logs["penalised"]["loss"]          # the penalty is part of the loss
+    again = DeepEquilibriumRecon.from_config(penalised.get_config())
+    assert again.jacobian_penalty == 5.0

@@ -183,6 +183,9 @@ class DeepEquilibriumRecon(ReconModel):
       noise_lam: ``None`` (a fixed λ) or the initial ν of a noise-adaptive λ = λ₀ + ν·σ̂² (σ̂ measured on each call's
         k-space, as :class:`~tfmri_zoo.models.modl.MoDL`'s ``noise_lam``): the same iteration as MoDL's, so MoDL's
         weights transfer.
+      jacobian_penalty: ``γ ≥ 0``; when positive, training adds ``γ·‖∂f/∂x‖²_F/N`` at ``x*`` (a Hutchinson
+        estimate, :meth:`jacobian_frobenius`) to the loss — Bai et al.'s Jacobian regularisation, which keeps ``f``
+        contractive; logged as the metric ``deq_jacobian``. Inference is unchanged.
       **kwargs: :class:`~tfmri_zoo.models.base.ReconModel` arguments; ``initial="sense"`` only starts the forward
         solve (no gradient flows through ``x₀``), so its λ₀ and ν are not trained.
 
@@ -204,8 +207,9 @@ class DeepEquilibriumRecon(ReconModel):
     initials = ("adjoint", "sense")  # initial="sense": the fixed-point iteration starts from CG-SENSE (models/base.py)
 
     def __init__(self, regularizer="dncnn", lam=0.05, cg_iterations=6, forward_iterations=20,
-                 backward_iterations=20, memory=5, tol=1e-4, noise_lam=None, **kwargs):
+                 backward_iterations=20, memory=5, tol=1e-4, noise_lam=None, jacobian_penalty=0.0, **kwargs):
         super().__init__(**kwargs)
+        self.jacobian_penalty = float(validation.as_float(jacobian_penalty, "jacobian_penalty", minimum=0.0))
         self.regularizer = regularizer_spec(regularizer)
         self.lam, self.cg_iterations = float(lam), int(cg_iterations)
         self.noise_lam = None if noise_lam is None else float(noise_lam)
@@ -220,6 +224,7 @@ class DeepEquilibriumRecon(ReconModel):
         # compute_metrics, never by call: a serving function must not write to (untracked) metric variables.
         self.residual_metric = keras.metrics.Mean(name="deq_residual")
         self.converged_metric = keras.metrics.Mean(name="deq_converged")
+        self.jacobian_metric = keras.metrics.Mean(name="deq_jacobian")
         object.__setattr__(self, "last_info", None)   # plain attribute: not tracked by Keras, not saved
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
@@ -237,12 +242,41 @@ class DeepEquilibriumRecon(ReconModel):
 
         x_star, info = fixed_point(step, x0, self.forward_iterations, self.backward_iterations, self.memory,
                                    self.tol, return_info=True)
+        if training and self.jacobian_penalty > 0:
+            info["jacobian"] = self.jacobian_frobenius(x_star, kspace, mask, sensitivities, noise, training)
+            self.add_loss(self.jacobian_penalty * tf.reduce_mean(info["jacobian"]))
         object.__setattr__(self, "last_info", info)
         if tf.executing_eagerly() and not bool(tf.reduce_all(info["converged"])):
             warnings.warn(f"{self.name}: the fixed point did not converge in {self.forward_iterations} iterations "
                           f"(max relative residual {float(tf.reduce_max(info['residual'])):.2e} > tol {self.tol:g}); "
                           "x* is not a fixed point and its gradient is approximate.", UserWarning, stacklevel=2)
         return x_star
+
+    def jacobian_frobenius(self, x_star, kspace, mask, sensitivities, noise_std=None, training=None):
+        """Hutchinson estimate of ``‖∂f/∂x‖²_F / N`` at ``x*`` per example (Bai, Koltun & Kolter, "Stabilizing
+        equilibrium models by Jacobian regularization", ICML 2021): ``‖(∂f/∂x)ᴴ ε‖² / ‖ε‖²``, ε complex Gaussian.
+
+        For MoDL's ``f``, ``∂f/∂x = λ(EᴴE + λI)⁻¹ ∂D/∂x`` and the solve is Hermitian, so
+        ``(∂f/∂x)ᴴ ε = (∂D/∂x)ᴴ w`` with ``w = λ(EᴴE + λI)⁻¹ ε`` (one CG solve on zero data, no gradient): only the
+        regulariser is differentiated twice. Training with ``jacobian_penalty·mean(...)`` as an extra loss makes
+        ``f`` more contractive, so the forward solve converges and iterating further does not drift.
+
+        Args:
+          x_star: complex64 ``[B, H, W]`` (gradients are not taken through it).
+          kspace, mask, sensitivities: the call's normalised inputs; ``noise_std``: float32 ``[B]`` or ``None``.
+
+        Returns:
+          float32 ``[B]``.
+        """
+        x_star = tf.stop_gradient(x_star)
+        probe = tf.complex(tf.random.normal(tf.shape(x_star)), tf.random.normal(tf.shape(x_star))) / (2.0 ** 0.5)
+        weighted = tf.stop_gradient(self.dc(probe, tf.zeros_like(kspace), mask, sensitivities, noise_std=noise_std))
+        with tf.GradientTape() as tape:
+            tape.watch(x_star)
+            denoised = self.denoiser(x_star, training=training)
+        product = tape.gradient(denoised, x_star, output_gradients=weighted)
+        energy = lambda v: tf.reduce_sum(tf.square(tf.abs(v)), axis=[1, 2])   # noqa: E731
+        return energy(product) / energy(probe)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         """Keras' per-step metric update (``fit``/``evaluate``), plus the convergence of this step's forward solve.
@@ -260,10 +294,12 @@ class DeepEquilibriumRecon(ReconModel):
         if info is not None and _same_trace(info["residual"]):
             self.residual_metric.update_state(info["residual"])
             self.converged_metric.update_state(tf.cast(info["converged"], tf.float32))
+            if "jacobian" in info:
+                self.jacobian_metric.update_state(info["jacobian"])
         return super().compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def get_config(self):
         return {**super().get_config(), "regularizer": self.regularizer, "lam": self.lam,
                 "cg_iterations": self.cg_iterations, "forward_iterations": self.forward_iterations,
                 "backward_iterations": self.backward_iterations, "memory": self.memory, "tol": self.tol,
-                "noise_lam": self.noise_lam}
+                "noise_lam": self.noise_lam, "jacobian_penalty": self.jacobian_penalty}
