@@ -39,9 +39,9 @@ def make_data(folder, quick):
     from tfmri_zoo.data.synthetic import default_dataset
 
     if quick:
-        brain_dataset(folder, splits={"train": 2, "val": 1, "test": 1}, num_slices=2, seed=2, shape=(48, 48),
+        brain_dataset(folder, splits={"train": 2, "val": 1, "test": 1}, num_slices=2, seed=2, shape=(32, 32),
                       coils=4)
-        default_dataset(os.path.join(folder, "phantom"), shape=(48, 48), coils=4, num_slices=2,
+        default_dataset(os.path.join(folder, "phantom"), shape=(32, 32), coils=4, num_slices=2,
                         splits={"train": 2, "val": 1, "test": 1}, seed=2)
     elif not glob.glob(os.path.join(folder, "train", "*.h5")):
         from tfmri_zoo.training.config import load_config
@@ -61,7 +61,8 @@ def split_files(folder, split, count):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="48² data, 2 steps per model, few λ")
+    parser.add_argument("--quick", action="store_true",
+                        help="32² data, 2 unrolls (2 CG iterations), 2 steps per model, one λ per baseline")
     parser.add_argument("--model", default="modl", choices=sorted(ARCHITECTURES))
     parser.add_argument("--steps", type=int, default=600, help="training steps per model (batch 4)")
     parser.add_argument("--data", default="runs/modl-brain-stage3/data")
@@ -73,10 +74,13 @@ def main(argv=None):
     steps_per_epoch = 1 if args.quick else 25
     epochs = 2 if args.quick else max(1, args.steps // steps_per_epoch)
     crop = None if args.quick else [96, 96]
+    architecture = dict(ARCHITECTURES[args.model])
+    if args.quick:                                             # the same network, 2 unrolls (and 2 CG iterations)
+        architecture.update({"iterations": 2}, **({"cg_iterations": 2} if "cg_iterations" in architecture else {}))
     trained, curves = {}, {}
     for domain, folder in folders.items():
         t0 = time.time()
-        config = {"model": {"name": args.model, "preset": None, "config": ARCHITECTURES[args.model]},
+        config = {"model": {"name": args.model, "preset": None, "config": architecture},
                   "data": {"source": "files", "batch_size": 2 if args.quick else 4, "crop": crop},
                   "masks": {"type": "mixed"},
                   "training": {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "seed": 0, "verbose": 2},
@@ -88,8 +92,8 @@ def main(argv=None):
         print(f"trained on {domain}: {epochs * steps_per_epoch} steps, {curves[domain]['seconds']:.0f} s, "
               f"val_loss {curves[domain]['val_loss'][-1] if curves[domain]['val_loss'] else float('nan'):.4f}",
               flush=True)
-    lam_grids = {"sense": [1e-3, 1e-2], "l1_wavelet": [1e-3, 3e-3]} if args.quick else None
-    iterations = {"l1_wavelet": 30} if args.quick else None
+    lam_grids = {"sense": [1e-2], "l1_wavelet": [3e-3]} if args.quick else None      # quick: one λ, not extended
+    iterations = {"l1_wavelet": 10} if args.quick else None
     results = {}
     for domain, folder in folders.items():
         val, test = split_files(folder, "val", args.test_files), split_files(folder, "test", args.test_files)

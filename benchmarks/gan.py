@@ -44,15 +44,19 @@ def high_frequency_ratio(images, reference):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="48², few subjects and steps")
+    parser.add_argument("--quick", action="store_true",
+                        help="32², 4 coils, one subject per split, 2 steps, MoDL with 2 unrolls × 2 CG iterations")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--weight", type=float, default=0.01)
     parser.add_argument("--out", default="out/gan")
     args = parser.parse_args(argv)
     start = time.time()
-    shape, counts, steps, copies = (((48, 48), {"train": 1, "test": 1}, 4, 1) if args.quick
+    shape, counts, steps, copies = (((32, 32), {"train": 1, "test": 1}, 2, 1) if args.quick
                                     else ((96, 96), {"train": 16, "test": 4}, args.steps, 4))
-    data = {split: brain_slices(split, n, shape, seed=700 + 50 * i) for i, (split, n) in enumerate(counts.items())}
+    epochs, coils = (2, 4) if args.quick else (4, 8)
+    unrolls = {"iterations": 2, "cg_iterations": 2} if args.quick else {}   # quick: 2 of the 4 (shared) unrolls
+    data = {split: brain_slices(split, n, shape, seed=700 + 50 * i, coils=coils)
+            for i, (split, n) in enumerate(counts.items())}
     mask_func = RandomMaskFunc([0.08, 0.04], [4, 8])                 # R = 4 or 8 (centre 0.08 / 0.04) per example
     (train_inputs, train), (test_inputs, test) = (undersample(data[split], mask_func, seed=seed, copies=n)
                                                   for split, seed, n in (("train", 1, copies), ("test", 2, 1)))
@@ -62,12 +66,12 @@ def main(argv=None):
     results, images = {}, {}
     for name, weight in (("content only", 0.0), (f"+ GAN (LSGAN, w={args.weight:g})", args.weight)):
         keras.utils.set_random_seed(0)
-        trainer = AdversarialTrainer(models.get("modl", weights="brain"), PatchDiscriminator(filters=32, levels=3),
-                                     gan="lsgan", adversarial_weight=weight)
+        trainer = AdversarialTrainer(models.get("modl", weights="brain", **unrolls),
+                                     PatchDiscriminator(filters=32, levels=3), gan="lsgan", adversarial_weight=weight)
         trainer.compile(generator_optimizer=keras.optimizers.Adam(5e-5),
                         discriminator_optimizer=keras.optimizers.Adam(2e-4), content_loss=ComplexL1())
         data_set = tf.data.Dataset.from_tensor_slices((train_inputs, train_target)).shuffle(1024, seed=0)
-        history = trainer.fit(data_set.repeat().batch(4), steps_per_epoch=max(1, steps // 4), epochs=4,
+        history = trainer.fit(data_set.repeat().batch(4), steps_per_epoch=max(1, steps // epochs), epochs=epochs,
                               verbose=0).history
         output = trainer.generator.predict(test_inputs, batch_size=4, verbose=0)
         images[name] = output
@@ -83,12 +87,12 @@ def main(argv=None):
     unpaired = {"image": train_target[half:], "sensitivities": train_inputs["sensitivities"][half:]}
     scans = {k: v[:half] for k, v in train_inputs.items()}
     keras.utils.set_random_seed(0)
-    cycle = CycleTrainer(models.get("modl", weights="brain"), PatchDiscriminator(filters=32, levels=3),
+    cycle = CycleTrainer(models.get("modl", weights="brain", **unrolls), PatchDiscriminator(filters=32, levels=3),
                          adversarial_weight=0.001)
     cycle.compile(generator_optimizer=keras.optimizers.Adam(5e-5), discriminator_optimizer=keras.optimizers.Adam(2e-4))
     unpaired_set = tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices(scans).shuffle(1024, seed=1),
                                         tf.data.Dataset.from_tensor_slices(unpaired).shuffle(1024, seed=2)))
-    history = cycle.fit(unpaired_set.repeat().batch(4), steps_per_epoch=max(1, steps // 4), epochs=4,
+    history = cycle.fit(unpaired_set.repeat().batch(4), steps_per_epoch=max(1, steps // epochs), epochs=epochs,
                         verbose=0).history
     output = cycle.generator.predict(test_inputs, batch_size=4, verbose=0)
     images["CycleGAN (unpaired)"] = output
@@ -99,11 +103,11 @@ def main(argv=None):
     row = results["CycleGAN (unpaired)"]
     print(f"{'CycleGAN (unpaired)':>24}: PSNR {row['psnr']:.2f} dB  SSIM {row['ssim']:.3f}  HFER {row['hfer']:.3f}  "
           f"(image cycle {history['image_cycle'][0]:.3f} → {history['image_cycle'][-1]:.3f})", flush=True)
-    shipped = models.get("modl", weights="brain").predict(test_inputs, batch_size=4, verbose=0)
+    shipped = models.get("modl", weights="brain", **unrolls).predict(test_inputs, batch_size=4, verbose=0)
     results["shipped, not fine-tuned"] = {"psnr": float(psnr(np.abs(test_target), np.abs(shipped))),
                                           "ssim": float(ssim(np.abs(test_target), np.abs(shipped))),
                                           "hfer": high_frequency_ratio(shipped, test_target)}
-    zero_filled = models.get("modl", weights="brain").make_operator(test_inputs["mask"], test_inputs[
+    zero_filled = models.get("modl", weights="brain", **unrolls).make_operator(test_inputs["mask"], test_inputs[
         "sensitivities"]).adjoint(test_inputs["kspace"]).numpy()
     results["zero-filled"] = {"psnr": float(psnr(np.abs(test_target), np.abs(zero_filled))),
                               "ssim": float(ssim(np.abs(test_target), np.abs(zero_filled))),

@@ -43,11 +43,12 @@ NOISE_LEVELS = (0.01, 0.05, 0.15, 0.35, 0.5)
 NU_GRID = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
 
 
-def noise_adaptive_model(name="modl", weights="brain", noise_lam=10.0):
+def noise_adaptive_model(name="modl", weights="brain", noise_lam=10.0, **overrides):
     """The shipped ``name`` network (``"modl"``, ``"admmnet"`` or ``"pnp"``) with noise-adaptive data consistency
-    (``ν = noise_lam`` where the shipped weights have none)."""
-    shipped = models.get(name, weights=weights)
-    config = weights_entry(name, weights)["config"]
+    (``ν = noise_lam`` where the shipped weights have none); ``overrides``: non-structural configuration (e.g. MoDL's
+    ``iterations`` and ``cg_iterations``)."""
+    shipped = models.get(name, weights=weights, **overrides)
+    config = {**weights_entry(name, weights)["config"], **overrides}
     model = models.get(name, preset=None, **{**config, "noise_lam": config.get("noise_lam") or noise_lam})
     model(dummy_inputs())
     left = transfer_weights(shipped, model)
@@ -67,21 +68,24 @@ def set_noise_lam(model, value):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="64², two noise levels, two ν")
+    parser.add_argument("--quick", action="store_true", help="32², 4 coils, 1 test subject, two noise levels, two ν "
+                        "(MoDL: 2 unrolls × 2 CG iterations)")
     parser.add_argument("--out", default="out/noise_adaptive")
     parser.add_argument("--save", default=None, help="write the tuned noise-adaptive model as a .keras file")
     parser.add_argument("--model", default="modl", choices=["modl", "admmnet", "pnp"])
     args = parser.parse_args(argv)
-    shape, levels, grid = ((64, 64), (0.05, 0.35), (3.0, 30.0)) if args.quick else ((128, 128), NOISE_LEVELS, NU_GRID)
-    lam_grids = {"sense": [1e-3, 1e-2, 1e-1], "l1_wavelet": [1e-3, 1e-2]} if args.quick else None
-    iterations = {"l1_wavelet": 30} if args.quick else None
+    shape, levels, grid = ((32, 32), (0.05, 0.35), (3.0, 30.0)) if args.quick else ((128, 128), NOISE_LEVELS, NU_GRID)
+    coils, tests = (4, 1) if args.quick else (8, 2)
+    lam_grids = {"sense": [1e-3, 1e-1], "l1_wavelet": [1e-3, 1e-2]} if args.quick else None
+    iterations = {"l1_wavelet": 10} if args.quick else None
     start = time.time()
     files = {}
     for level in levels:
         folder = os.path.join(args.out, "data", f"noise{level:g}")
-        files[level] = brain_dataset(folder, splits={"val": 1, "test": 2}, num_slices=2, seed=21, shape=shape,
-                                     coils=8, noise_level=level)
-    model, fixed = noise_adaptive_model(args.model), noise_adaptive_model(args.model)
+        files[level] = brain_dataset(folder, splits={"val": 1, "test": tests}, num_slices=2, seed=21,
+                                     shape=shape, coils=coils, noise_level=level)
+    unrolls = {"iterations": 2, "cg_iterations": 2} if args.quick and args.model == "modl" else {}  # of 4 (shared)
+    model, fixed = noise_adaptive_model(args.model, **unrolls), noise_adaptive_model(args.model, **unrolls)
     set_noise_lam(fixed, 1e-9)                                        # ν = 0: one λ at every noise level
     val = [b for level in levels for r in (4, 8)
            for b in evaluation_batches(files[level]["val"], r, reference="noise_free")]

@@ -37,8 +37,8 @@ from report import write_json  # noqa: E402
 CENTRES = {4: 0.08, 8: 0.04}
 
 
-def subjects(split, count, shape, seed, times):
-    volumes = [relaxometry_volume(seed + n, split, num_slices=4, shape=shape, coils=8, times=times)
+def subjects(split, count, shape, seed, times, num_slices=4, coils=8):
+    volumes = [relaxometry_volume(seed + n, split, num_slices=num_slices, shape=shape, coils=coils, times=times)
                for n in range(count)]
     return {key: np.concatenate([v[key] for v in volumes]) for key in ("kspace", "sensitivities", "params", "brain")}
 
@@ -63,29 +63,33 @@ def scores(params, reference, brain):
             "rho_nrmse_percent": float(nrmse(np.abs(np.asarray(params)[:, 0]), np.abs(reference[:, 0])))}
 
 
-def cg_sense_series(inputs, lam):
+def cg_sense_series(inputs, lam, max_iter=30):
     kspace = np.moveaxis(inputs["kspace"], 2, 1)                                   # [B, T, C, H, W]
     mask = np.moveaxis(inputs["mask"], 2, 1)
-    out = [sense(kspace[:, t], mask[:, t], inputs["sensitivities"][:, :, 0], lam=lam, max_iter=30).numpy()
+    out = [sense(kspace[:, t], mask[:, t], inputs["sensitivities"][:, :, 0], lam=lam, max_iter=max_iter).numpy()
            for t in range(kspace.shape[1])]
     return np.stack(out, axis=1)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="48², 4 echoes, few subjects and steps")
+    parser.add_argument("--quick", action="store_true",
+                        help="32², 4 echoes, 4 coils, 2 slices per subject; few subjects, steps, λ and iterations")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--tv-weight", type=float, default=0.01)
     parser.add_argument("--out", default="out/parameter_mapping")
     args = parser.parse_args(argv)
     start = time.time()
     if args.quick:
-        shape, counts, steps, times, preset = (48, 48), {"train": 2, "val": 1, "test": 1}, 10, (10., 20., 40., 80.), \
+        shape, counts, steps, times, preset = (32, 32), {"train": 2, "val": 1, "test": 1}, 4, (10., 20., 40., 80.), \
             "small"
+        slices_coils, lam_grid, cg_iterations, gauss_newton_iterations = (2, 4), (1e-3, 1e-2), 10, 5
     else:
         shape, counts, steps, preset = (64, 64), {"train": 24, "val": 2, "test": 4}, args.steps, "default"
         times = tuple(models.presets("parameter_mapping")["default"]["times"])
-    data = {split: subjects(split, n, shape, 500 + 100 * i, times) for i, (split, n) in enumerate(counts.items())}
+        slices_coils, lam_grid, cg_iterations, gauss_newton_iterations = (4, 8), (1e-3, 1e-2, 1e-1), 30, 15
+    data = {split: subjects(split, n, shape, 500 + 100 * i, times, *slices_coils)
+            for i, (split, n) in enumerate(counts.items())}
     config = {**models.presets("parameter_mapping")[preset], "times": list(times)}
     print(f"data: {[len(d['kspace']) for d in data.values()]} train/val/test slices {shape} "
           f"({time.time() - start:.0f} s)", flush=True)
@@ -112,7 +116,7 @@ def main(argv=None):
 
     signal = learned["learned, Eq. 29"].signal_model
     val = masked(data["val"], 4, seed=2)
-    lam = min((1e-3, 1e-2, 1e-1), key=lambda l: scores(fit_parametric(cg_sense_series(val, l), signal).numpy(),
+    lam = min(lam_grid, key=lambda l: scores(fit_parametric(cg_sense_series(val, l, cg_iterations), signal).numpy(),
                                                        data["val"]["params"], data["val"]["brain"])["t2_nrmse_percent"])
     rows = []
     for acceleration in (4, 8):
@@ -121,9 +125,10 @@ def main(argv=None):
         operator = SenseOperator(test["sensitivities"], test["mask"])
         methods = {
             "zero-filled + fit": lambda: fit_parametric(operator.adjoint(test["kspace"]), signal),
-            f"CG-SENSE (λ={lam:g}) + fit": lambda: fit_parametric(cg_sense_series(test, lam), signal),
+            f"CG-SENSE (λ={lam:g}) + fit": lambda: fit_parametric(cg_sense_series(test, lam, cg_iterations), signal),
             "model-based (Eq. 12)": lambda: model_based_reconstruction(test["kspace"], test["mask"],
-                                                                       test["sensitivities"], signal, max_iter=15),
+                                                                       test["sensitivities"], signal,
+                                                                       max_iter=gauss_newton_iterations),
             **{name: (lambda m=model: m.predict(test, batch_size=4, verbose=0)) for name, model in learned.items()},
         }
         for name, run in methods.items():

@@ -15,7 +15,7 @@ Methods:
   MoDL radial     the same weights fine-tuned on radial training subjects for ``--steps`` steps (Adam, complex ℓ1)
 
     python benchmarks/radial.py                 # 128², 64 and 32 spokes, 150 fine-tuning steps
-    python benchmarks/radial.py --quick         # 48², 24 spokes, 3 steps (a smoke test)
+    python benchmarks/radial.py --quick         # 32², 4 coils, 16 spokes, 2 steps, fewer iterations (a smoke test)
 """
 import argparse
 import json
@@ -99,7 +99,8 @@ def evaluate(methods, test):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="48², 24 spokes, 3 fine-tuning steps, few λ")
+    parser.add_argument("--quick", action="store_true", help="32², 4 coils, 16 spokes, 2 fine-tuning steps, few λ, "
+                        "MoDL with 2 unrolls × 2 CG iterations, fewer classical iterations")
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--coils", type=int, default=8)
     parser.add_argument("--spokes", type=int, nargs="+", default=[64, 32])
@@ -109,9 +110,11 @@ def main(argv=None):
     parser.add_argument("--out", default=None, help="write the table as JSON here")
     args = parser.parse_args(argv)
     if args.quick:
-        args.size, args.spokes, args.slices, args.steps = 48, [24], 2, 3
+        args.size, args.coils, args.spokes, args.slices, args.steps = 32, 4, [16], 2, 2
     val_seeds, test_seeds = (1, 2), (1, 2, 3, 4)
-    train_seeds = range(10, 14) if args.quick else range(10, 40)
+    train_seeds = range(10, 12) if args.quick else range(10, 40)
+    cg_iterations, l1_iterations = (5, 20) if args.quick else (15, 60)
+    unrolls = {"iterations": 2, "cg_iterations": 2} if args.quick else {}   # quick: 2 of the 4 (shared) unrolls
     if args.quick:
         val_seeds, test_seeds = (1,), (1,)
     sense_grid = [0.0, 0.01, 0.03, 0.1] if not args.quick else [0.0, 0.03]
@@ -121,16 +124,17 @@ def main(argv=None):
         val, test = split(val_seeds, "val", args, spokes), split(test_seeds, "test", args, spokes)
 
         def cg(inputs, lam):
-            return recon.sense(inputs["kspace"], sampling_of(inputs), inputs["sensitivities"], lam=lam, max_iter=15)
+            return recon.sense(inputs["kspace"], sampling_of(inputs), inputs["sensitivities"], lam=lam,
+                               max_iter=cg_iterations)
 
         def l1(inputs, lam):
             return recon.l1_wavelet(inputs["kspace"], sampling_of(inputs), inputs["sensitivities"], lam=lam,
-                                    max_iter=60)
+                                    max_iter=l1_iterations)
 
         lam_cg, _ = select_lam(cg, val, sense_grid)
         lam_l1, _ = select_lam(l1, val, l1_grid)
-        zero_shot = models.get("modl", weights="brain", operator="nufft")
-        tuned = models.get("modl", weights="brain", operator="nufft")
+        zero_shot = models.get("modl", weights="brain", operator="nufft", **unrolls)
+        tuned = models.get("modl", weights="brain", operator="nufft", **unrolls)
         train = [radial_slices(seed, "train", min(args.size, 96), args.coils, max(8, spokes * 96 // args.size),
                                2) for seed in train_seeds]
         start = time.perf_counter()

@@ -41,14 +41,14 @@ def normalised(images):
     return images / np.abs(images).reshape(len(images), -1).max(axis=1)[:, None, None]
 
 
-def train_recon(config, inputs, targets, steps, seg_weight, batch=4):
+def train_recon(config, inputs, targets, steps, seg_weight, batch=4, epochs=10):
     keras.utils.set_random_seed(0)
     model = models.get("recon_seg", preset=None, **config)
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss={"image": ComplexL1(), "segmentation": keras.losses.SparseCategoricalCrossentropy()},
                   loss_weights={"image": 1.0, "segmentation": seg_weight})
     data = tf.data.Dataset.from_tensor_slices((inputs, targets)).shuffle(4096, seed=0).repeat().batch(batch)
-    history = model.fit(data, steps_per_epoch=steps // 10, epochs=10, verbose=0)
+    history = model.fit(data, steps_per_epoch=steps // epochs, epochs=epochs, verbose=0)
     return model, history.history
 
 
@@ -63,32 +63,35 @@ class Segmenter(keras.Model):
         return self.unet(channels, real_channels=True)
 
 
-def train_segmenter(images, labels, filters, depth, steps, batch=4):
+def train_segmenter(images, labels, filters, depth, steps, batch=4, epochs=10):
     keras.utils.set_random_seed(0)
     model = Segmenter(UNet(filters=filters, depth=depth, residual=False, out_channels=len(SEGMENTATION_CLASSES)))
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     x = complex_to_channels(normalised(images)[..., None]).numpy()
     data = tf.data.Dataset.from_tensor_slices((x, labels)).shuffle(4096, seed=0).repeat().batch(batch)
-    model.fit(data, steps_per_epoch=steps // 10, epochs=10, verbose=0)
+    model.fit(data, steps_per_epoch=steps // epochs, epochs=epochs, verbose=0)
     return lambda imgs: model.predict(complex_to_channels(normalised(imgs)[..., None]).numpy(), verbose=0)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="48², few subjects and steps, small model")
+    parser.add_argument("--quick", action="store_true", help="32², 4 coils, one subject per split, 4 steps, small model, "
+                        "few λ and CG iterations")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--seg-weight", type=float, default=0.1)
     parser.add_argument("--out", default="out/recon_seg")
     args = parser.parse_args(argv)
     start = time.time()
     if args.quick:
-        shape, counts, steps, copies = (48, 48), {"train": 2, "val": 1, "test": 1}, 20, 1
+        shape, counts, steps, copies = (32, 32), {"train": 1, "val": 1, "test": 1}, 4, 1
         config = models.presets("recon_seg")["small"]
+        coils, epochs, lam_grid, cg_iterations = 4, 2, [1e-3, 1e-1], 10
     else:
         shape, counts, steps, copies = (96, 96), {"train": 24, "val": 2, "test": 4}, args.steps, 4
         config = {**models.presets("recon_seg")["default"], "filters": 16, "iterations": 4, "cg_iterations": 6}
-    data = {split: brain_slices(split, n, shape, seed=300) for split, n in counts.items()}
+        coils, epochs, lam_grid, cg_iterations = 8, 10, [1e-3, 1e-2, 1e-1], 30
+    data = {split: brain_slices(split, n, shape, seed=300, coils=coils) for split, n in counts.items()}
     masked = {split: undersample(data[split], RandomMaskFunc([0.08], [4]), seed=seed,
                                  copies=copies if split == "train" else 1)
               for split, seed in (("train", 1), ("val", 2), ("test", 3))}
@@ -97,22 +100,23 @@ def main(argv=None):
         for inputs, rest in (masked["train"], masked["val"], masked["test"]))
     print(f"data: {len(train_inputs['kspace'])} training / {len(test_inputs['kspace'])} test examples {shape} "
           f"({time.time() - start:.0f} s)", flush=True)
-    joint, joint_history = train_recon(config, train_inputs, train_targets, steps, args.seg_weight)
-    recon_only, _ = train_recon(config, train_inputs, train_targets, steps, 0.0)
+    joint, joint_history = train_recon(config, train_inputs, train_targets, steps, args.seg_weight,
+                                       epochs=epochs)
+    recon_only, _ = train_recon(config, train_inputs, train_targets, steps, 0.0, epochs=epochs)
     segmenter = train_segmenter(train_targets["image"], train_targets["segmentation"], config["filters"],
-                                config["depth"], steps)
+                                config["depth"], steps, epochs=epochs)
     print(f"trained ({time.time() - start:.0f} s); joint loss {joint_history['loss'][0]:.4f} → "
           f"{joint_history['loss'][-1]:.4f}", flush=True)
 
     lam, _ = select_lam(lambda inputs, lam: sense(inputs["kspace"], inputs["mask"], inputs["sensitivities"], lam=lam,
-                                                  max_iter=30),
-                        [(val_inputs, val_targets["image"], ["val"] * len(val_targets["image"]))], [1e-3, 1e-2, 1e-1])
+                                                  max_iter=cg_iterations),
+                        [(val_inputs, val_targets["image"], ["val"] * len(val_targets["image"]))], lam_grid)
     reference, labels = test_targets["image"], test_targets["segmentation"]
     joint_out = joint.predict(test_inputs, batch_size=4, verbose=0)
     images = {"recon_seg": joint_out["image"], "recon-only": recon_only.predict(test_inputs, batch_size=4,
                                                                                  verbose=0)["image"],
               f"CG-SENSE (λ={lam:g})": sense(test_inputs["kspace"], test_inputs["mask"],
-                                             test_inputs["sensitivities"], lam=lam, max_iter=30).numpy()}
+                                             test_inputs["sensitivities"], lam=lam, max_iter=cg_iterations).numpy()}
     segmentations = {"seg network on fully sampled": segmenter(reference),
                      "seg network on recon-only": segmenter(images["recon-only"]),
                      f"seg network on CG-SENSE": segmenter(images[f"CG-SENSE (λ={lam:g})"]),

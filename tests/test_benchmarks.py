@@ -1,6 +1,7 @@
 """Every benchmark runs to the end at a tiny size and prints its table (a smoke test, not a timing assertion).
 
-Most run with ``--quick``; the memory and cine benchmarks, whose quick modes take minutes, get explicit tiny sizes.
+Most run with ``--quick``; the memory and cine benchmarks, whose quick modes take minutes, get explicit tiny sizes
+(cine with ``--quick`` for its small networks: explicit sizes override its quick defaults).
 """
 import json
 import os
@@ -23,8 +24,8 @@ CASES = {
     "memory.py": (["--size", "96", "--coils", "4", "--filters", "16", "--layers", "4", "--cg-iterations", "3",
                    "--iterations", "1", "3"], "peak(3) / peak(1)"),
     "serving.py": (["--quick"], "SavedModel"),
-    "cine.py": (["--size", "16", "--frames", "4", "--coils", "2", "--train", "2", "--test", "2", "--steps", "2",
-                 "--cg", "2", "--models", "cinenet"], "PSNR"),
+    "cine.py": (["--quick", "--size", "16", "--frames", "4", "--coils", "2", "--train", "2", "--test", "2",
+                 "--steps", "2", "--cg", "2", "--models", "cinenet"], "PSNR"),
     "zoo.py": (["--quick"], "zero_filled"),
     "generalisation.py": (["--quick", "--reference", "noise_free"], "brain-48"),
     "xla.py": (["--quick"], "XLA / graph"),
