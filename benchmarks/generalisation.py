@@ -1,6 +1,7 @@
 """Generalisation: shipped (or given) learned models on data they were not trained on, against λ-tuned baselines.
 
     python benchmarks/generalisation.py [--quick] [--models modl unet vn] [--weights brain] [--out out/generalisation]
+                                        [--only DOMAIN ...] [--test-subjects N] [--model-files LABEL=FILE.keras ...]
 
 Domains (each with its own validation files, on which CG-SENSE's and ℓ1-wavelet's λ are chosen, and test files):
 
@@ -16,7 +17,7 @@ Domains (each with its own validation files, on which CG-SENSE's and ℓ1-wavele
                    ``bart ecalib -m1`` maps, noise-free and noisy (needs the ``bart`` command)
 
 Each domain: one validation and one test subject (file) of two slices — small, so the whole run takes minutes on a
-CPU; the numbers are indicative, not a population study.
+CPU; the numbers are indicative, not a population study (``--test-subjects N`` widens the brain domains' test sets).
 
 The learned models are used as shipped: no fine-tuning on any domain (the baselines get a per-domain λ, the
 learned models do not — a conservative comparison for them). Every method sees the same k-space, fastMRI
@@ -34,11 +35,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-
 from tfmri_zoo import models  # noqa: E402
 from tfmri_zoo.training.comparison import compare, margins  # noqa: E402
-from report import write_json  # noqa: E402
+from report import model_file_reconstructors, write_json  # noqa: E402
 
 
 def brain_domain(folder, shape, coils, noise_level=None, num_slices=2, subjects=(1, 1), contrast=None):
@@ -72,8 +71,9 @@ def bart_domain(folder, kind, size, noise_level, num_slices=2):
     return files["val"], files["test"]
 
 
-def domains(out, quick):
-    """``{name: (val_files, test_files)}``, generated on first use under ``out/data``."""
+def domains(out, quick, test_subjects=1):
+    """``{name: (val_files, test_files)}``, generated on first use under ``out/data``; the brain domains with
+    ``test_subjects`` test subjects (data folders suffixed ``-test{N}`` when not 1; the first is the same subject)."""
     data = os.path.join(out, "data")
     if quick:
         found = {"brain-48": brain_domain(os.path.join(data, "brain-48"), (48, 48), 4, num_slices=1,
@@ -81,12 +81,17 @@ def domains(out, quick):
         if shutil.which("bart"):
             found["bart-shepp_logan"] = bart_domain(os.path.join(data, "bart"), "shepp_logan", 48, 0.0, 1)
         return found
+    subjects, suffix = (1, test_subjects), ("" if test_subjects == 1 else f"-test{test_subjects}")
+
+    def brain(name, *args, **kwargs):
+        return brain_domain(os.path.join(data, name + suffix), *args, subjects=subjects, **kwargs)
+
     found = {
-        "brain-128": brain_domain(os.path.join(data, "brain-128"), (128, 128), 8),
-        "brain-256-16c": brain_domain(os.path.join(data, "brain-256"), (256, 256), 16),
-        "brain-noisy": brain_domain(os.path.join(data, "brain-noisy"), (128, 128), 8, noise_level=0.15),
-        "brain-very-noisy": brain_domain(os.path.join(data, "brain-very-noisy"), (128, 128), 8, noise_level=0.35),
-        "brain-t2w": brain_domain(os.path.join(data, "brain-t2w"), (128, 128), 8, contrast="t2w"),
+        "brain-128": brain("brain-128", (128, 128), 8),
+        "brain-256-16c": brain("brain-256", (256, 256), 16),
+        "brain-noisy": brain("brain-noisy", (128, 128), 8, noise_level=0.15),
+        "brain-very-noisy": brain("brain-very-noisy", (128, 128), 8, noise_level=0.35),
+        "brain-t2w": brain("brain-t2w", (128, 128), 8, contrast="t2w"),
         "phantom": phantom_domain(os.path.join(data, "phantom"), (128, 128), 8),
     }
     if shutil.which("bart"):
@@ -106,6 +111,8 @@ def main(argv=None):
                         help="target of the simulated domains: the fully sampled noisy data (fastMRI) or the "
                              "noise-free object")
     parser.add_argument("--only", nargs="+", default=None, metavar="DOMAIN", help="run these domains only")
+    parser.add_argument("--test-subjects", type=int, default=1,
+                        help="test subjects (of 2 slices) per brain domain; the first is the default one")
     parser.add_argument("--model-files", nargs="+", default=[], metavar="LABEL=FILE.keras",
                         help="also evaluate trained .keras files (e.g. a new training stage beside the shipped one)")
     args = parser.parse_args(argv)
@@ -118,16 +125,11 @@ def main(argv=None):
     for name in names:
         model = models.get(name, weights=args.weights)
         learned[name] = lambda x, m=model: m(x, training=False).numpy()
-    for item in args.model_files:
-        label, _, path = item.partition("=")
-        if not path:
-            raise SystemExit(f"--model-files: expected LABEL=FILE.keras, got {item!r}")
-        model = keras.saving.load_model(path, safe_mode=True)
-        learned[label] = lambda x, m=model: m(x, training=False).numpy()
+    learned.update(model_file_reconstructors(args.model_files))
     lam_grids = {"sense": [1e-3, 1e-2], "l1_wavelet": [1e-3, 3e-3]} if args.quick else None
     iterations = {"l1_wavelet": 30} if args.quick else None
     results = {}
-    for domain, (val, test) in domains(args.out, args.quick).items():
+    for domain, (val, test) in domains(args.out, args.quick, args.test_subjects).items():
         if args.only and domain not in args.only:
             continue
         t0 = time.time()

@@ -8,6 +8,7 @@ number of test slices below CG-SENSE and the worst slice's margin over CG-SENSE 
 model" table.
 
     python benchmarks/heldout.py [--quick] [--models modl deq ...] [--weights brain] [--out out/heldout]
+                                 [--model-files LABEL=FILE.keras ...]
 """
 import argparse
 import os
@@ -20,7 +21,7 @@ import numpy as np  # noqa: E402
 from tfmri_zoo import models  # noqa: E402
 from tfmri_zoo.data.brain import brain_dataset  # noqa: E402
 from tfmri_zoo.training.comparison import compare  # noqa: E402
-from report import write_json  # noqa: E402
+from report import model_file_reconstructors, write_json  # noqa: E402
 
 
 def main_job_data(folder, quick=False):
@@ -56,6 +57,8 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=None, help="models with shipped weights (default: all)")
     parser.add_argument("--weights", default="brain")
     parser.add_argument("--out", default="out/heldout")
+    parser.add_argument("--model-files", nargs="+", default=[], metavar="LABEL=FILE.keras",
+                        help="also evaluate trained .keras files (e.g. a new training stage beside the shipped one)")
     args = parser.parse_args(argv)
     start = time.time()
     names = args.models or [m for m in models.list() if args.weights in models.list_weights(m)]
@@ -64,6 +67,7 @@ def main(argv=None):
     files, lam_grids, iterations = main_job_data(os.path.join(args.out, "data"), args.quick)
     learned = {name: (lambda x, m=models.get(name, weights=args.weights): m(x, training=False).numpy())
                for name in names}
+    learned.update(model_file_reconstructors(args.model_files))
     rows = slice_rows(compare(learned, files["val"], files["test"], (4, 8), lam_grids=lam_grids,
                               iterations=iterations))
     for key, methods in rows.items():

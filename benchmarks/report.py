@@ -10,3 +10,18 @@ def write_json(path, data):
         json.dump(data, f, indent=1)
     os.replace(path + ".tmp", path)
     return path
+
+
+def model_file_reconstructors(items):
+    """``--model-files LABEL=FILE.keras ...`` → ``{label: inputs → complex numpy [B, H, W]}`` (trained ``.keras``
+    files, e.g. a new training stage, evaluated beside the shipped weights)."""
+    import keras
+
+    learned = {}
+    for item in items:
+        label, _, path = item.partition("=")
+        if not path:
+            raise SystemExit(f"--model-files: expected LABEL=FILE.keras, got {item!r}")
+        model = keras.saving.load_model(path, safe_mode=True)
+        learned[label] = lambda x, m=model: m(x, training=False).numpy()
+    return learned

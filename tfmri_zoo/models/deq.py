@@ -185,7 +185,8 @@ class DeepEquilibriumRecon(ReconModel):
         weights transfer.
       jacobian_penalty: ``γ ≥ 0``; when positive, training adds ``γ·‖∂f/∂x‖²_F/N`` at ``x*`` (a Hutchinson
         estimate, :meth:`jacobian_frobenius`) to the loss — Bai et al.'s Jacobian regularisation, which keeps ``f``
-        contractive; logged as the metric ``deq_jacobian``. Inference is unchanged.
+        contractive; logged as the metric ``deq_jacobian`` (training steps only: ``val_deq_jacobian`` reads 0).
+        Inference is unchanged.
       **kwargs: :class:`~tfmri_zoo.models.base.ReconModel` arguments; ``initial="sense"`` only starts the forward
         solve (no gradient flows through ``x₀``), so its λ₀ and ν are not trained.
 
@@ -224,7 +225,8 @@ class DeepEquilibriumRecon(ReconModel):
         # compute_metrics, never by call: a serving function must not write to (untracked) metric variables.
         self.residual_metric = keras.metrics.Mean(name="deq_residual")
         self.converged_metric = keras.metrics.Mean(name="deq_converged")
-        self.jacobian_metric = keras.metrics.Mean(name="deq_jacobian")
+        if self.jacobian_penalty > 0:   # measured in training steps only (its val_ entry in the logs reads 0)
+            self.jacobian_metric = keras.metrics.Mean(name="deq_jacobian")
         object.__setattr__(self, "last_info", None)   # plain attribute: not tracked by Keras, not saved
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
