@@ -75,13 +75,13 @@ def domains(out, quick, test_subjects=1):
     """``{name: (val_files, test_files)}``, generated on first use under ``out/data``; the brain domains with
     ``test_subjects`` test subjects (data folders suffixed ``-test{N}`` when not 1; the first is the same subject)."""
     data = os.path.join(out, "data")
+    subjects, suffix = (1, test_subjects), ("" if test_subjects == 1 else f"-test{test_subjects}")
     if quick:
-        found = {"brain-48": brain_domain(os.path.join(data, "brain-48"), (48, 48), 4, num_slices=1,
-                                          subjects=(1, 1))}
+        found = {"brain-48": brain_domain(os.path.join(data, "brain-48" + suffix), (48, 48), 4, num_slices=1,
+                                          subjects=subjects)}
         if shutil.which("bart"):
             found["bart-shepp_logan"] = bart_domain(os.path.join(data, "bart"), "shepp_logan", 48, 0.0, 1)
         return found
-    subjects, suffix = (1, test_subjects), ("" if test_subjects == 1 else f"-test{test_subjects}")
 
     def brain(name, *args, **kwargs):
         return brain_domain(os.path.join(data, name + suffix), *args, subjects=subjects, **kwargs)

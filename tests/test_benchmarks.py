@@ -27,7 +27,7 @@ CASES = {
     "cine.py": (["--quick", "--size", "16", "--frames", "4", "--coils", "2", "--train", "2", "--test", "2",
                  "--steps", "2", "--cg", "2", "--models", "cinenet"], "PSNR"),
     "zoo.py": (["--quick"], "zero_filled"),
-    "generalisation.py": (["--quick", "--reference", "noise_free"], "brain-48"),
+    "generalisation.py": (["--quick", "--reference", "noise_free", "--test-subjects", "2"], "brain-48"),
     "xla.py": (["--quick"], "XLA / graph"),
     "grappa.py": (["--quick"], "RAKI"),
     "noise_adaptive.py": (["--quick"], "modl_noise_adaptive"),
@@ -65,6 +65,8 @@ def test_benchmark_quick_mode(script, tmp_path):
                             env={**os.environ, "PYTHONPATH": ROOT})
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     assert phrase in result.stdout, result.stdout[-3000:]
+    if script == "generalisation.py":   # --test-subjects 2: two test subjects in the brain domain's own folder
+        assert len(os.listdir(tmp_path / "out" / "data" / "brain-48-test2" / "test")) == 2
 
 
 def test_gpu_script_writes_one_json_report(tmp_path):
