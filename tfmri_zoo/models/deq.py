@@ -255,13 +255,14 @@ class DeepEquilibriumRecon(ReconModel):
         return x_star
 
     def jacobian_frobenius(self, x_star, kspace, mask, sensitivities, noise_std=None, training=None):
-        """Hutchinson estimate of ``‖∂f/∂x‖²_F / N`` at ``x*`` per example (Bai, Koltun & Kolter, "Stabilizing
-        equilibrium models by Jacobian regularization", ICML 2021): ``‖(∂f/∂x)ᴴ ε‖² / ‖ε‖²``, ε complex Gaussian.
+        """Hutchinson estimate of ``‖∂f/∂x‖²_F / N`` at ``x*`` per example — the mean squared singular value of
+        ``∂f/∂x`` over its ``N = 2·H·W`` real unknowns (Bai, Koltun & Kolter, "Stabilizing equilibrium models by
+        Jacobian regularization", ICML 2021): ``‖(∂f/∂x)ᴴ ε‖² / ‖ε‖²``, ε complex Gaussian.
 
         For MoDL's ``f``, ``∂f/∂x = λ(EᴴE + λI)⁻¹ ∂D/∂x`` and the solve is Hermitian, so
         ``(∂f/∂x)ᴴ ε = (∂D/∂x)ᴴ w`` with ``w = λ(EᴴE + λI)⁻¹ ε`` (one CG solve on zero data, no gradient): only the
         regulariser is differentiated twice. Training with ``jacobian_penalty·mean(...)`` as an extra loss makes
-        ``f`` more contractive, so the forward solve converges and iterating further does not drift.
+        ``f`` more contractive (measured on the ``brain`` weights: ``models/deq/README.md``).
 
         Args:
           x_star: complex64 ``[B, H, W]`` (gradients are not taken through it).
@@ -277,8 +278,8 @@ class DeepEquilibriumRecon(ReconModel):
             tape.watch(x_star)
             denoised = self.denoiser(x_star, training=training)
         product = tape.gradient(denoised, x_star, output_gradients=weighted)
-        energy = lambda v: tf.reduce_sum(tf.square(tf.abs(v)), axis=[1, 2])   # noqa: E731
-        return energy(product) / energy(probe)
+        return tf.reduce_sum(tf.square(tf.abs(product)), axis=[1, 2]) / tf.reduce_sum(tf.square(tf.abs(probe)),
+                                                                                       axis=[1, 2])
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         """Keras' per-step metric update (``fit``/``evaluate``), plus the convergence of this step's forward solve.
