@@ -29,6 +29,7 @@ import tensorflow as tf  # noqa: E402
 from tfmri_zoo import models  # noqa: E402
 from tfmri_zoo.data.brain import brain_slices, undersample  # noqa: E402
 from tfmri_zoo.metrics import psnr, ssim  # noqa: E402
+from tfmri_zoo.physics.operators import make_operator  # noqa: E402
 from tfmri_zoo.physics.sampling import RandomMaskFunc  # noqa: E402
 from tfmri_zoo.training import AdversarialTrainer, ComplexL1, CycleTrainer, PatchDiscriminator  # noqa: E402
 from report import write_json  # noqa: E402
@@ -107,8 +108,8 @@ def main(argv=None):
     results["shipped, not fine-tuned"] = {"psnr": float(psnr(np.abs(test_target), np.abs(shipped))),
                                           "ssim": float(ssim(np.abs(test_target), np.abs(shipped))),
                                           "hfer": high_frequency_ratio(shipped, test_target)}
-    zero_filled = models.get("modl", weights="brain", **unrolls).make_operator(test_inputs["mask"], test_inputs[
-        "sensitivities"]).adjoint(test_inputs["kspace"]).numpy()
+    zero_filled = make_operator(test_inputs["mask"], test_inputs["sensitivities"]).adjoint(
+        test_inputs["kspace"]).numpy()
     results["zero-filled"] = {"psnr": float(psnr(np.abs(test_target), np.abs(zero_filled))),
                               "ssim": float(ssim(np.abs(test_target), np.abs(zero_filled))),
                               "hfer": high_frequency_ratio(zero_filled, test_target)}
