@@ -59,6 +59,19 @@ def test_recon_writes_h5(saved_model, tmp_path):
     assert (tmp_path / "recon.png").exists()
 
 
+def test_recon_adapt_fine_tunes_per_slice_and_leaves_the_model_file(saved_model, tmp_path):
+    path, files, _ = saved_model
+    before = open(path, "rb").read()
+    plain, adapted = str(tmp_path / "plain.h5"), str(tmp_path / "adapted.h5")
+    cli.main(["recon", "--model", path, "--input", files[0], "--output", plain, "--acceleration", "4"])
+    cli.main(["recon", "--model", path, "--input", files[0], "--output", adapted, "--acceleration", "4", "--adapt",
+              "--adapt-epochs", "2"])
+    with h5py.File(plain, "r") as f, h5py.File(adapted, "r") as g:
+        assert g["reconstruction"].shape == (2, 32, 32) and np.all(np.isfinite(g["reconstruction"][()]))
+        assert not np.allclose(f["reconstruction"][()], g["reconstruction"][()])  # an untrained model adapts
+    assert open(path, "rb").read() == before
+
+
 def test_train_requires_a_data_source():
     with pytest.raises(SystemExit, match="--data"):
         cli.main(["train", "--config", "models/modl/config.yaml"])

@@ -5,7 +5,8 @@
   tfmri-zoo train --config models/modl/config.yaml [--data DIR | --synthetic] [--out DIR]   (a config with
                   data.source: brain or synthetic generates its data)
   tfmri-zoo evaluate --model FILE.keras --data DIR [--accelerations 4 8]      fastMRI metrics table
-  tfmri-zoo recon --model FILE.keras --input IN.h5 --output OUT.h5 [--png OUT.png] [--acceleration R]
+  tfmri-zoo recon --model FILE.keras --input IN.h5 --output OUT.h5 [--png OUT.png] [--acceleration R] [--adapt]
+                  (--adapt: ZS-SSL fine-tunes the model on each slice first, tfmri_zoo.training.zero_shot_adapt)
   tfmri-zoo export --model FILE.keras --out BASE [--name N] [--version V]   TF-Serving SavedModel from a .keras file
   tfmri-zoo package-weights --model-file runs/modl-brain/final.keras --config models/modl/brain.yaml --weights brain
   tfmri-zoo list                                               registered models and their presets
@@ -55,8 +56,13 @@ def _evaluate(args):
 
 def _recon(args):
     from tfmri_zoo.training.evaluate import reconstruct_file
+    from tfmri_zoo.training.zero_shot import zero_shot_adapt
 
-    reconstruct_file(_load(args.model), args.input, args.output, acceleration=args.acceleration,
+    model = _load(args.model)
+    if args.adapt:
+        model = lambda inputs, training=False, trained=model: zero_shot_adapt(  # noqa: E731
+            trained, inputs, epochs=args.adapt_epochs).image
+    reconstruct_file(model, args.input, args.output, acceleration=args.acceleration,
                      png_path=args.png, sensitivities=args.sensitivities)
     print(args.output)
 
@@ -131,6 +137,9 @@ def main(argv=None):
     r.add_argument("--png")
     r.add_argument("--acceleration", type=int)
     r.add_argument("--sensitivities", default="stored", choices=["stored", "espirit"])
+    r.add_argument("--adapt", action="store_true",
+                   help="fine-tune the model on each slice's own k-space first (ZS-SSL, no fully sampled data)")
+    r.add_argument("--adapt-epochs", type=int, default=12, help="most ZS-SSL epochs of 10 steps per slice")
     r.set_defaults(func=_recon)
     sub.add_parser("list", help="registered models").set_defaults(func=_list)
     e = sub.add_parser("export", help="export a .keras model for TF-Serving")

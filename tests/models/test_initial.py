@@ -232,3 +232,18 @@ def test_cinenet_sense_start_trains_and_round_trips(tmp_path):
     assert all(g is not None and np.isfinite(g.numpy()) for g in grads)
     model.save(tmp_path / "m.keras")
     np.testing.assert_allclose(keras.saving.load_model(tmp_path / "m.keras")(inputs).numpy(), out.numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("name, extra", [("modl", {"iterations": 1, "cg_iterations": 2}),
+                                         ("admmnet", {"iterations": 1, "cg_iterations": 2}),
+                                         ("deq", {"forward_iterations": 2, "backward_iterations": 2}),
+                                         ("pnp", {"iterations": 1})])
+def test_noise_level_is_computed_once_per_call(name, extra, monkeypatch):
+    """A noise-adaptive model starting from the noise-adaptive CG-SENSE image estimates σ̂ once per call."""
+    import tfmri_zoo.models.base as base
+
+    calls = []
+    monkeypatch.setattr(base, "kspace_noise_std", lambda k, m: calls.append(1) or kspace_noise_std(k, m))
+    model = models.get(name, preset="small", initial="sense", noise_lam=5.0, **extra)
+    model(problem(noise=0.1)[0])
+    assert len(calls) == 1, len(calls)

@@ -15,7 +15,6 @@ from tfmri_zoo.layers.data_consistency import ADMMStep
 from tfmri_zoo.models.base import LAYOUT_2D, ReconModel
 from tfmri_zoo.models.regularizers import make_regularizers, regularizer_spec
 from tfmri_zoo.models.registry import register
-from tfmri_zoo.physics.noise import kspace_noise_std
 
 
 @register("admmnet", presets={
@@ -63,9 +62,9 @@ class ADMMNet(ReconModel):
                       for k in range(self.iterations)]
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
-        x = self.initial_image(kspace, mask, sensitivities)
-        noise = (tf.stop_gradient(kspace_noise_std(kspace, mask)) if self.noise_lam is not None
+        noise = (self.noise_level(kspace, mask) if self.noise_lam is not None
                  else tf.zeros(tf.shape(kspace)[:1], tf.float32))
+        x = self.initial_image(kspace, mask, sensitivities, noise_std=noise if self.noise_lam is not None else None)
         steps = [lambda xu, k, m, s, n, d=denoiser, dc=step: dc(d(xu[0] + xu[1], training=training), xu[1], k, m, s,
                                                                  noise_std=n)
                  for denoiser, step in zip(self.denoisers, self.steps)]

@@ -166,20 +166,30 @@ class ReconModel(keras.Model):
         ``{"trajectory", "density"}`` (:func:`tfmri_zoo.physics.operators.make_operator`)."""
         return make_operator(sampling, sensitivities, spatial_rank=self.spatial_rank, dtype=dtype)
 
-    def initial_image(self, kspace, mask, sensitivities):
+    def noise_level(self, kspace, mask):
+        """σ̂, the call's k-space noise level float32 ``[B]`` (:func:`tfmri_zoo.physics.kspace_noise_std`), held
+        constant for the gradient. Models that need it themselves compute it once and hand it to
+        :meth:`initial_image`."""
+        return tf.stop_gradient(kspace_noise_std(kspace, mask))
+
+    def initial_image(self, kspace, mask, sensitivities, noise_std=None):
         """The image the reconstruction starts from (``initial``), complex ``[B, *extra, *spatial]``: ``Eᴴy``, or the
-        CG-SENSE solution ``(EᴴE + λI)⁻¹Eᴴy`` (CG started at zero) with ``λ = λ₀ (+ ν·σ̂²)``."""
+        CG-SENSE solution ``(EᴴE + λI)⁻¹Eᴴy`` (CG started at zero) with ``λ = λ₀ (+ ν·σ̂²)``; ``noise_std``: σ̂ when
+        the caller has it already (:meth:`noise_level`), else it is computed here when needed."""
         if self.initial_sense is None:
             return self.make_operator(mask, sensitivities).adjoint(kspace)
-        noise = tf.stop_gradient(kspace_noise_std(kspace, mask)) if self.initial_noise_lam is not None else None
-        return self.initial_sense(None, kspace, mask, sensitivities, noise_std=noise)
+        if self.initial_noise_lam is None:
+            noise_std = None
+        elif noise_std is None:
+            noise_std = self.noise_level(kspace, mask)
+        return self.initial_sense(None, kspace, mask, sensitivities, noise_std=noise_std)
 
     def final_image(self, image, kspace, mask, sensitivities):
         """The model's output from the network's image ``[B, *extra, *spatial]``: the image itself, or (``final_dc``)
         the proximal step ``(EᴴE + λI)⁻¹(Eᴴy + λ·image)`` with ``λ = λ₀ (+ ν·σ̂²)``."""
         if self.final_proximal is None:
             return image
-        noise = tf.stop_gradient(kspace_noise_std(kspace, mask)) if self.final_noise_lam is not None else None
+        noise = self.noise_level(kspace, mask) if self.final_noise_lam is not None else None
         return self.final_proximal(image, kspace, mask, sensitivities, noise_std=noise)
 
     def parse_inputs(self, inputs):

@@ -22,7 +22,6 @@ from tfmri_zoo.layers.data_consistency import ProximalL2DC
 from tfmri_zoo.models.base import LAYOUT_2D, ReconModel
 from tfmri_zoo.models.regularizers import make_regularizers, regularizer_spec
 from tfmri_zoo.models.registry import register
-from tfmri_zoo.physics.noise import kspace_noise_std
 
 
 def _to_real(x):
@@ -235,9 +234,8 @@ class DeepEquilibriumRecon(ReconModel):
         The forward solve's convergence is kept in ``self.last_info`` (see the class docstring) and, in eager mode,
         an example that did not converge gives a ``UserWarning``.
         """
-        x0 = self.initial_image(kspace, mask, sensitivities)
-
-        noise = tf.stop_gradient(kspace_noise_std(kspace, mask)) if self.noise_lam is not None else None
+        noise = self.noise_level(kspace, mask) if self.noise_lam is not None else None
+        x0 = self.initial_image(kspace, mask, sensitivities, noise_std=noise)
 
         def step(x):
             return self.dc(self.denoiser(x, training=training), kspace, mask, sensitivities, noise_std=noise)

@@ -11,7 +11,6 @@ from tfmri_zoo.layers.data_consistency import ProximalL2DC
 from tfmri_zoo.models.base import LAYOUT_2D, ReconModel
 from tfmri_zoo.models.regularizers import make_regularizers, regularizer_spec
 from tfmri_zoo.models.registry import register
-from tfmri_zoo.physics.noise import kspace_noise_std
 
 
 @register("modl", presets={
@@ -56,9 +55,9 @@ class MoDL(ReconModel):
         self.dc = ProximalL2DC(lam=self.lam, cg_iterations=self.cg_iterations, noise_lam=self.noise_lam)
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
-        x = self.initial_image(kspace, mask, sensitivities)
-        noise = (tf.stop_gradient(kspace_noise_std(kspace, mask)) if self.noise_lam is not None
+        noise = (self.noise_level(kspace, mask) if self.noise_lam is not None
                  else tf.zeros(tf.shape(kspace)[:1]))
+        x = self.initial_image(kspace, mask, sensitivities, noise_std=noise if self.noise_lam is not None else None)
         steps = [lambda x, k, m, s, n, d=denoiser: self.dc(d(x, training=training), k, m, s, noise_std=n)
                  for denoiser in self.denoisers]
         return self.unroll(steps, x, kspace, mask, sensitivities, noise)

@@ -23,7 +23,7 @@ from tfmri_zoo.models.base import LAYOUT_2D, ReconModel
 from tfmri_zoo.models.denoiser import PRESETS as DENOISER_PRESETS
 from tfmri_zoo.models.denoiser import Denoiser
 from tfmri_zoo.models.registry import register
-from tfmri_zoo.physics.noise import kspace_noise_std, noise_adaptive_weight
+from tfmri_zoo.physics.noise import noise_adaptive_weight
 from tfmri_zoo.recon.pnp import admm_update, red_fixed_point_update
 
 METHODS = ("admm", "red")
@@ -88,12 +88,12 @@ class PnP(ReconModel):
         def denoise(v):
             return self.denoiser(v, training=training)
 
-        weight = self.lam
+        weight, sigma = self.lam, None
         if self.noise_lam is not None:
-            sigma = tf.stop_gradient(kspace_noise_std(kspace, mask))                   # [B]
+            sigma = self.noise_level(kspace, mask)                                      # [B]
             weight = noise_adaptive_weight(self.lam, self.noise_lam, sigma, 3)       # float32 [B, 1, 1]
 
-        start = rhs if self.initial == "adjoint" else self.initial_image(kspace, mask, sensitivities)
+        start = rhs if self.initial == "adjoint" else self.initial_image(kspace, mask, sensitivities, sigma)
         x, z, u = start, start, tf.zeros_like(start)
         for _ in range(self.iterations):
             if self.method == "admm":

@@ -18,11 +18,11 @@ from tfmri_zoo.training.ssdu import split_mask, ssdu_dataset, ssdu_split_example
 from tfmri_zoo.training.supervised import build_and_compile, train
 from tfmri_zoo.training.sure import sure_loss, train_sure
 from tfmri_zoo.training.targets import pack_kspace_target, unpack_kspace_target
-from tfmri_zoo.training.zero_shot import zero_shot_ssl
+from tfmri_zoo.training.zero_shot import zero_shot_adapt, zero_shot_ssl
 
 __all__ = ["AdversarialTrainer", "CycleTrainer", "AtomicModelCheckpoint", "PatchDiscriminator", "ComplexL1", "ComplexLoss", "ComplexMSE", "DIPResult", "ImagePanels", "mapping_loss", "train_mapping", "ImageGenerator", "InverseGANResult", "inverse_gan", "train_image_gan", "rare_pairs", "split_lines",
            "KSpaceLoss", "MixedLoss", "SSDULoss", "SSIMLoss", "build_and_compile", "deep_image_prior", "evaluate",
            "format_table", "load_config", "make_strategy", "pack_kspace_target",
            "per_volume_metrics", "recompute", "reconstruct_file", "shard_for_worker", "split_mask", "ssdu_dataset",
            "ssdu_split_example", "sure_loss", "train", "train_from_config", "train_sure", "unpack_kspace_target",
-           "unroll", "zero_shot_ssl"]
+           "unroll", "zero_shot_adapt", "zero_shot_ssl"]
