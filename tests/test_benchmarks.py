@@ -42,6 +42,7 @@ CASES = {
     "final_dc.py": (["--quick", "--models", "unet"], "network + DC"),
     "heldout.py": (["--quick", "--models", "unet"], "slices below CG-SENSE"),
     "training.py": (["--quick", "--models", "modl"], "examples/s"),
+    "adaptation.py": (["--quick"], "scans changed"),
 }
 
 
@@ -51,7 +52,7 @@ def test_benchmark_quick_mode(script, tmp_path):
         pytest.skip("BART is not installed (apt-get install bart); .ci/run installs it")
     args, phrase = CASES[script]
     if script in ("generalisation.py", "radial.py", "noise_adaptive.py", "line_rejection.py", "gan.py", "final_dc.py",
-                  "heldout.py"):
+                  "heldout.py", "adaptation.py"):
         from tfmri_zoo.models import weights
 
         if not weights.manifest():
@@ -59,7 +60,8 @@ def test_benchmark_quick_mode(script, tmp_path):
     extra = (["--out", str(tmp_path / "out")] if script in ("zoo.py", "generalisation.py", "noise_adaptive.py",
                                                         "line_rejection.py", "recon_seg.py", "qsm.py",
                                                         "parameter_mapping.py", "gan.py", "rare.py",
-                                                        "inverse_gan.py", "final_dc.py", "heldout.py") else [])
+                                                        "inverse_gan.py", "final_dc.py", "heldout.py",
+                                                        "adaptation.py") else [])
     result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script), *args, *extra],
                             capture_output=True, text=True, cwd=str(tmp_path), timeout=900,
                             env={**os.environ, "PYTHONPATH": ROOT})
