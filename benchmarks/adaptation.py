@@ -62,9 +62,8 @@ def main(argv=None):
     lam_grids = {"sense": [1e-3, 1e-2], "l1_wavelet": [1e-3, 3e-3]} if args.quick else None
     iterations = {"l1_wavelet": 30} if args.quick else None
     results = {}
-    for domain, (val, test) in domains(args.out, args.quick, args.test_subjects).items():
-        if (args.only and domain not in args.only) or domain.startswith("bart") and args.quick:
-            continue
+    only = args.only or (["brain-48"] if args.quick else None)
+    for domain, (val, test) in domains(args.out, args.quick, args.test_subjects, only).items():
         t0 = time.time()
         reference = "measured" if domain.startswith("bart") else args.reference
         learned, logs = {}, {}

@@ -71,34 +71,35 @@ def bart_domain(folder, kind, size, noise_level, num_slices=2):
     return files["val"], files["test"]
 
 
-def domains(out, quick, test_subjects=1):
-    """``{name: (val_files, test_files)}``, generated on first use under ``out/data``; the brain domains with
-    ``test_subjects`` test subjects (data folders suffixed ``-test{N}`` when not 1; the first is the same subject)."""
+def domains(out, quick, test_subjects=1, only=None):
+    """``{name: (val_files, test_files)}``, generated on first use under ``out/data`` (only the domains named in
+    ``only`` when given); the brain domains with ``test_subjects`` test subjects (data folders suffixed ``-test{N}``
+    when not 1; the first is the same subject)."""
     data = os.path.join(out, "data")
     subjects, suffix = (1, test_subjects), ("" if test_subjects == 1 else f"-test{test_subjects}")
-    if quick:
-        found = {"brain-48": brain_domain(os.path.join(data, "brain-48" + suffix), (48, 48), 4, num_slices=1,
-                                          subjects=subjects)}
-        if shutil.which("bart"):
-            found["bart-shepp_logan"] = bart_domain(os.path.join(data, "bart"), "shepp_logan", 48, 0.0, 1)
-        return found
 
     def brain(name, *args, **kwargs):
-        return brain_domain(os.path.join(data, name + suffix), *args, subjects=subjects, **kwargs)
+        return lambda: brain_domain(os.path.join(data, name + suffix), *args, subjects=subjects, **kwargs)
 
-    found = {
-        "brain-128": brain("brain-128", (128, 128), 8),
-        "brain-256-16c": brain("brain-256", (256, 256), 16),
-        "brain-noisy": brain("brain-noisy", (128, 128), 8, noise_level=0.15),
-        "brain-very-noisy": brain("brain-very-noisy", (128, 128), 8, noise_level=0.35),
-        "brain-t2w": brain("brain-t2w", (128, 128), 8, contrast="t2w"),
-        "phantom": phantom_domain(os.path.join(data, "phantom"), (128, 128), 8),
-    }
-    if shutil.which("bart"):
-        for kind, noise in (("shepp_logan", 0.0), ("tubes", 0.0), ("shepp_logan", 0.05)):
-            name = f"bart-{kind}" + (f"-noise{noise:g}" if noise else "")
-            found[name] = bart_domain(os.path.join(data, name), kind, 128, noise)
-    return found
+    if quick:
+        makers = {"brain-48": brain("brain-48", (48, 48), 4, num_slices=1)}
+        if shutil.which("bart"):
+            makers["bart-shepp_logan"] = lambda: bart_domain(os.path.join(data, "bart"), "shepp_logan", 48, 0.0, 1)
+    else:
+        makers = {
+            "brain-128": brain("brain-128", (128, 128), 8),
+            "brain-256-16c": brain("brain-256", (256, 256), 16),
+            "brain-noisy": brain("brain-noisy", (128, 128), 8, noise_level=0.15),
+            "brain-very-noisy": brain("brain-very-noisy", (128, 128), 8, noise_level=0.35),
+            "brain-t2w": brain("brain-t2w", (128, 128), 8, contrast="t2w"),
+            "phantom": lambda: phantom_domain(os.path.join(data, "phantom"), (128, 128), 8),
+        }
+        if shutil.which("bart"):
+            for kind, noise in (("shepp_logan", 0.0), ("tubes", 0.0), ("shepp_logan", 0.05)):
+                name = f"bart-{kind}" + (f"-noise{noise:g}" if noise else "")
+                makers[name] = (lambda folder=os.path.join(data, name), kind=kind, noise=noise:
+                                bart_domain(folder, kind, 128, noise))
+    return {name: make() for name, make in makers.items() if not only or name in only}
 
 
 def main(argv=None):
@@ -129,9 +130,7 @@ def main(argv=None):
     lam_grids = {"sense": [1e-3, 1e-2], "l1_wavelet": [1e-3, 3e-3]} if args.quick else None
     iterations = {"l1_wavelet": 30} if args.quick else None
     results = {}
-    for domain, (val, test) in domains(args.out, args.quick, args.test_subjects).items():
-        if args.only and domain not in args.only:
-            continue
+    for domain, (val, test) in domains(args.out, args.quick, args.test_subjects, args.only).items():
         t0 = time.time()
         reference = "measured" if domain.startswith("bart") else args.reference
         table = compare(learned, val, test, lam_grids=lam_grids, iterations=iterations, reference=reference)
