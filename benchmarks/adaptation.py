@@ -1,8 +1,8 @@
 """Scan-specific adaptation: shipped weights fine-tuned by ZS-SSL on each test scan, against λ-tuned baselines.
 
     python benchmarks/adaptation.py [--quick] [--models varnet vn] [--only brain-128 brain-t2w] [--test-subjects 6]
-                                    [--reference noise_free] [--epochs 12] [--splits 10] [--learning-rate 1e-4]
-                                    [--out out/generalisation-wide]
+                                    [--test-files NAME ...] [--reference noise_free] [--epochs 12] [--splits 10]
+                                    [--learning-rate 1e-4] [--out out/generalisation-wide]
 
 The domains are :mod:`generalisation`'s (the same files when ``--out`` is the folder a generalisation run wrote).
 Each learned model is evaluated twice on every test slice: as shipped, and after
@@ -47,6 +47,9 @@ def main(argv=None):
     parser.add_argument("--weights", default="brain")
     parser.add_argument("--only", nargs="+", default=None, metavar="DOMAIN", help="run these domains only")
     parser.add_argument("--test-subjects", type=int, default=1)
+    parser.add_argument("--test-files", nargs="+", default=None, metavar="NAME",
+                        help="evaluate only these test files (base names) of each domain, e.g. the scans on which "
+                             "the shipped weights fell below CG-SENSE")
     parser.add_argument("--reference", choices=["measured", "noise_free"], default="noise_free")
     parser.add_argument("--accelerations", nargs="+", type=int, default=[4, 8])
     parser.add_argument("--epochs", type=int, default=12)
@@ -64,6 +67,8 @@ def main(argv=None):
     results = {}
     only = args.only or (["brain-48"] if args.quick else None)
     for domain, (val, test) in domains(args.out, args.quick, args.test_subjects, only).items():
+        if args.test_files:
+            test = [path for path in test if os.path.basename(path) in args.test_files]
         t0 = time.time()
         reference = "measured" if domain.startswith("bart") else args.reference
         learned, logs = {}, {}
