@@ -22,9 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from tfmri_zoo import models  # noqa: E402
-from tfmri_zoo.training.comparison import compare, margins  # noqa: E402
 from tfmri_zoo.training.zero_shot import zero_shot_adapt  # noqa: E402
-from generalisation import domains  # noqa: E402
+from generalisation import compare_domain, domains  # noqa: E402
 from report import write_json  # noqa: E402
 
 
@@ -62,26 +61,20 @@ def main(argv=None):
         args.epochs, args.splits, args.patience, args.accelerations = 2, 2, 1, [4]
     settings = {"epochs": args.epochs, "splits_per_epoch": args.splits, "learning_rate": args.learning_rate,
                 "patience": args.patience}
-    lam_grids = {"sense": [1e-3, 1e-2], "l1_wavelet": [1e-3, 3e-3]} if args.quick else None
-    iterations = {"l1_wavelet": 30} if args.quick else None
     results = {}
     only = args.only or (["brain-48"] if args.quick else None)
     for domain, (val, test) in domains(args.out, args.quick, args.test_subjects, only).items():
         if args.test_files:
             test = [path for path in test if os.path.basename(path) in args.test_files]
-        t0 = time.time()
-        reference = "measured" if domain.startswith("bart") else args.reference
         learned, logs = {}, {}
         for name in args.models:
             model = models.get(name, weights=args.weights)
             logs[name] = {"best_epochs": [], "seconds": []}
             learned[name] = lambda x, m=model: m(x, training=False).numpy()
             learned[f"{name}_adapted"] = adapted_reconstructor(model, logs[name], **settings)
-        table = compare(learned, val, test, accelerations=tuple(args.accelerations), lam_grids=lam_grids,
-                        iterations=iterations, reference=reference)
-        table = {key: {n: row for n, row in rows.items() if n != "_examples"} for key, rows in table.items()}
-        results[domain] = {"table": table, "margins": {n: margins(table, n) for n in learned},
-                           "adaptation": logs, "seconds": time.time() - t0, "reference": reference}
+        results[domain] = compare_domain(learned, domain, val, test, args.quick, args.reference, args.accelerations)
+        results[domain]["adaptation"] = logs
+        reference, table = results[domain]["reference"], results[domain]["table"]
         for key, rows in table.items():
             line = "  ".join(f"{n} {row['psnr']:.2f}/{row['ssim']:.3f}" for n, row in rows.items())
             print(f"{domain} ({reference}) {key}: {line}", flush=True)

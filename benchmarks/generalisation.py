@@ -102,6 +102,19 @@ def domains(out, quick, test_subjects=1, only=None):
     return {name: make() for name, make in makers.items() if not only or name in only}
 
 
+def compare_domain(learned, domain, val, test, quick, reference, accelerations=(4, 8)):
+    """One domain's comparison (:func:`tfmri_zoo.training.comparison.compare`, BART domains against their measured
+    reference; small λ grids and iterations when ``quick``): ``{"table", "margins", "seconds", "reference"}``."""
+    t0 = time.time()
+    reference = "measured" if domain.startswith("bart") else reference
+    quick_args = {"lam_grids": {"sense": [1e-3, 1e-2], "l1_wavelet": [1e-3, 3e-3]},
+                  "iterations": {"l1_wavelet": 30}} if quick else {}
+    table = compare(learned, val, test, accelerations=tuple(accelerations), reference=reference, **quick_args)
+    table = {key: {n: row for n, row in rows.items() if n != "_examples"} for key, rows in table.items()}
+    return {"table": table, "margins": {n: margins(table, n) for n in learned}, "seconds": time.time() - t0,
+            "reference": reference}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="48² data, one brain and one BART domain, few λ")
@@ -127,16 +140,10 @@ def main(argv=None):
         model = models.get(name, weights=args.weights)
         learned[name] = lambda x, m=model: m(x, training=False).numpy()
     learned.update(model_file_reconstructors(args.model_files))
-    lam_grids = {"sense": [1e-3, 1e-2], "l1_wavelet": [1e-3, 3e-3]} if args.quick else None
-    iterations = {"l1_wavelet": 30} if args.quick else None
     results = {}
     for domain, (val, test) in domains(args.out, args.quick, args.test_subjects, args.only).items():
-        t0 = time.time()
-        reference = "measured" if domain.startswith("bart") else args.reference
-        table = compare(learned, val, test, lam_grids=lam_grids, iterations=iterations, reference=reference)
-        table = {key: {n: row for n, row in rows.items() if n != "_examples"} for key, rows in table.items()}
-        results[domain] = {"table": table, "margins": {n: margins(table, n) for n in learned},
-                           "seconds": time.time() - t0, "reference": reference}
+        results[domain] = compare_domain(learned, domain, val, test, args.quick, args.reference)
+        reference, table = results[domain]["reference"], results[domain]["table"]
         for key, rows in table.items():
             line = "  ".join(f"{n} {row['psnr']:.2f}/{row['ssim']:.3f}" for n, row in rows.items())
             flags = [n for n in learned if results[domain]["margins"][n][key]["sense"]["psnr"] < 0]
