@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from tests.models import zoo_contract
-from tfmri_zoo import models
+from tfmri_zoo import models, recon
 from tfmri_zoo.models.base import ReconModel
 
 
@@ -97,3 +97,35 @@ def test_training_lowers_loss(problem):
     keras.utils.set_random_seed(0)
     zoo_contract.check_training_lowers_loss(ResidualCNN(filters=16), inputs, target, steps=80, factor=2.5,
                                             learning_rate=3e-3)
+
+
+def cropped_maps(inputs):
+    """``inputs`` with the coil maps set to 0 outside a centred disk (as ESPIRiT's crop does), and that disk (numpy
+    bool ``[H, W]``)."""
+    maps = inputs["sensitivities"]
+    height, width = maps.shape[-2:]
+    yy, xx = np.meshgrid(np.linspace(-1, 1, height), np.linspace(-1, 1, width), indexing="ij")
+    disk = yy ** 2 + xx ** 2 < 0.6
+    return {**inputs, "sensitivities": (maps * disk).astype(np.complex64)}, disk
+
+
+@pytest.mark.parametrize("name, frames", [("minimal", None), ("modl", None), ("cinenet", 3)])
+def test_output_is_zero_outside_the_coil_support(name, frames):
+    # Outside the maps' support the image lies in E's null space; CG-SENSE (started at 0) returns 0 there, and so must
+    # every model by default; inside, the output is what the network returns.
+    inputs, disk = cropped_maps(zoo_contract.toy_problem(frames=frames)[0])
+    build = (lambda **kw: ResidualCNN(**kw)) if name == "minimal" else (lambda **kw: models.get(name, **kw))
+    keras.utils.set_random_seed(3)
+    free = build(zero_outside_support=False)
+    raw = free(inputs).numpy()                # variables are made on the first call: same seed, same weights
+    keras.utils.set_random_seed(3)
+    out = build()(inputs).numpy()
+    outside = np.broadcast_to(~disk, raw.shape)
+    assert np.abs(raw[outside]).max() > 1e-3 * np.abs(raw).max()     # the network does put something there
+    assert np.all(out[outside] == 0)
+    np.testing.assert_allclose(out[~outside], raw[~outside], rtol=1e-5, atol=1e-6 * np.abs(raw).max())
+    sense = np.asarray(recon.sense(inputs["kspace"], inputs["mask"], inputs["sensitivities"], lam=0.01,
+                                   max_iter=10)) if frames is None else None
+    if sense is not None:
+        assert np.abs(sense[outside]).max() == 0                       # the classical convention it follows
+    assert type(free).from_config(free.get_config()).zero_outside_support is False

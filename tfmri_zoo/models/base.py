@@ -31,6 +31,7 @@ from tfmri_zoo.layers.data_consistency import ProximalL2DC
 from tfmri_zoo.layers.recompute import unroll
 from tfmri_zoo.physics.noise import kspace_noise_std
 from tfmri_zoo.physics.operators import OPERATOR_KINDS, make_operator, plan_sampling
+from tfmri_zoo.physics.sense import coil_support
 from tfmri_zoo.recon.problem import data_scale
 
 #: Inputs that are real (float32) tensors; every other input is complex64.
@@ -77,6 +78,11 @@ class ReconModel(keras.Model):
         ν = 100) are the best pair of a sweep on validation brains for the shipped VN, U-Net and VarNet
         (``benchmarks/final_dc.py``).
       final_iterations: CG iterations of the final step (started at ``z``).
+      zero_outside_support: return 0 where every coil map is 0 (:func:`tfmri_zoo.physics.coil_support`): there the
+        image lies in the null space of ``E`` and only the network's prior would speak — CG-SENSE and the
+        ℓ1-wavelet return 0 there too, and so does the SENSE-combined reference. Measured on held-out brains with
+        ESPIRiT maps (crop 0.8), shipped weights, R=4: SSIM +0.05 for VN, +0.005 for DEQ, +0.002 for MoDL, PSNR
+        +0.01–0.1 dB (README, "Outside the coil support"). ``False`` keeps what the network returns there.
 
     Every model either honours ``extra_dims``/``spatial_rank`` or refuses them: a subclass lists the values it
     supports in the class attribute ``layouts`` (``{"extra_dims": (0,), "spatial_rank": (2,)}`` for a 2D model), and
@@ -101,7 +107,7 @@ class ReconModel(keras.Model):
 
     def __init__(self, normalize=True, extra_dims=None, spatial_rank=None, operator="cartesian", recompute=False,
                  initial="adjoint", initial_lam=0.01, initial_noise_lam=10.0, initial_iterations=10, final_dc=False,
-                 final_lam=0.01, final_noise_lam=100.0, final_iterations=10, **kwargs):
+                 final_lam=0.01, final_noise_lam=100.0, final_iterations=10, zero_outside_support=True, **kwargs):
         super().__init__(**kwargs)
         self.normalize = bool(normalize)
         if recompute and not self.unrolled:
@@ -133,6 +139,7 @@ class ReconModel(keras.Model):
         self.final_proximal = (ProximalL2DC(lam=self.final_lam, cg_iterations=self.final_iterations,
                                             noise_lam=self.final_noise_lam, spatial_rank=self.spatial_rank,
                                             name="final_dc") if self.final_dc else None)
+        self.zero_outside_support = bool(zero_outside_support)
 
     @classmethod
     def _layout_value(cls, key, value, generic):
@@ -305,11 +312,19 @@ class ReconModel(keras.Model):
         kspace, mask, sensitivities = self.parse_inputs(inputs)
         if not self.normalize:
             image = self.reconstruct(kspace, mask, sensitivities, training=training)
-            return self.final_image(image, kspace, mask, sensitivities)
+            return self.restrict_to_support(self.final_image(image, kspace, mask, sensitivities), sensitivities)
         scale = self.input_scale(kspace, mask, sensitivities)
         kspace = kspace / tf.reshape(scale, [-1] + [1] * (kspace.shape.rank - 1))
         image = self.reconstruct(kspace, mask, sensitivities, training=training)
-        return self.final_image(image, kspace, mask, sensitivities) * scale
+        image = self.final_image(image, kspace, mask, sensitivities) * scale
+        return self.restrict_to_support(image, sensitivities)
+
+    def restrict_to_support(self, image, sensitivities):
+        """``image · 1[Σ|S|² > 0]`` (``zero_outside_support``; unchanged without maps), complex ``[B, *extra,
+        *spatial]``; the maps' extra axes may be 1 and broadcast."""
+        if not self.zero_outside_support or sensitivities is None:
+            return image
+        return image * coil_support(sensitivities, image.dtype)
 
     def reconstruct(self, kspace, mask, sensitivities, training=None):
         """Subclasses: normalised k-space → complex image ``[B, *extra, *spatial]``."""
@@ -373,7 +388,8 @@ class ReconModel(keras.Model):
                       operator=self.operator, recompute=self.recompute, initial=self.initial,
                       initial_lam=self.initial_lam, initial_noise_lam=self.initial_noise_lam,
                       initial_iterations=self.initial_iterations, final_dc=self.final_dc, final_lam=self.final_lam,
-                      final_noise_lam=self.final_noise_lam, final_iterations=self.final_iterations)
+                      final_noise_lam=self.final_noise_lam, final_iterations=self.final_iterations,
+                      zero_outside_support=self.zero_outside_support)
         return config
 
 

@@ -29,6 +29,16 @@ from tfmri_zoo import validation
 from tfmri_zoo.physics.fft import centring_ramps, dft
 
 
+def coil_support(sensitivities, dtype=tf.float32):
+    """Where any coil map is non-zero: ``[B, *extra, *spatial]`` 1/0 in ``dtype`` from complex maps
+    ``[B, C, *extra, *spatial]``. Outside it an image lies in the null space of ``E = M F C``: the data say nothing
+    there (ESPIRiT maps are zero outside the object's support), so a solver should return 0 there rather than what its
+    prior invents — CG-SENSE started at 0 does by construction, the ℓ1-wavelet projects onto it, and every
+    :class:`~tfmri_zoo.models.ReconModel` multiplies its output by it (``zero_outside_support``)."""
+    power = tf.reduce_sum(tf.math.real(sensitivities * tf.math.conj(sensitivities)), axis=1)
+    return tf.cast(power > 0, dtype)
+
+
 class SenseOperator:
     """Multi-coil Cartesian encoding operator ``E = M F C``.
 
@@ -147,13 +157,10 @@ class SenseOperator:
         return tf.reduce_sum(tf.math.conj(self.sensitivities) * coil_images, axis=1)
 
     def support(self):
-        """Where the coil maps are non-zero: real ``[B, *extra, *spatial]`` 1/0 in the real dtype (``None`` without
-        maps). Outside it an image lies in the null space of E: the data say nothing there (ESPIRiT maps are zero
-        outside the object's support), so a solver should return 0 there rather than what its prior invents."""
+        """:func:`coil_support` of this operator's maps in its real dtype (``None`` without maps)."""
         if self.sensitivities is None:
             return None
-        power = tf.reduce_sum(tf.math.real(self.sensitivities * tf.math.conj(self.sensitivities)), axis=1)
-        return tf.cast(power > 0, self.dtype.real_dtype)
+        return coil_support(self.sensitivities, self.dtype.real_dtype)
 
     def apply_mask(self, kspace):
         """M (a real diagonal, so self-adjoint)."""
