@@ -129,3 +129,9 @@ def test_output_is_zero_outside_the_coil_support(name, frames):
     if sense is not None:
         assert np.abs(sense[outside]).max() == 0                       # the classical convention it follows
     assert type(free).from_config(free.get_config()).zero_outside_support is False
+
+
+def test_recon_seg_image_is_zero_outside_the_coil_support():
+    inputs, disk = cropped_maps(zoo_contract.toy_problem()[0])
+    image = models.get("recon_seg")(inputs)["image"].numpy()
+    assert np.all(image[:, ~disk] == 0) and np.abs(image[:, disk]).max() > 0

@@ -82,7 +82,9 @@ class ReconModel(keras.Model):
         image lies in the null space of ``E`` and only the network's prior would speak — CG-SENSE and the
         ℓ1-wavelet return 0 there too, and so does the SENSE-combined reference. Measured on held-out brains with
         ESPIRiT maps (crop 0.8), shipped weights, R=4: SSIM +0.05 for VN, +0.005 for DEQ, +0.002 for MoDL, PSNR
-        +0.01–0.1 dB (README, "Outside the coil support"). ``False`` keeps what the network returns there.
+        +0.01–0.1 dB (README, "Outside the coil support"). ``False`` keeps what the network returns there. Models
+        that return an image honour it (``recon_seg``: its image); ``parameter_mapping`` returns parameter maps and
+        ignores it.
 
     Every model either honours ``extra_dims``/``spatial_rank`` or refuses them: a subclass lists the values it
     supports in the class attribute ``layouts`` (``{"extra_dims": (0,), "spatial_rank": (2,)}`` for a 2D model), and

@@ -68,7 +68,8 @@ class ReconSeg(ReconModel):
         scale = (self.input_scale(kspace, mask, sensitivities) if self.normalize
                  else tf.ones([tf.shape(kspace)[0], 1, 1], kspace.dtype))
         image = self.reconstruct(kspace / scale[:, None], mask, sensitivities, training=training)
-        return {"image": image * scale, "segmentation": self.segment(image, training=training)}
+        return {"image": self.restrict_to_support(image * scale, sensitivities),
+                "segmentation": self.segment(image, training=training)}
 
     def get_config(self):
         return {**super().get_config(), "iterations": self.iterations, "cg_iterations": self.cg_iterations,
