@@ -17,7 +17,7 @@ class ResidualCNN(ReconModel):
         self.hidden = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")
         self.out = keras.layers.Conv2D(2, 3, padding="same")
 
-    def reconstruct(self, kspace, mask, sensitivities, training=None):
+    def reconstruct(self, kspace, mask, sensitivities, training=None, noise_std=None):
         x = self.make_operator(mask, sensitivities).adjoint(kspace)
         h = self.out(self.hidden(tf.stack([tf.math.real(x), tf.math.imag(x)], -1)))
         return x + tf.complex(h[..., 0], h[..., 1])
@@ -44,7 +44,7 @@ def test_zero_filled_base_output_is_adjoint(problem):
     inputs, _ = problem
 
     class ZeroFilled(ReconModel):
-        def reconstruct(self, kspace, mask, sensitivities, training=None):
+        def reconstruct(self, kspace, mask, sensitivities, training=None, noise_std=None):
             return self.make_operator(mask, sensitivities).adjoint(kspace)
 
     out = ZeroFilled()(inputs).numpy()

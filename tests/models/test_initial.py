@@ -234,16 +234,23 @@ def test_cinenet_sense_start_trains_and_round_trips(tmp_path):
     np.testing.assert_allclose(keras.saving.load_model(tmp_path / "m.keras")(inputs).numpy(), out.numpy(), atol=1e-6)
 
 
-@pytest.mark.parametrize("name, extra", [("modl", {"iterations": 1, "cg_iterations": 2}),
-                                         ("admmnet", {"iterations": 1, "cg_iterations": 2}),
-                                         ("deq", {"forward_iterations": 2, "backward_iterations": 2}),
-                                         ("pnp", {"iterations": 1})])
+@pytest.mark.parametrize("name, extra", [("modl", {"iterations": 1, "cg_iterations": 2, "noise_lam": 5.0}),
+                                         ("admmnet", {"iterations": 1, "cg_iterations": 2, "noise_lam": 5.0}),
+                                         ("deq", {"forward_iterations": 2, "backward_iterations": 2,
+                                                  "noise_lam": 5.0}),
+                                         ("pnp", {"iterations": 1, "noise_lam": 5.0}),
+                                         ("unet", {}), ("vn", {"iterations": 1}), ("varnet", {"iterations": 1, "estimate_sensitivities": False}),
+                                         ("proxgrad", {"iterations": 1}), ("primal_dual", {"iterations": 1})])
 def test_noise_level_is_computed_once_per_call(name, extra, monkeypatch):
-    """A noise-adaptive model starting from the noise-adaptive CG-SENSE image estimates σ̂ once per call."""
+    """A model with a noise-adaptive CG-SENSE start, a noise-adaptive final step and (the first four) its own
+    noise-adaptive weights estimates σ̂ once per call, eager and in a tf.function trace alike."""
     import tfmri_zoo.models.base as base
 
     calls = []
     monkeypatch.setattr(base, "kspace_noise_std", lambda k, m: calls.append(1) or kspace_noise_std(k, m))
-    model = models.get(name, preset="small", initial="sense", noise_lam=5.0, **extra)
-    model(problem(noise=0.1)[0])
+    model = models.get(name, preset="small", initial="sense", final_dc=True, **extra)
+    inputs = problem(noise=0.1)[0]
+    model(inputs)
     assert len(calls) == 1, len(calls)
+    tf.function(model)(inputs)
+    assert len(calls) == 2, len(calls)

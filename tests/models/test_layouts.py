@@ -56,7 +56,7 @@ def test_2d_and_2dt_models():
 
 def test_generic_subclass_accepts_any_layout_and_refuses_nonsense():
     class Generic(ReconModel):
-        def reconstruct(self, kspace, mask, sensitivities, training=None):
+        def reconstruct(self, kspace, mask, sensitivities, training=None, noise_std=None):
             return self.make_operator(mask, sensitivities).adjoint(kspace)
 
     assert (Generic().extra_dims, Generic().spatial_rank) == (0, 2)

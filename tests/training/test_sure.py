@@ -23,7 +23,7 @@ def _noisy(batch, sigma, seed):
 class _Blur(ReconModel):
     """A fixed non-trivial linear reconstruction (zero-filled, then a 3-tap blur along W)."""
 
-    def reconstruct(self, kspace, mask, sensitivities, training=None):
+    def reconstruct(self, kspace, mask, sensitivities, training=None, noise_std=None):
         x = self.make_operator(mask, sensitivities).adjoint(kspace)
         return 0.5 * x + 0.25 * (tf.roll(x, 1, -1) + tf.roll(x, -1, -1))
 

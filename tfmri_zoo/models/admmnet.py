@@ -61,9 +61,9 @@ class ADMMNet(ReconModel):
                                dual_update=k < self.iterations - 1, noise_lam=self.noise_lam)
                       for k in range(self.iterations)]
 
-    def reconstruct(self, kspace, mask, sensitivities, training=None):
-        sigma = self.noise_level(kspace, mask) if self.noise_lam is not None else None
-        x = self.initial_image(kspace, mask, sensitivities, noise_std=sigma)
+    def reconstruct(self, kspace, mask, sensitivities, training=None, noise_std=None):
+        sigma = self.noise_level(kspace, mask, noise_std) if self.noise_lam is not None else None
+        x = self.initial_image(kspace, mask, sensitivities, noise_std=noise_std if sigma is None else sigma)
         noise = sigma if sigma is not None else tf.zeros(tf.shape(kspace)[:1], tf.float32)   # unroll passes tensors
         steps = [lambda xu, k, m, s, n, d=denoiser, dc=step: dc(d(xu[0] + xu[1], training=training), xu[1], k, m, s,
                                                                  noise_std=n)

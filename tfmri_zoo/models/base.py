@@ -18,7 +18,7 @@ non-Cartesian data instead, reconstructed through the NUFFT (:mod:`tfmri_zoo.phy
 Scale normalisation lives inside the model: the k-space is divided by ``scale = max |Eᴴ y|`` per example before
 ``reconstruct`` and the image multiplied back after it, so ``f(c·y) = c·f(y)`` for any ``c > 0`` and raw scanner data
 of any scale can be sent (the Keras model, its ``.keras`` file and its SavedModel behave the same). Subclasses
-implement ``reconstruct(kspace, mask, sensitivities, training)`` on normalised data and list their constructor
+implement ``reconstruct(kspace, mask, sensitivities, training, noise_std)`` on normalised data and list their constructor
 arguments in ``get_config``. Argument names follow the conventions table of docs/design.md (``iterations``, ``lam``,
 ``complex_network``, ``normalize``, ``extra_dims``/``spatial_rank``).
 """
@@ -175,10 +175,20 @@ class ReconModel(keras.Model):
         ``{"trajectory", "density"}`` (:func:`tfmri_zoo.physics.operators.make_operator`)."""
         return make_operator(sampling, sensitivities, spatial_rank=self.spatial_rank, dtype=dtype)
 
-    def noise_level(self, kspace, mask):
+    def uses_noise_level(self):
+        """Whether a call needs σ̂ (:meth:`noise_level`): a noise-adaptive CG-SENSE start or final step, or the
+        model's own noise-adaptive weights (a ``noise_lam`` attribute that is not ``None``)."""
+        return ((self.initial_sense is not None and self.initial_noise_lam is not None)
+                or (self.final_proximal is not None and self.final_noise_lam is not None)
+                or getattr(self, "noise_lam", None) is not None)
+
+    def noise_level(self, kspace, mask, noise_std=None):
         """σ̂, the call's k-space noise level float32 ``[B]`` (:func:`tfmri_zoo.physics.kspace_noise_std`), held
-        constant for the gradient. Models that need it themselves compute it once and hand it to
-        :meth:`initial_image`."""
+        constant for the gradient; ``noise_std`` — σ̂ already estimated for this call — is returned as it is.
+        :meth:`call` estimates it once (when :meth:`uses_noise_level`) and hands it to ``reconstruct`` and
+        :meth:`final_image`."""
+        if noise_std is not None:
+            return noise_std
         return tf.stop_gradient(kspace_noise_std(kspace, mask))
 
     def initial_image(self, kspace, mask, sensitivities, noise_std=None):
@@ -187,19 +197,17 @@ class ReconModel(keras.Model):
         the caller has it already (:meth:`noise_level`), else it is computed here when needed."""
         if self.initial_sense is None:
             return self.make_operator(mask, sensitivities).adjoint(kspace)
-        if self.initial_noise_lam is None:
-            noise_std = None
-        elif noise_std is None:
-            noise_std = self.noise_level(kspace, mask)
+        noise_std = None if self.initial_noise_lam is None else self.noise_level(kspace, mask, noise_std)
         return self.initial_sense(None, kspace, mask, sensitivities, noise_std=noise_std)
 
-    def final_image(self, image, kspace, mask, sensitivities):
+    def final_image(self, image, kspace, mask, sensitivities, noise_std=None):
         """The model's output from the network's image ``[B, *extra, *spatial]``: the image itself, or (``final_dc``)
-        the proximal step ``(EᴴE + λI)⁻¹(Eᴴy + λ·image)`` with ``λ = λ₀ (+ ν·σ̂²)``."""
+        the proximal step ``(EᴴE + λI)⁻¹(Eᴴy + λ·image)`` with ``λ = λ₀ (+ ν·σ̂²)``; ``noise_std``: σ̂ when the
+        caller has it, else it is computed here when needed."""
         if self.final_proximal is None:
             return image
-        noise = self.noise_level(kspace, mask) if self.final_noise_lam is not None else None
-        return self.final_proximal(image, kspace, mask, sensitivities, noise_std=noise)
+        noise_std = None if self.final_noise_lam is None else self.noise_level(kspace, mask, noise_std)
+        return self.final_proximal(image, kspace, mask, sensitivities, noise_std=noise_std)
 
     def parse_inputs(self, inputs):
         """Validates the input dict; returns ``(kspace, mask, sensitivities)`` with sensitivities possibly None.
@@ -312,14 +320,14 @@ class ReconModel(keras.Model):
 
     def call(self, inputs, training=None):
         kspace, mask, sensitivities = self.parse_inputs(inputs)
-        if not self.normalize:
-            image = self.reconstruct(kspace, mask, sensitivities, training=training)
-            return self.restrict_to_support(self.final_image(image, kspace, mask, sensitivities), sensitivities)
-        scale = self.input_scale(kspace, mask, sensitivities)
-        kspace = kspace / tf.reshape(scale, [-1] + [1] * (kspace.shape.rank - 1))
-        image = self.reconstruct(kspace, mask, sensitivities, training=training)
-        image = self.final_image(image, kspace, mask, sensitivities) * scale
-        return self.restrict_to_support(image, sensitivities)
+        scale = None
+        if self.normalize:
+            scale = self.input_scale(kspace, mask, sensitivities)
+            kspace = kspace / tf.reshape(scale, [-1] + [1] * (kspace.shape.rank - 1))
+        noise_std = self.noise_level(kspace, mask) if self.uses_noise_level() else None      # once per call
+        image = self.reconstruct(kspace, mask, sensitivities, training=training, noise_std=noise_std)
+        image = self.final_image(image, kspace, mask, sensitivities, noise_std=noise_std)
+        return self.restrict_to_support(image if scale is None else image * scale, sensitivities)
 
     def restrict_to_support(self, image, sensitivities):
         """``image · 1[Σ|S|² > 0]`` (``zero_outside_support``; unchanged without maps), complex ``[B, *extra,
@@ -328,8 +336,11 @@ class ReconModel(keras.Model):
             return image
         return image * coil_support(sensitivities, image.dtype)
 
-    def reconstruct(self, kspace, mask, sensitivities, training=None):
-        """Subclasses: normalised k-space → complex image ``[B, *extra, *spatial]``."""
+    def reconstruct(self, kspace, mask, sensitivities, training=None, noise_std=None):
+        """Subclasses: normalised k-space → complex image ``[B, *extra, *spatial]``. ``noise_std``: the call's σ̂,
+        float32 ``[B]`` when :meth:`uses_noise_level` (else ``None``), for :meth:`initial_image` and the model's own
+        noise-adaptive weights (``self.noise_level(kspace, mask, noise_std)`` returns it, or estimates it when a
+        caller of ``reconstruct`` gave none)."""
         raise NotImplementedError(f"{type(self).__name__} must implement reconstruct().")
 
     # -- building and saving --------------------------------------------------------------------------------------

@@ -92,8 +92,8 @@ class CINENet(ReconModel):
                                      spatial_rank=self.spatial_rank, name=f"dc{k}")
                         for k in range(self.iterations)]
 
-    def reconstruct(self, kspace, mask, sensitivities, training=None):
-        x = self.initial_image(kspace, mask, sensitivities)                # [B, T, (D,) H, W]
+    def reconstruct(self, kspace, mask, sensitivities, training=None, noise_std=None):
+        x = self.initial_image(kspace, mask, sensitivities, noise_std)              # [B, T, (D,) H, W]
         steps = [lambda x, k, m, s, unet=unet, dc=dc: dc(unet(x[..., None], training=training)[..., 0], k, m, s)
                  for unet, dc in zip(self.unets, self.dcs)]
         return self.unroll(steps, x, kspace, mask, sensitivities)

@@ -228,14 +228,14 @@ class DeepEquilibriumRecon(ReconModel):
             self.jacobian_metric = keras.metrics.Mean(name="deq_jacobian")
         object.__setattr__(self, "last_info", None)   # plain attribute: not tracked by Keras, not saved
 
-    def reconstruct(self, kspace, mask, sensitivities, training=None):
+    def reconstruct(self, kspace, mask, sensitivities, training=None, noise_std=None):
         """Normalised k-space → ``x*`` complex64 ``[B, H, W]``; stateless (no variable is written).
 
         The forward solve's convergence is kept in ``self.last_info`` (see the class docstring) and, in eager mode,
         an example that did not converge gives a ``UserWarning``.
         """
-        noise = self.noise_level(kspace, mask) if self.noise_lam is not None else None
-        x0 = self.initial_image(kspace, mask, sensitivities, noise_std=noise)
+        noise = self.noise_level(kspace, mask, noise_std) if self.noise_lam is not None else None
+        x0 = self.initial_image(kspace, mask, sensitivities, noise_std=noise_std if noise is None else noise)
 
         def step(x):
             return self.dc(self.denoiser(x, training=training), kspace, mask, sensitivities, noise_std=noise)

@@ -79,7 +79,7 @@ class MoCoMoDL(MotionModel):
         self.denoisers = make_regularizers(self.regularizer, self.iterations, share_weights=True)
         self.dc = MotionProximalDC(lam=self.lam, cg_iterations=self.cg_iterations, name="motion_dc")
 
-    def reconstruct(self, kspace, mask, sensitivities, training=None):
+    def reconstruct(self, kspace, mask, sensitivities, training=None, noise_std=None):
         _, displacements = self.estimate_motion(kspace, mask, sensitivities, training=training)
         x = motion_compensated_sense(kspace, mask, sensitivities, displacements, max_iter=self.cg_iterations,
                                      lam=self.init_lam, return_reference=True)

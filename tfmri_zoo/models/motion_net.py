@@ -180,7 +180,7 @@ class MotionNet(MotionModel):
         super().__init__(**kwargs)
         self.cg_iterations, self.lam = int(cg_iterations), float(lam)
 
-    def reconstruct(self, kspace, mask, sensitivities, training=None):
+    def reconstruct(self, kspace, mask, sensitivities, training=None, noise_std=None):
         _, displacements = self.estimate_motion(kspace, mask, sensitivities, training=training)
         return motion_compensated_sense(kspace, mask, sensitivities, displacements, max_iter=self.cg_iterations,
                                         lam=self.lam)

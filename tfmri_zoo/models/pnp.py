@@ -81,7 +81,7 @@ class PnP(ReconModel):
             self.denoiser(tf.zeros([1, 8, 8], tf.complex64))
         self.denoiser.set_weights(trained.get_weights())
 
-    def reconstruct(self, kspace, mask, sensitivities, training=None):
+    def reconstruct(self, kspace, mask, sensitivities, training=None, noise_std=None):
         operator = self.make_operator(mask, sensitivities)
         rhs = operator.adjoint(kspace)
 
@@ -90,10 +90,11 @@ class PnP(ReconModel):
 
         weight, sigma = self.lam, None
         if self.noise_lam is not None:
-            sigma = self.noise_level(kspace, mask)                                      # [B]
+            sigma = self.noise_level(kspace, mask, noise_std)                        # [B]
             weight = noise_adaptive_weight(self.lam, self.noise_lam, sigma, 3)       # float32 [B, 1, 1]
 
-        start = rhs if self.initial == "adjoint" else self.initial_image(kspace, mask, sensitivities, sigma)
+        start = rhs if self.initial == "adjoint" else self.initial_image(kspace, mask, sensitivities,
+                                                                          noise_std if sigma is None else sigma)
         x, z, u = start, start, tf.zeros_like(start)
         for _ in range(self.iterations):
             if self.method == "admm":

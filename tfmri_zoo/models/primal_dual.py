@@ -63,8 +63,8 @@ class PrimalDual(ReconModel):
                              f"got {self.regularizer['name']!r}.")
         return make_regularizer(**self.regularizer, residual=False, out_channels=out_channels)
 
-    def reconstruct(self, kspace, mask, sensitivities, training=None):
-        start = self.initial_image(kspace, mask, sensitivities)
+    def reconstruct(self, kspace, mask, sensitivities, training=None, noise_std=None):
+        start = self.initial_image(kspace, mask, sensitivities, noise_std)
         f = tf.repeat(start[..., None], self.n_primal, axis=-1)                   # [B, H, W, Np]
         h = tf.zeros(tf.concat([tf.shape(kspace), [self.n_dual]], 0), kspace.dtype)  # [B, C, H, W, Nd]
 

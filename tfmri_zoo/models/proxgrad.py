@@ -44,8 +44,8 @@ class ProxGrad(ReconModel):
         self.denoisers = make_regularizers(self.regularizer, self.iterations, self.share_weights)
         self.steps = [GradientDC(lam=self.lam) for _ in range(self.iterations)]
 
-    def reconstruct(self, kspace, mask, sensitivities, training=None):
-        x = self.initial_image(kspace, mask, sensitivities)
+    def reconstruct(self, kspace, mask, sensitivities, training=None, noise_std=None):
+        x = self.initial_image(kspace, mask, sensitivities, noise_std)
         steps = [lambda x, k, m, s, d=denoiser, dc=step: dc(d(x, training=training), k, m, s)
                  for denoiser, step in zip(self.denoisers, self.steps)]
         return self.unroll(steps, x, kspace, mask, sensitivities)

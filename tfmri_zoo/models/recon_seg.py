@@ -53,7 +53,7 @@ class ReconSeg(ReconModel):
         self.segmentation_head = keras.layers.Conv2D(self.num_classes, 1, name="segmentation_head")
         self.dc = ProximalL2DC(lam=self.lam, cg_iterations=self.cg_iterations)
 
-    def reconstruct(self, kspace, mask, sensitivities, training=None):
+    def reconstruct(self, kspace, mask, sensitivities, training=None, noise_std=None):
         x = self.make_operator(mask, sensitivities).adjoint(kspace)
         steps = [lambda x, k, m, s: self.dc(self.unet(x, training=training), k, m, s)] * self.iterations
         return self.unroll(steps, x, kspace, mask, sensitivities)

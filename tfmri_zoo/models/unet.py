@@ -57,8 +57,8 @@ class UNetRecon(ReconModel):
                                 activation=activation)
         self.dc = KSpaceReplacement() if self.kspace_replacement else None
 
-    def reconstruct(self, kspace, mask, sensitivities, training=None):
-        x = self.network(self.initial_image(kspace, mask, sensitivities), training=training)
+    def reconstruct(self, kspace, mask, sensitivities, training=None, noise_std=None):
+        x = self.network(self.initial_image(kspace, mask, sensitivities, noise_std), training=training)
         return self.dc(x, kspace, mask, sensitivities) if self.dc is not None else x
 
     def get_config(self):

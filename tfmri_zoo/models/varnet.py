@@ -210,14 +210,14 @@ class VarNet(ReconModel):
             return self.sensitivity_network(kspace, mask)
         return sensitivities
 
-    def reconstruct(self, kspace, mask, sensitivities, training=None):
+    def reconstruct(self, kspace, mask, sensitivities, training=None, noise_std=None):
         """Normalised k-space complex64 ``[B, C, H, W]`` → complex64 image ``[B, H, W]``."""
         measured = kspace * tf.cast(mask, kspace.dtype)
         maps = self.sensitivity_maps(measured, mask, sensitivities)
         if maps is None:
             maps = tf.ones_like(measured)  # single coil: unit sensitivity
         start = measured if self.initial == "adjoint" else SenseOperator(maps, None).forward(
-            self.initial_image(kspace, mask, maps))                  # initial="sense": the coil k-space of CG-SENSE
+            self.initial_image(kspace, mask, maps, noise_std))       # initial="sense": the coil k-space of CG-SENSE
         steps = [lambda k, y, m, s, cascade=cascade: cascade(k, y, m, s) for cascade in self.cascades]
         k = self.unroll(steps, start, measured, mask, maps)   # estimated maps are an argument: they get gradients
         return SenseOperator(maps, None).adjoint(k)

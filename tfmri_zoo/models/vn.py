@@ -170,9 +170,9 @@ class VariationalNetwork(ReconModel):
         self.data_consistency = [GradientDC(lam=self.lam, name=f"data_consistency_{t}")
                                  for t in range(self.iterations)]
 
-    def reconstruct(self, kspace, mask, sensitivities, training=None):
+    def reconstruct(self, kspace, mask, sensitivities, training=None, noise_std=None):
         """Normalised k-space complex64 ``[B, C, H, W]`` → complex64 image ``[B, H, W]``."""
-        x = self.initial_image(kspace, mask, sensitivities)
+        x = self.initial_image(kspace, mask, sensitivities, noise_std)
         steps = [lambda x, k, m, s, r=regularizer, dc=data_consistency: dc(x, k, m, s) - r(x)
                  for regularizer, data_consistency in zip(self.regularizers, self.data_consistency)]
         return self.unroll(steps, x, kspace, mask, sensitivities)
