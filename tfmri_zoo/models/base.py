@@ -82,7 +82,8 @@ class ReconModel(keras.Model):
         image lies in the null space of ``E`` and only the network's prior would speak — CG-SENSE and the
         ℓ1-wavelet return 0 there too, and so does the SENSE-combined reference. Measured on held-out brains with
         ESPIRiT maps (crop 0.8), shipped weights, R=4: SSIM +0.05 for VN, +0.005 for DEQ, +0.002 for MoDL, PSNR
-        +0.01–0.1 dB (README, "Outside the coil support"). ``False`` keeps what the network returns there. Models
+        +0.01–0.1 dB (README, "Outside the coil support"). ``False`` keeps what the network returns there (for
+        targets that are not 0 outside the maps, e.g. root-sum-of-squares images with background noise). Models
         that return an image honour it (``recon_seg``: its image); ``parameter_mapping`` returns parameter maps and
         ignores it.
 
