@@ -62,8 +62,8 @@ class ADMMNet(ReconModel):
                       for k in range(self.iterations)]
 
     def reconstruct(self, kspace, mask, sensitivities, training=None, noise_std=None):
-        sigma = self.noise_level(kspace, mask, noise_std) if self.noise_lam is not None else None
-        x = self.initial_image(kspace, mask, sensitivities, noise_std=noise_std if sigma is None else sigma)
+        sigma = self.noise_level(kspace, mask, noise_std) if self.uses_noise_level() else None
+        x = self.initial_image(kspace, mask, sensitivities, noise_std=sigma)
         noise = sigma if sigma is not None else tf.zeros(tf.shape(kspace)[:1], tf.float32)   # unroll passes tensors
         steps = [lambda xu, k, m, s, n, d=denoiser, dc=step: dc(d(xu[0] + xu[1], training=training), xu[1], k, m, s,
                                                                  noise_std=n)

@@ -234,8 +234,8 @@ class DeepEquilibriumRecon(ReconModel):
         The forward solve's convergence is kept in ``self.last_info`` (see the class docstring) and, in eager mode,
         an example that did not converge gives a ``UserWarning``.
         """
-        noise = self.noise_level(kspace, mask, noise_std) if self.noise_lam is not None else None
-        x0 = self.initial_image(kspace, mask, sensitivities, noise_std=noise_std if noise is None else noise)
+        noise = self.noise_level(kspace, mask, noise_std) if self.uses_noise_level() else None
+        x0 = self.initial_image(kspace, mask, sensitivities, noise_std=noise)
 
         def step(x):
             return self.dc(self.denoiser(x, training=training), kspace, mask, sensitivities, noise_std=noise)

@@ -55,8 +55,8 @@ class MoDL(ReconModel):
         self.dc = ProximalL2DC(lam=self.lam, cg_iterations=self.cg_iterations, noise_lam=self.noise_lam)
 
     def reconstruct(self, kspace, mask, sensitivities, training=None, noise_std=None):
-        sigma = self.noise_level(kspace, mask, noise_std) if self.noise_lam is not None else None
-        x = self.initial_image(kspace, mask, sensitivities, noise_std=noise_std if sigma is None else sigma)
+        sigma = self.noise_level(kspace, mask, noise_std) if self.uses_noise_level() else None
+        x = self.initial_image(kspace, mask, sensitivities, noise_std=sigma)
         noise = sigma if sigma is not None else tf.zeros(tf.shape(kspace)[:1])   # unroll passes tensors
         steps = [lambda x, k, m, s, n, d=denoiser: self.dc(d(x, training=training), k, m, s, noise_std=n)
                  for denoiser in self.denoisers]

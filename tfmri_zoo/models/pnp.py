@@ -88,13 +88,11 @@ class PnP(ReconModel):
         def denoise(v):
             return self.denoiser(v, training=training)
 
-        weight, sigma = self.lam, None
-        if self.noise_lam is not None:
-            sigma = self.noise_level(kspace, mask, noise_std)                        # [B]
-            weight = noise_adaptive_weight(self.lam, self.noise_lam, sigma, 3)       # float32 [B, 1, 1]
+        sigma = self.noise_level(kspace, mask, noise_std) if self.uses_noise_level() else None       # [B]
+        weight = (self.lam if self.noise_lam is None                                 # float32 [B, 1, 1]
+                  else noise_adaptive_weight(self.lam, self.noise_lam, sigma, 3))
 
-        start = rhs if self.initial == "adjoint" else self.initial_image(kspace, mask, sensitivities,
-                                                                          noise_std if sigma is None else sigma)
+        start = rhs if self.initial == "adjoint" else self.initial_image(kspace, mask, sensitivities, sigma)
         x, z, u = start, start, tf.zeros_like(start)
         for _ in range(self.iterations):
             if self.method == "admm":
