@@ -2,6 +2,7 @@
 
     python benchmarks/generalisation.py [--quick] [--models modl unet vn] [--weights brain] [--out out/generalisation]
                                         [--only DOMAIN ...] [--test-subjects N] [--model-files LABEL=FILE.keras ...]
+                                        [--accelerations 4 8] [--mask-type random|equispaced]
 
 Domains (each with its own validation files, on which CG-SENSE's and ℓ1-wavelet's λ are chosen, and test files):
 
@@ -21,7 +22,8 @@ CPU; the numbers are indicative, not a population study (``--test-subjects N`` w
 
 The learned models are used as shipped: no fine-tuning on any domain (the baselines get a per-domain λ, the
 learned models do not — a conservative comparison for them). Every method sees the same k-space, fastMRI
-per-volume random masks (R=4 centre 0.08, R=8 centre 0.04) and coil maps. A learned model below CG-SENSE on a
+per-volume random masks (R=4 centre 0.08, R=8 centre 0.04, other R centre 0.32 / R; ``--mask-type equispaced`` for
+``EquispacedMaskFractionFunc``) and coil maps. A learned model below CG-SENSE on a
 domain is flagged ``BELOW CG-SENSE``. Writes ``OUT/generalisation.json``.
 
 ``--reference noise_free`` scores every simulated domain (brain, phantom) against the noise-free object instead of the
@@ -102,14 +104,15 @@ def domains(out, quick, test_subjects=1, only=None):
     return {name: make() for name, make in makers.items() if not only or name in only}
 
 
-def compare_domain(learned, domain, val, test, quick, reference, accelerations=(4, 8)):
+def compare_domain(learned, domain, val, test, quick, reference, accelerations=(4, 8), mask_type="random"):
     """One domain's comparison (:func:`tfmri_zoo.training.comparison.compare`, BART domains against their measured
     reference; small λ grids and iterations when ``quick``): ``{"table", "margins", "seconds", "reference"}``."""
     t0 = time.time()
     reference = "measured" if domain.startswith("bart") else reference
     quick_args = {"lam_grids": {"sense": [1e-3, 1e-2], "l1_wavelet": [1e-3, 3e-3]},
                   "iterations": {"l1_wavelet": 30}} if quick else {}
-    table = compare(learned, val, test, accelerations=tuple(accelerations), reference=reference, **quick_args)
+    table = compare(learned, val, test, accelerations=tuple(accelerations), reference=reference, mask_type=mask_type,
+                    **quick_args)
     table = {key: {n: row for n, row in rows.items() if n != "_examples"} for key, rows in table.items()}
     return {"table": table, "margins": {n: margins(table, n) for n in learned}, "seconds": time.time() - t0,
             "reference": reference}
@@ -129,6 +132,10 @@ def main(argv=None):
                         help="test subjects (of 2 slices) per brain domain; the first is the default one")
     parser.add_argument("--model-files", nargs="+", default=[], metavar="LABEL=FILE.keras",
                         help="also evaluate trained .keras files (e.g. a new training stage beside the shipped one)")
+    parser.add_argument("--accelerations", nargs="+", type=int, default=[4, 8],
+                        help="acceleration factors (centre fraction 0.08 at R=4, 0.04 at R=8, else 0.32 / R)")
+    parser.add_argument("--mask-type", choices=["random", "equispaced"], default="random",
+                        help="fastMRI RandomMaskFunc or EquispacedMaskFractionFunc")
     args = parser.parse_args(argv)
     names = args.models or [m for m in models.list() if args.weights in models.list_weights(m)]
     if args.quick:
@@ -142,7 +149,8 @@ def main(argv=None):
     learned.update(model_file_reconstructors(args.model_files))
     results = {}
     for domain, (val, test) in domains(args.out, args.quick, args.test_subjects, args.only).items():
-        results[domain] = compare_domain(learned, domain, val, test, args.quick, args.reference)
+        results[domain] = compare_domain(learned, domain, val, test, args.quick, args.reference, args.accelerations,
+                                         args.mask_type)
         reference, table = results[domain]["reference"], results[domain]["table"]
         for key, rows in table.items():
             line = "  ".join(f"{n} {row['psnr']:.2f}/{row['ssim']:.3f}" for n, row in rows.items())
@@ -151,7 +159,8 @@ def main(argv=None):
                   flush=True)
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "generalisation.json")
-    write_json(path, {"weights": args.weights, "models": names, "reference": args.reference, "domains": results})
+    write_json(path, {"weights": args.weights, "models": names, "reference": args.reference,
+                      "mask_type": args.mask_type, "domains": results})
     print(f"wrote {path}")
     return results
 

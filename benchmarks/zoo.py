@@ -21,7 +21,8 @@ from tfmri_zoo import models  # noqa: E402
 from tfmri_zoo.data.synthetic import default_dataset  # noqa: E402
 from tfmri_zoo.physics.sampling import RandomMaskFunc  # noqa: E402
 from tfmri_zoo.data.pipeline import make_dataset  # noqa: E402
-from tfmri_zoo.training.comparison import CENTER_FRACTIONS, classical_methods, evaluation_batches  # noqa: E402
+from tfmri_zoo.physics.sampling import CENTER_FRACTIONS  # noqa: E402
+from tfmri_zoo.training.comparison import classical_methods, evaluation_batches  # noqa: E402
 from tfmri_zoo.training.comparison import run_method  # noqa: E402
 from tfmri_zoo.metrics import per_volume_metrics  # noqa: E402
 from tfmri_zoo.training.losses import ComplexL1  # noqa: E402

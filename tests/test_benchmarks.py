@@ -27,7 +27,8 @@ CASES = {
     "cine.py": (["--quick", "--size", "16", "--frames", "4", "--coils", "2", "--train", "2", "--test", "2",
                  "--steps", "2", "--cg", "2", "--models", "cinenet"], "PSNR"),
     "zoo.py": (["--quick"], "zero_filled"),
-    "generalisation.py": (["--quick", "--reference", "noise_free", "--test-subjects", "2"], "brain-48"),
+    "generalisation.py": (["--quick", "--reference", "noise_free", "--test-subjects", "2", "--accelerations", "2", "8",
+                           "--mask-type", "equispaced"], "brain-48"),
     "xla.py": (["--quick"], "XLA / graph"),
     "grappa.py": (["--quick"], "RAKI"),
     "noise_adaptive.py": (["--quick"], "modl_noise_adaptive"),
@@ -69,6 +70,10 @@ def test_benchmark_quick_mode(script, tmp_path):
     assert phrase in result.stdout, result.stdout[-3000:]
     if script == "generalisation.py":   # --test-subjects 2: two test subjects in the brain domain's own folder
         assert len(os.listdir(tmp_path / "out" / "data" / "brain-48-test2" / "test")) == 2
+        with open(tmp_path / "out" / "generalisation.json") as f:
+            report = json.load(f)
+        assert report["mask_type"] == "equispaced"
+        assert sorted(report["domains"]["brain-48"]["table"]) == ["R=2", "R=8"]
 
 
 def test_gpu_script_writes_one_json_report(tmp_path):

@@ -185,3 +185,11 @@ def test_kt_random_mask_differs_per_frame_with_right_rate():
     assert np.all(lines[:, center_slice(100, n_low)] == 1)
     with pytest.raises(ValueError, match="pattern"):
         KtMaskFunc(4, pattern="spiral")
+
+
+def test_center_fraction_follows_fastmri_and_keeps_fraction_times_r():
+    from tfmri_zoo.physics import center_fraction
+
+    assert center_fraction(4) == 0.08 and center_fraction(8) == 0.04      # fastMRI's knee/brain challenge pairs
+    for r in (2, 3, 6, 12):
+        assert abs(center_fraction(r) * r - 0.32) < 1e-12

@@ -22,7 +22,16 @@ import tensorflow as tf
 from tfmri_zoo import validation
 
 __all__ = ["MaskFunc", "RandomMaskFunc", "EquispacedMaskFunc", "EquispacedMaskFractionFunc",
-           "PoissonDiscMaskFunc", "GaussianMaskFunc", "KtMaskFunc", "acs_mask", "center_slice", "line_masks"]
+           "PoissonDiscMaskFunc", "GaussianMaskFunc", "KtMaskFunc", "acs_mask", "center_slice", "line_masks",
+           "CENTER_FRACTIONS", "center_fraction"]
+
+CENTER_FRACTIONS = {4: 0.08, 8: 0.04}
+
+
+def center_fraction(acceleration):
+    """fastMRI's fully sampled centre fraction for a line-mask acceleration: 0.08 at R=4, 0.04 at R=8
+    (:data:`CENTER_FRACTIONS`), else ``0.32 / R`` (centre fraction × R = 0.32, as at R=4 and R=8)."""
+    return CENTER_FRACTIONS.get(int(acceleration), 0.32 / acceleration)
 
 
 def line_masks(mask_func, count, width, seed):

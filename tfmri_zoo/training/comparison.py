@@ -21,7 +21,6 @@ import tensorflow as tf
 
 from tfmri_zoo.metrics import per_volume_metrics
 
-CENTER_FRACTIONS = {4: 0.08, 8: 0.04}
 CLASSICAL_ITERATIONS = {"sense": 30, "l1_wavelet": 100}
 #: jit_compile per method, chosen by ``benchmarks/xla.py`` (XLA / graph time, 256², 8 coils: ℓ1-wavelet 0.48,
 #: CG-SENSE 1.05); README, "XLA per method".
@@ -33,7 +32,8 @@ def evaluation_batches(files, acceleration, batch_size=4, mask_type="random", re
 
     Args:
       files: fastMRI-schema ``.h5`` paths with stored ``sensitivities``.
-      acceleration: 4 or 8 (centre fraction 0.08 / 0.04) or another int (centre fraction ``0.32 / R``).
+      acceleration: an int; the centre fraction is :func:`tfmri_zoo.physics.sampling.center_fraction`
+        (0.08 at R=4, 0.04 at R=8, else ``0.32 / R``).
       batch_size: slices per batch (only slices of equal shape are batched together).
       mask_type: ``"random"`` (``RandomMaskFunc``) or ``"equispaced"`` (``EquispacedMaskFractionFunc``).
       reference: ``"measured"`` (fully sampled noisy data, fastMRI's convention) or ``"noise_free"`` target
@@ -45,13 +45,12 @@ def evaluation_batches(files, acceleration, batch_size=4, mask_type="random", re
       ``names`` the file name of each slice.
     """
     from tfmri_zoo.data.pipeline import make_dataset
-    from tfmri_zoo.physics.sampling import EquispacedMaskFractionFunc, RandomMaskFunc
+    from tfmri_zoo.physics.sampling import EquispacedMaskFractionFunc, RandomMaskFunc, center_fraction
 
     kinds = {"random": RandomMaskFunc, "equispaced": EquispacedMaskFractionFunc}
     if mask_type not in kinds:
         raise ValueError(f"mask_type: expected one of {sorted(kinds)}, got {mask_type!r}.")
-    fraction = CENTER_FRACTIONS.get(int(acceleration), 0.32 / acceleration)
-    mask_func = kinds[mask_type]([fraction], [int(acceleration)])
+    mask_func = kinds[mask_type]([center_fraction(acceleration)], [int(acceleration)])
     batches = []
     for inputs, target, info in make_dataset(files, mask_func=mask_func, batch_size=batch_size, validation=True,
                                              return_info=True, sensitivities="stored", reference=reference):

@@ -5,16 +5,14 @@ import numpy as np
 
 from tfmri_zoo.metrics import per_volume_metrics
 
-DEFAULT_CENTER_FRACTIONS = {4: 0.08, 8: 0.04}
-
 
 def _batches(files, acceleration, center_fraction, batch_size, sensitivities):
     from tfmri_zoo.data.pipeline import make_dataset
-    from tfmri_zoo.physics.sampling import RandomMaskFunc
+    from tfmri_zoo.physics.sampling import RandomMaskFunc, center_fraction as default_fraction
 
     mask_func = None
     if acceleration is not None:
-        fraction = center_fraction or DEFAULT_CENTER_FRACTIONS.get(int(acceleration), 0.32 / acceleration)
+        fraction = center_fraction or default_fraction(acceleration)
         mask_func = RandomMaskFunc([fraction], [int(acceleration)])
     return make_dataset(files, mask_func=mask_func, batch_size=batch_size, validation=True, return_info=True,
                         sensitivities=sensitivities)
