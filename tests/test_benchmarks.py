@@ -44,6 +44,7 @@ CASES = {
     "heldout.py": (["--quick", "--models", "unet"], "slices below CG-SENSE"),
     "training.py": (["--quick", "--models", "modl"], "examples/s"),
     "adaptation.py": (["--quick"], "scans changed"),
+    "dc_sweep.py": (["--quick"], "chosen on 1 validation files"),
 }
 
 
@@ -53,7 +54,7 @@ def test_benchmark_quick_mode(script, tmp_path):
         pytest.skip("BART is not installed (apt-get install bart); .ci/run installs it")
     args, phrase = CASES[script]
     if script in ("generalisation.py", "radial.py", "noise_adaptive.py", "line_rejection.py", "gan.py", "final_dc.py",
-                  "heldout.py", "adaptation.py"):
+                  "heldout.py", "adaptation.py", "dc_sweep.py"):
         from tfmri_zoo.models import weights
 
         if not weights.manifest():
@@ -62,7 +63,7 @@ def test_benchmark_quick_mode(script, tmp_path):
                                                         "line_rejection.py", "recon_seg.py", "qsm.py",
                                                         "parameter_mapping.py", "gan.py", "rare.py",
                                                         "inverse_gan.py", "final_dc.py", "heldout.py",
-                                                        "adaptation.py") else [])
+                                                        "adaptation.py", "dc_sweep.py") else [])
     result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script), *args, *extra],
                             capture_output=True, text=True, cwd=str(tmp_path), timeout=900,
                             env={**os.environ, "PYTHONPATH": ROOT})
