@@ -110,21 +110,21 @@ def transfer_weights(source, target):
 def reference_case(seed=123, shape=(96, 96), coils=6, acceleration=4):
     """A small fixed held-out brain case (test slabs) for checking shipped weights: ``(inputs, target)`` numpy.
 
-    One T2-weighted axial test slice, fastMRI random mask (centre 0.08 for R=4, 0.04 for R=8, fixed seed), the
-    slice's ESPIRiT maps, normalised like the pipeline (``zero_filled_max``).
+    One T2-weighted axial test slice, fastMRI random mask (centre fraction
+    :func:`~tfmri_zoo.physics.sampling.center_fraction`: 0.08 for R=4, 0.04 for R=8; fixed seed), the slice's ESPIRiT
+    maps, normalised like the pipeline (``zero_filled_max``).
     """
     import numpy as np
 
     from tfmri_zoo.data.brain import brain_volume
     from tfmri_zoo.physics.coils import sense_combine
     from tfmri_zoo.physics.fft import ifft2c
-    from tfmri_zoo.physics.sampling import RandomMaskFunc
+    from tfmri_zoo.physics.sampling import RandomMaskFunc, center_fraction
 
     volume = brain_volume(seed, "test", num_slices=1, shape=shape, coils=coils, contrast="t2w",
                           orientation="axial", noise_level=0.02)
     kspace, maps = volume["kspace"], volume["sensitivities"]
-    fraction = {4: 0.08, 8: 0.04}[acceleration]
-    mask, _ = RandomMaskFunc([fraction], [acceleration])((1, 1, *shape), seed=seed)
+    mask, _ = RandomMaskFunc([center_fraction(acceleration)], [acceleration])((1, 1, *shape), seed=seed)
     mask = np.asarray(mask, np.float32).reshape(1, 1, 1, shape[1])
     masked = kspace * mask
     scale = float(np.sqrt(np.sum(np.abs(ifft2c(masked).numpy()) ** 2, axis=1)).max())
