@@ -40,12 +40,8 @@ SWEEP = [(lam, nu) for lam in (0.003, 0.01, 0.03, 0.1) for nu in (0.0, 10.0, 100
 
 def network_image(model, inputs):
     """The image ``z`` of ``model``'s network, before its final step: complex numpy ``[B, H, W]``."""
-    kspace, mask, maps = model.parse_inputs(inputs)
-    if not model.normalize:
-        return model.reconstruct(kspace, mask, maps, training=False).numpy()
-    scale = model.input_scale(kspace, mask, maps)
-    kspace = kspace / tf.reshape(scale, [-1] + [1] * (kspace.shape.rank - 1))
-    return (model.reconstruct(kspace, mask, maps, training=False) * scale).numpy()
+    stage = model.network_stage(inputs, training=False)
+    return (stage["image"] if stage["scale"] is None else stage["image"] * stage["scale"]).numpy()
 
 
 def with_step(model, lam, nu):

@@ -77,6 +77,28 @@ def test_benchmark_quick_mode(script, tmp_path):
         assert sorted(report["domains"]["brain-48"]["table"]) == ["R=2", "R=8"]
 
 
+def test_dc_sweep_of_a_final_step_saves_the_chosen_step(tmp_path):
+    from tfmri_zoo.models import weights
+
+    if "unet" not in weights.manifest():
+        pytest.skip("no shipped unet weights")
+    saved = tmp_path / "unet-dc.keras"
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "dc_sweep.py"), "--quick", "--model",
+                             "unet", "--save", str(saved), "--out", str(tmp_path / "out")],
+                            capture_output=True, text=True, cwd=str(tmp_path), timeout=900,
+                            env={**os.environ, "PYTHONPATH": ROOT})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    assert "unet: chosen on 1 validation files" in result.stdout, result.stdout[-3000:]
+    with open(tmp_path / "out" / "dc_sweep-unet.json") as f:
+        report = json.load(f)
+    assert [(row["lam"], row["cg_iterations"]) for row in report["rows"]] == [(0.01, 10), (0.003, 10)]
+    import keras
+    import tensorflow as tf
+
+    step = keras.saving.load_model(str(saved)).final_proximal
+    assert float(tf.math.real(step.nonnegative(step.lam))) == pytest.approx(report["chosen"]["lam"], rel=1e-4)
+
+
 def test_gpu_script_writes_one_json_report(tmp_path):
     # benchmarks/gpu.sh on the CPU with QUICK=1, restricted to the NUFFT benchmark: one atomic JSON file holding the
     # command, exit status, time and printed table of each benchmark it ran.

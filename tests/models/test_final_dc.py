@@ -19,6 +19,15 @@ def test_final_step_is_the_proximal_solution():
     assert np.abs(expected - z).max() > 0.1 * np.abs(z).max()  # the step changes the image
 
 
+def test_network_stage_is_the_image_before_the_final_step_and_final_stage_finishes_the_call():
+    inputs, kspace, maps, mask = problem(noise=0.1)
+    model = identity_unet(final_dc=True, final_lam=0.01, final_noise_lam=10.0, final_iterations=64)
+    stage = model.network_stage(inputs)
+    z = adjoint(kspace, maps)                                  # the identity network returns Eᴴy
+    np.testing.assert_allclose((stage["image"] * stage["scale"]).numpy()[0], z, atol=1e-5 * np.abs(z).max())
+    np.testing.assert_array_equal(model.final_stage(stage).numpy(), model(inputs).numpy())
+
+
 def test_final_step_trusts_the_network_more_for_noisier_data():
     inputs, kspace, maps, mask = problem(noise=0.3)
     model = identity_unet(final_dc=True, final_lam=0.01, final_noise_lam=10.0, final_iterations=64)

@@ -51,6 +51,19 @@ def test_a_damaged_weight_file_is_refused_before_loading(private_store, damage):
         models.get("modl", weights="tiny")
 
 
+def test_operator_config_applies_to_its_operator_and_yields_to_the_caller(private_store):
+    _, model = private_store
+    weights_lib.save_pretrained(model, "modl", "radial", TINY, "test", "none",
+                                operator_config={"nufft": {"cg_iterations": 1}})
+    cartesian = models.get("modl", weights="radial")
+    nufft = models.get("modl", weights="radial", operator="nufft")
+    chosen = models.get("modl", weights="radial", operator="nufft", cg_iterations=3)
+    assert (cartesian.dc.cg_iterations, nufft.dc.cg_iterations, chosen.dc.cg_iterations) == (2, 1, 3)
+    assert nufft.get_config()["cg_iterations"] == 1            # a .keras round trip keeps the operator's choice
+    for a, b in zip(model.weights, nufft.weights):             # the same weights, another operator
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
 SHIPPED = [(name, w) for name, sets in sorted(weights_lib.manifest().items()) for w in sets]
 
 

@@ -320,6 +320,14 @@ class ReconModel(keras.Model):
         return tf.cast(tf.stop_gradient(scale), kspace.dtype)
 
     def call(self, inputs, training=None):
+        return self.final_stage(self.network_stage(inputs, training=training))
+
+    def network_stage(self, inputs, training=None):
+        """What a call computes before its final step, as a dict: ``image`` — the network's image, complex
+        ``[B, *extra, *spatial]`` on the normalised data —, the normalised ``kspace``, ``mask``, ``sensitivities``
+        (or ``None``), the call's σ̂ ``noise_std`` (float32 ``[B]``, or ``None`` unless :meth:`uses_noise_level`) and
+        the input ``scale`` (or ``None`` without ``normalize``). :meth:`final_stage` finishes the call; a tool that
+        varies only the final step (``benchmarks/dc_sweep.py``) runs the network once."""
         kspace, mask, sensitivities = self.parse_inputs(inputs)
         scale = None
         if self.normalize:
@@ -327,8 +335,16 @@ class ReconModel(keras.Model):
             kspace = kspace / tf.reshape(scale, [-1] + [1] * (kspace.shape.rank - 1))
         noise_std = self.noise_level(kspace, mask) if self.uses_noise_level() else None      # once per call
         image = self.reconstruct(kspace, mask, sensitivities, training=training, noise_std=noise_std)
-        image = self.final_image(image, kspace, mask, sensitivities, noise_std=noise_std)
-        return self.restrict_to_support(image if scale is None else image * scale, sensitivities)
+        return {"image": image, "kspace": kspace, "mask": mask, "sensitivities": sensitivities,
+                "noise_std": noise_std, "scale": scale}
+
+    def final_stage(self, stage):
+        """The model's output from :meth:`network_stage`'s dict: the final step (:meth:`final_image`), the input
+        scale restored, zero outside the maps' support; complex ``[B, *extra, *spatial]``."""
+        image = self.final_image(stage["image"], stage["kspace"], stage["mask"], stage["sensitivities"],
+                                 noise_std=stage["noise_std"])
+        scale = stage["scale"]
+        return self.restrict_to_support(image if scale is None else image * scale, stage["sensitivities"])
 
     def restrict_to_support(self, image, sensitivities):
         """``image · 1[Σ|S|² > 0]`` (``zero_outside_support``; unchanged without maps), complex ``[B, *extra,
