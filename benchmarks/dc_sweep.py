@@ -39,7 +39,7 @@ from tfmri_zoo.training.comparison import evaluation_batches, slice_psnr  # noqa
 from report import write_json  # noqa: E402
 
 GRID = {"lam": (0.058, 0.02, 0.01), "noise_lam": (10.0, 30.0, 50.0), "cg_iterations": (5, 10)}
-FINAL_GRID = {"lam": (0.01, 0.003, 0.001), "noise_lam": (30.0, 100.0, 300.0), "cg_iterations": (10, 20)}
+FINAL_GRID = {"lam": (0.01, 0.003), "noise_lam": (100.0, 300.0, 1000.0, 3000.0), "cg_iterations": (10, 20)}
 ACCELERATIONS = (2, 4, 8)
 DEFAULT_VAL = ("runs/modl-brain/data/val/*.h5", "runs/modl-brain-stage3/data/val/brain*.h5")
 # the swept step of each model: (attribute, the constructor argument of its CG iterations); others: the final step

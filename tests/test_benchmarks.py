@@ -91,7 +91,8 @@ def test_dc_sweep_of_a_final_step_saves_the_chosen_step(tmp_path):
     assert "unet: chosen on 1 validation files" in result.stdout, result.stdout[-3000:]
     with open(tmp_path / "out" / "dc_sweep-unet.json") as f:
         report = json.load(f)
-    assert [(row["lam"], row["cg_iterations"]) for row in report["rows"]] == [(0.01, 10), (0.003, 10)]
+    grid = [(row["lam"], row["noise_lam"], row["cg_iterations"]) for row in report["rows"]]
+    assert grid == [(0.01, 300.0, 10), (0.003, 300.0, 10)]
     import keras
     import tensorflow as tf
 
