@@ -34,7 +34,7 @@ from tfmri_zoo import models  # noqa: E402
 from tfmri_zoo.data.brain import brain_dataset  # noqa: E402
 from tfmri_zoo.layers.data_consistency import inverse_softplus  # noqa: E402
 from tfmri_zoo.models.pnp import PnP  # noqa: E402
-from tfmri_zoo.models.weights import dummy_inputs, transfer_weights, weights_config  # noqa: E402
+from tfmri_zoo.models.weights import dummy_inputs, transfer_weights, weights_entry  # noqa: E402
 from tfmri_zoo.recon import select_lam  # noqa: E402
 from tfmri_zoo.training.comparison import compare, evaluation_batches  # noqa: E402
 from report import write_json  # noqa: E402
@@ -48,7 +48,7 @@ def noise_adaptive_model(name="modl", weights="brain", noise_lam=10.0, **overrid
     (``ν = noise_lam`` where the shipped weights have none); ``overrides``: non-structural configuration (e.g. MoDL's
     ``iterations`` and ``cg_iterations``)."""
     shipped = models.get(name, weights=weights, **overrides)
-    config = weights_config(name, weights, **overrides)
+    config = {**weights_entry(name, weights)["config"], **overrides}
     model = models.get(name, preset=None, **{**config, "noise_lam": config.get("noise_lam") or noise_lam})
     model(dummy_inputs())
     left = transfer_weights(shipped, model)

@@ -11,14 +11,14 @@ Methods:
   CG-SENSE        ``(EᴴWE + λI)⁻¹EᴴWy``, 15 CG iterations, λ chosen on validation subjects
   ℓ1-wavelet      FISTA with cycle spinning (``recon.l1_wavelet``), 60 iterations, λ chosen on validation subjects
   MoDL zero-shot  the shipped ``modl``/``brain`` weights (trained on Cartesian data only) built with
-                  ``operator="nufft"``: the same denoiser, the data consistency now through the NUFFT, with the
-                  weight set's CG iterations for ``nufft`` (its ``operator_config``: 5, chosen by the sweep below)
+                  ``operator="nufft"``: the same denoiser, the data consistency now through the NUFFT
   MoDL radial     the same weights fine-tuned on radial training subjects for ``--steps`` steps (Adam, complex ℓ1)
 
 Before the tables, the zero-shot model's CG iterations per data-consistency step (``--cg-grid``) are scored on 6
 **validation** subjects × 2 slices in four geometries (64², 6 coils, 16 spokes; 96², 8 coils, 32 spokes; and the
-table's): mean PSNR and slices below the best CG-SENSE — the choice behind the weight set's ``operator_config``
-(fewest slices below CG-SENSE, then the highest PSNR).
+table's): mean PSNR and slices below the best CG-SENSE of the λ grid. Rule: fewest slices below CG-SENSE, then the
+highest PSNR (session 15: 10 iterations, the Cartesian step's, with 0 of 48 below; 5 iterations had a higher mean
+PSNR in every geometry but 3 slices below CG-SENSE at 64², 16 spokes).
 
     python benchmarks/radial.py                 # 128², 64 and 32 spokes, 150 fine-tuning steps
     python benchmarks/radial.py --quick         # 32², 4 coils, 16 spokes, 2 steps, fewer iterations (a smoke test)
@@ -104,8 +104,7 @@ def evaluate(methods, test):
 
 
 def cg_sweep(geometries, seeds, slices, grid, sense_grid, sense_iterations, unrolls):
-    """The zero-shot MoDL's CG iterations per step with ``operator="nufft"`` (the weight set's ``operator_config``)
-    on validation subjects ``seeds`` × ``slices`` of each ``(size, coils, spokes)`` geometry: ``{geometry: {CG
+    """The zero-shot MoDL's CG iterations per step with ``operator="nufft"`` on validation subjects ``seeds`` × ``slices`` of each ``(size, coils, spokes)`` geometry: ``{geometry: {CG
     iterations: {"psnr": mean per-slice dB, "below_cg_sense": slices below the best CG-SENSE of sense_grid}}}``."""
     table = {}
     for size, coils, spokes in geometries:

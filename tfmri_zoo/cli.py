@@ -98,7 +98,7 @@ def _package_weights(args):
     model.set_weights(_load(args.model_file).get_weights())
     entry = save_pretrained(model, name, args.weights, dict(spec["config"]),
                             command=f"tfmri-zoo train --config {args.config} --out runs/{name}-{args.weights}",
-                            card=f"models/{name}/README.md", operator_config=spec["operator_config"])
+                            card=f"models/{name}/README.md")
     print(json.dumps({k: v for k, v in entry.items() if k != "config"}, indent=2))
 
 

@@ -51,19 +51,6 @@ def test_a_damaged_weight_file_is_refused_before_loading(private_store, damage):
         models.get("modl", weights="tiny")
 
 
-def test_operator_config_applies_to_its_operator_and_yields_to_the_caller(private_store):
-    _, model = private_store
-    weights_lib.save_pretrained(model, "modl", "radial", TINY, "test", "none",
-                                operator_config={"nufft": {"cg_iterations": 1}})
-    cartesian = models.get("modl", weights="radial")
-    nufft = models.get("modl", weights="radial", operator="nufft")
-    chosen = models.get("modl", weights="radial", operator="nufft", cg_iterations=3)
-    assert (cartesian.dc.cg_iterations, nufft.dc.cg_iterations, chosen.dc.cg_iterations) == (2, 1, 3)
-    assert nufft.get_config()["cg_iterations"] == 1            # a .keras round trip keeps the operator's choice
-    for a, b in zip(model.weights, nufft.weights):             # the same weights, another operator
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
-
-
 SHIPPED = [(name, w) for name, sets in sorted(weights_lib.manifest().items()) for w in sets]
 
 
@@ -81,6 +68,29 @@ def test_shipped_weights_reproduce_their_numbers_and_beat_cg_sense(name, weights
         sense = np.asarray(recon.sense(inputs["kspace"], inputs["mask"], inputs["sensitivities"], lam=0.01,
                                        max_iter=30))
         assert psnr > metrics.psnr(np.abs(target), np.abs(sense))
+
+
+@pytest.mark.skipif("modl" not in weights_lib.manifest(), reason="no shipped MoDL weights")
+def test_shipped_modl_on_radial_data_beats_nufft_cg_sense():
+    """A held-out radial brain slice (96², 8 coils, 32 golden-angle spokes, noise 0.02; benchmarks/radial.py's data):
+    the Cartesian-trained weights built with operator="nufft" are above NUFFT CG-SENSE at each λ of its grid by more
+    than 1 dB (measured: 38.79 vs ≤ 37.02 dB)."""
+    import sys
+
+    benchmarks = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "benchmarks")
+    sys.path.insert(0, benchmarks)
+    try:
+        from radial import radial_slices
+    finally:
+        sys.path.remove(benchmarks)
+
+    inputs, target, _ = radial_slices(6, "test", 96, 8, 32, 1)
+    sampling = {"trajectory": inputs["trajectory"], "density": inputs["density"]}
+    model = models.get("modl", weights="brain", operator="nufft")
+    psnr = metrics.psnr(np.abs(target[0]), np.abs(np.asarray(model(inputs))[0]))
+    for lam in (0.0, 0.01, 0.03):
+        sense = recon.sense(inputs["kspace"], sampling, inputs["sensitivities"], lam=lam, max_iter=15)
+        assert psnr > metrics.psnr(np.abs(target[0]), np.abs(np.asarray(sense)[0])) + 1.0
 
 
 def test_transfer_weights_fills_a_model_with_an_extra_variable_and_refuses_another_model():

@@ -49,9 +49,7 @@ def get(name, preset="small", weights=None, **config):
       weights: ``None`` (random initialisation) or the name of a shipped weight set
         (:func:`tfmri_zoo.models.list_weights`): the model is built with the configuration the weights were
         trained with (``preset`` is then ignored; ``config`` may only override non-structural arguments such as
-        ``recompute`` or ``operator``; a weight set may carry settings chosen for another operator, e.g. MoDL
-        ``brain``'s CG iterations for ``operator="nufft"``: :func:`~tfmri_zoo.models.weights.weights_config`) and
-        the SHA-256-verified weights are loaded, offline.
+        ``recompute``) and the SHA-256-verified weights are loaded, offline.
       **config: constructor arguments overriding the preset.
 
     Returns:
@@ -66,9 +64,9 @@ def get(name, preset="small", weights=None, **config):
         raise ValueError(f"name: unknown model '{name}'; registered: {sorted(_REGISTRY)}.")
     cls, named = _REGISTRY[name]
     if weights is not None:
-        from tfmri_zoo.models.weights import load_pretrained, weights_config
+        from tfmri_zoo.models.weights import load_pretrained, weights_entry
 
-        return load_pretrained(cls(**weights_config(name, weights, **config)), name, weights)
+        return load_pretrained(cls(**{**weights_entry(name, weights)["config"], **config}), name, weights)
     if preset is not None and preset not in named:
         raise ValueError(f"preset: model '{name}' has presets {sorted(named)}, got '{preset}'.")
     kwargs = dict(named[preset]) if preset is not None else {}

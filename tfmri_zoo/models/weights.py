@@ -4,12 +4,9 @@ Weight files ship inside the package (``tfmri_zoo/weights/``, offline) and are l
 ``tfmri_zoo/weights/manifest.json``:
 
   {"<model>": {"<weights name>": {"file": "<model>-<weights>.weights.h5", "sha256": "<hex>", "config": {...},
-                                   "operator_config": {"nufft": {...}}, "build": {"coils": 4, "shape": [64, 64]},
-                                   "command": "...", "card": "..."}}}
+                                   "build": {"coils": 4, "shape": [64, 64]}, "command": "...", "card": "..."}}}
 
 ``config`` is the full constructor configuration the weights were trained with (independent of presets);
-``operator_config`` (optional) holds non-structural overrides chosen for another forward operator (e.g. MoDL's CG
-iterations per data-consistency step for ``operator="nufft"``), applied by :func:`weights_config`;
 ``build`` gives the shapes of the dummy call that creates the variables before loading. Every load verifies the
 file's SHA-256 first: a corrupted, truncated or replaced file raises a ``ValueError``, never a half-loaded model.
 """
@@ -41,15 +38,6 @@ def weights_entry(name, weights):
         listing = {model: sorted(sets) for model, sets in sorted(available.items())}
         raise ValueError(f"weights: no weight set '{weights}' for model '{name}'; available: {listing}.")
     return available[name][weights]
-
-
-def weights_config(name, weights, **config):
-    """The constructor configuration of ``name``/``weights`` built with ``config`` keywords: the entry's ``config``,
-    then its ``operator_config`` for the operator being built (``config["operator"]``, else the entry's, else
-    ``"cartesian"``), then ``config`` itself (the caller's keywords win)."""
-    entry = weights_entry(name, weights)
-    operator = config.get("operator", entry["config"].get("operator", "cartesian"))
-    return {**entry["config"], **entry.get("operator_config", {}).get(operator, {}), **config}
 
 
 def sha256(path):
@@ -144,11 +132,10 @@ def reference_case(seed=123, shape=(96, 96), coils=6, acceleration=4):
     return {"kspace": (masked / scale).astype(np.complex64), "mask": mask, "sensitivities": maps}, target
 
 
-def save_pretrained(model, name, weights, config, command, card, build=None, operator_config=None):
+def save_pretrained(model, name, weights, config, command, card, build=None):
     """Writes ``model``'s weights as ``tfmri_zoo/weights/<name>-<weights>.weights.h5`` (atomically), with its
-    SHA-256, ``config``, ``operator_config`` (when given: ``{operator: {overrides}}``, see :func:`weights_config`),
-    ``command``, ``card`` and the PSNR (dB) of :func:`reference_case` at R=4 and R=8 in the manifest. Returns the
-    manifest entry."""
+    SHA-256, ``config``, ``command``, ``card`` and the PSNR (dB) of :func:`reference_case` at R=4 and R=8 in the
+    manifest. Returns the manifest entry."""
     import numpy as np
 
     from tfmri_zoo import metrics
@@ -166,8 +153,6 @@ def save_pretrained(model, name, weights, config, command, card, build=None, ope
     entry = {"file": filename, "sha256": sha256(os.path.join(WEIGHTS_DIR, filename)), "config": config,
              "build": build or {"coils": 4, "shape": [64, 64]}, "command": command, "card": card,
              "reference_psnr": reference, "parameters": int(model.count_params())}
-    if operator_config:
-        entry["operator_config"] = {operator: dict(overrides) for operator, overrides in operator_config.items()}
     table = manifest()
     table.setdefault(name, {})[weights] = entry
     with open(MANIFEST + ".tmp", "w") as f:

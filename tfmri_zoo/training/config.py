@@ -4,9 +4,7 @@ A YAML file (or dict) with these sections; every field is optional and has the d
 (``training/configs/*.yaml`` are documented examples):
 
   model:      name (registry name, default ``modl``), preset (``small``), config (constructor overrides, ``{}``),
-              init (``null``, or a ``.keras`` file whose weights the model starts from: a second training stage),
-              operator_config (``{}``; ``{operator: {constructor overrides}}`` stored with packaged weights and
-              applied by ``models.get(name, weights=..., operator=...)``, e.g. MoDL's CG iterations for ``nufft``)
+              init (``null``, or a ``.keras`` file whose weights the model starts from: a second training stage)
               — a model card's ``models/<name>/config.yaml`` is accepted too and means that model's paper
               configuration (its ``config`` section) with every other section at its default
   data:       source (``files`` | ``synthetic`` | ``brain`` | ``brain+phantom``: both generators' files in every
@@ -38,7 +36,7 @@ import json
 import os
 
 DEFAULTS = {
-    "model": {"name": "modl", "preset": "small", "config": {}, "init": None, "operator_config": {}},
+    "model": {"name": "modl", "preset": "small", "config": {}, "init": None},
     "data": {"source": "files", "shape": [64, 64], "coils": 8, "num_slices": 4, "splits": None, "sizes": None,
              "noise_range": None, "seed": 0,
              "phantom_shape": [96, 96], "phantom_coils": 8, "phantom_splits": None, "phantom_repeat": 1,
@@ -59,7 +57,7 @@ def _merge(defaults, overrides, path=""):
     for key, value in (overrides or {}).items():
         if key not in defaults:
             raise ValueError(f"config: unknown field '{path}{key}'; known: {sorted(defaults)}.")
-        if isinstance(defaults[key], dict) and key not in ("config", "operator_config") and isinstance(value, dict):
+        if isinstance(defaults[key], dict) and key != "config" and isinstance(value, dict):
             out[key] = _merge(defaults[key], value, f"{path}{key}.")
         else:
             out[key] = value
