@@ -44,29 +44,29 @@ def network_image(model, inputs):
     return (stage["image"] if stage["scale"] is None else stage["image"] * stage["scale"]).numpy()
 
 
-def with_step(model, lam, nu):
-    """``model``'s output with its final step's λ₀, ν set to ``lam``, ``nu`` (``nu = 0``: a fixed λ₀)."""
+def set_final_step(model, lam, nu):
+    """Sets ``model``'s final step's λ₀, ν to ``lam``, ``nu`` (``nu = 0``: a fixed λ₀)."""
     step = model.final_proximal
     if nu and step.noise_lam_init is None:
         raise ValueError(f"nu: {model.name}'s final step has a fixed λ₀ (final_noise_lam=None); sweep λ₀ only.")
     step.lam.assign(inverse_softplus(lam))
     if step.noise_lam_init is not None:
         step.noise_lam.assign(inverse_softplus(max(nu, 1e-9)))
-    return lambda inputs: model(inputs, training=False).numpy()
 
 
 def sweep(model, files, accelerations):
     """Mean test and validation PSNR of every ``(λ₀, ν)`` of :data:`SWEEP` per acceleration (the trained values are
-    restored afterwards)."""
+    restored afterwards); the network runs once per slice (``network_stage``), only the final step per point."""
     saved = [v.numpy() for v in model.final_proximal.weights]
     rows = {}
     for r in accelerations:
-        batches = {split: evaluation_batches(files[split], r) for split in ("val", "test")}
+        stages = {split: [(model.network_stage(inputs, training=False), batch)
+                          for inputs, batch, _ in evaluation_batches(files[split], r)] for split in ("val", "test")}
         for lam, nu in SWEEP:
-            run = with_step(model, lam, nu)
-            for split, data in batches.items():
-                predictions = [p for inputs, _, _ in data for p in run(inputs)]
-                targets = [t for _, batch, _ in data for t in batch]
+            set_final_step(model, lam, nu)
+            for split, data in stages.items():
+                predictions = [p for stage, _ in data for p in model.final_stage(stage).numpy()]
+                targets = [t for _, batch in data for t in batch]
                 rows.setdefault(f"R={r}", {}).setdefault(f"{lam:g}/{nu:g}", {})[split] = float(
                     np.mean(slice_psnr(targets, predictions)))
     for variable, value in zip(model.final_proximal.weights, saved):

@@ -104,8 +104,9 @@ def evaluate(methods, test):
 
 
 def cg_sweep(geometries, seeds, slices, grid, sense_grid, sense_iterations, unrolls):
-    """The zero-shot MoDL's CG iterations per step with ``operator="nufft"`` on validation subjects ``seeds`` × ``slices`` of each ``(size, coils, spokes)`` geometry: ``{geometry: {CG
-    iterations: {"psnr": mean per-slice dB, "below_cg_sense": slices below the best CG-SENSE of sense_grid}}}``."""
+    """The zero-shot MoDL's CG iterations per step with ``operator="nufft"`` on validation subjects ``seeds`` ×
+    ``slices`` of each ``(size, coils, spokes)`` geometry: ``{geometry: {CG iterations: {"psnr": mean per-slice dB,
+    "below_cg_sense": slices below the best CG-SENSE of sense_grid}}}``."""
     table = {}
     for size, coils, spokes in geometries:
         val = [radial_slices(seed, "val", size, coils, spokes, slices) for seed in seeds]
@@ -117,7 +118,8 @@ def cg_sweep(geometries, seeds, slices, grid, sense_grid, sense_iterations, unro
         for iterations in grid:
             model = models.get("modl", weights="brain", operator="nufft", **{**unrolls, "cg_iterations": iterations})
             per_slice = np.array(evaluate({"m": model}, val)["m"][1])
-            rows[iterations] = {"psnr": float(np.mean(per_slice)), "below_cg_sense": int(np.sum(per_slice < best_sense))}
+            rows[iterations] = {"psnr": float(np.mean(per_slice)),
+                                "below_cg_sense": int(np.sum(per_slice < best_sense))}
         table[f"{size}², {coils} coils, {spokes} spokes"] = rows
         print(f"validation {size}², {coils} coils, {spokes} spokes ({len(seeds)} subjects × {slices} slices): MoDL "
               "zero-shot by CG iterations per step, mean PSNR (slices below CG-SENSE): "

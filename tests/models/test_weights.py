@@ -77,7 +77,8 @@ def test_shipped_modl_on_radial_data_beats_nufft_cg_sense():
     than 1 dB (measured: 38.79 vs ≤ 37.02 dB)."""
     import sys
 
-    benchmarks = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "benchmarks")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    benchmarks = os.path.join(root, "benchmarks")
     sys.path.insert(0, benchmarks)
     try:
         from radial import radial_slices
