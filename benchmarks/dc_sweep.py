@@ -12,7 +12,8 @@ models end with the same kind of step (``final_dc``: ``(EᴴE + λI)⁻¹(Eᴴy 
 λ₀ ≈ 0.01, ν ≈ 100, 10 CG iterations); ``--model NAME`` sweeps that final step instead (the network runs once per
 slice, only the step is repeated).
 
-Grid: λ₀ × ν × CG iterations (MoDL: :data:`GRID`; a final step: :data:`FINAL_GRID`), each scored by the mean
+Grid: λ₀ × ν × CG iterations (MoDL: :data:`GRID`; DEQ's step, shared by its fixed-point iterations: :data:`DEQ_GRID`;
+a final step: :data:`FINAL_GRID`), each scored by the mean
 per-slice PSNR against the noise-free object over R = 2, 4 and 8 (fastMRI random masks, centre fraction 0.32 / R) on
 the **validation** subjects of the training data folders (never a test subject or a generalisation domain). The
 network is not retrained.
@@ -39,11 +40,13 @@ from tfmri_zoo.training.comparison import evaluation_batches, slice_psnr  # noqa
 from report import write_json  # noqa: E402
 
 GRID = {"lam": (0.058, 0.02, 0.01), "noise_lam": (10.0, 30.0, 50.0), "cg_iterations": (5, 10)}
+DEQ_GRID = {"lam": (0.01, 0.005), "noise_lam": (10.0, 30.0), "cg_iterations": (5, 10)}
 FINAL_GRID = {"lam": (0.01, 0.003), "noise_lam": (100.0, 300.0, 1000.0, 3000.0), "cg_iterations": (10, 20)}
+GRIDS = {"modl": GRID, "deq": DEQ_GRID}
 ACCELERATIONS = (2, 4, 8)
 DEFAULT_VAL = ("runs/modl-brain/data/val/*.h5", "runs/modl-brain-stage3/data/val/brain*.h5")
 # the swept step of each model: (attribute, the constructor argument of its CG iterations); others: the final step
-SWEPT = {"modl": ("dc", "cg_iterations")}
+SWEPT = {"modl": ("dc", "cg_iterations"), "deq": ("dc", "cg_iterations")}
 FINAL_STEP = ("final_proximal", "final_iterations")
 
 
@@ -91,7 +94,8 @@ def quick_files(out):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="modl", help="a shipped model: MoDL's shared step, else its final step")
+    parser.add_argument("--model", default="modl", help="a shipped model: MoDL's and DEQ's shared step, else its "
+                        "final step")
     parser.add_argument("--weights", default="brain")
     parser.add_argument("--quick", action="store_true", help="one 48² validation slice, a 2 × 1 × 1 grid")
     parser.add_argument("--val-files", nargs="+", default=None, help="validation files (default: see above)")
@@ -99,7 +103,7 @@ def main(argv=None):
     parser.add_argument("--out", default="out/dc_sweep")
     args = parser.parse_args(argv)
     start = time.time()
-    grid = GRID if args.model in SWEPT else FINAL_GRID
+    grid = GRIDS.get(args.model, FINAL_GRID)
     if args.quick:
         grid = {"lam": grid["lam"][:2], "noise_lam": grid["noise_lam"][1:2], "cg_iterations": grid["cg_iterations"][:1]}
         files = quick_files(args.out)
