@@ -137,7 +137,7 @@ def main(argv=None):
     parser.add_argument("--slices", type=int, default=4)
     parser.add_argument("--steps", type=int, default=150, help="fine-tuning steps on radial training subjects")
     parser.add_argument("--learning-rate", type=float, default=1e-4)
-    parser.add_argument("--cg-grid", type=int, nargs="+", default=[2, 3, 5, 10],
+    parser.add_argument("--cg-grid", type=int, nargs="+", default=[2, 3, 5, 6, 7, 8, 10],
                         help="CG iterations per MoDL step scored on the validation subjects (zero-shot)")
     parser.add_argument("--out", default=None, help="write the table as JSON here")
     args = parser.parse_args(argv)
