@@ -103,6 +103,11 @@ def evaluate(methods, test):
     return results
 
 
+def cg_sense(inputs, lam, max_iter):
+    """Density-weighted NUFFT CG-SENSE of one batch of :func:`radial_slices` inputs, complex ``[B, N, N]``."""
+    return recon.sense(inputs["kspace"], sampling_of(inputs), inputs["sensitivities"], lam=lam, max_iter=max_iter)
+
+
 def cg_sweep(geometries, seeds, slices, grid, sense_grid, sense_iterations, unrolls):
     """The zero-shot MoDL's CG iterations per step with ``operator="nufft"`` on validation subjects ``seeds`` ×
     ``slices`` of each ``(size, coils, spokes)`` geometry: ``{geometry: {CG iterations: {"psnr": mean per-slice dB,
@@ -110,10 +115,8 @@ def cg_sweep(geometries, seeds, slices, grid, sense_grid, sense_iterations, unro
     table = {}
     for size, coils, spokes in geometries:
         val = [radial_slices(seed, "val", size, coils, spokes, slices) for seed in seeds]
-        sense = lambda x, lam: recon.sense(x["kspace"], sampling_of(x), x["sensitivities"], lam=lam,
-                                           max_iter=sense_iterations)
-        best_sense = np.max([evaluate({"s": lambda x, lam=lam: sense(x, lam)}, val)["s"][1] for lam in sense_grid],
-                            axis=0)
+        best_sense = np.max([evaluate({"s": lambda x, lam=lam: cg_sense(x, lam, sense_iterations)}, val)["s"][1]
+                             for lam in sense_grid], axis=0)
         rows = {}
         for iterations in grid:
             model = models.get("modl", weights="brain", operator="nufft", **{**unrolls, "cg_iterations": iterations})
@@ -159,8 +162,7 @@ def main(argv=None):
         val, test = split(val_seeds, "val", args, spokes), split(test_seeds, "test", args, spokes)
 
         def cg(inputs, lam):
-            return recon.sense(inputs["kspace"], sampling_of(inputs), inputs["sensitivities"], lam=lam,
-                               max_iter=cg_iterations)
+            return cg_sense(inputs, lam, cg_iterations)
 
         def l1(inputs, lam):
             return recon.l1_wavelet(inputs["kspace"], sampling_of(inputs), inputs["sensitivities"], lam=lam,
