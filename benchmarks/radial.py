@@ -24,7 +24,7 @@ table's): mean PSNR and slices below CG-SENSE, whose weighting, λ and iteration
 fewest slices below CG-SENSE, then the highest PSNR. (Session 15, against the density-weighted CG-SENSE only: 10
 iterations, the Cartesian step's.)
 
-    python benchmarks/radial.py                 # 128², 64 and 32 spokes, 150 fine-tuning steps
+    python benchmarks/radial.py [--save runs/modl-radial.keras]   # 128², 64 and 32 spokes, 500 fine-tuning steps
     python benchmarks/radial.py --quick         # 32², 4 coils, 16 spokes, 2 steps, fewer iterations (a smoke test)
 """
 import argparse
@@ -177,6 +177,7 @@ def main(argv=None):
     parser.add_argument("--cg-grid", type=int, nargs="+", default=[3, 5, 7, 10],
                         help="CG iterations per MoDL step scored on the validation subjects (zero-shot)")
     parser.add_argument("--out", default=None, help="write the table as JSON here")
+    parser.add_argument("--save", default=None, help="write the fine-tuned radial MoDL as a .keras file")
     args = parser.parse_args(argv)
     if args.quick:
         args.size, args.coils, args.spokes, args.slices, args.steps, args.cg_grid = 32, 4, [16], 2, 2, [1, 2]
@@ -212,6 +213,8 @@ def main(argv=None):
     print(f"fine-tuning: {args.steps} steps on {len(train)} training subjects × 2 slices ({len(train_geometries)} "
           f"geometries, noise {', '.join(map(str, noise_levels))}) in {time.perf_counter() - start:.0f} s, loss "
           f"{np.mean(losses[:20]):.4f} → {np.mean(losses[-20:]):.4f}", flush=True)
+    if args.save:
+        tuned.save(args.save)
     zero_shot = models.get("modl", weights="brain", operator="nufft", **unrolls)
     for spokes in args.spokes:
         val, test = split(val_seeds, "val", args, spokes), split(test_seeds, "test", args, spokes)

@@ -18,7 +18,6 @@ CASES = {
     "classical.py": (["--quick"], "ratio"),
     "nufft.py": (["--quick"], "forward+adjoint"),
     "operators.py": (["--quick"], "SENSE normal"),
-    "radial.py": (["--quick"], "MoDL zero-shot"),
     "inference.py": (["--quick", "--no-torch"], "VarNet"),
     "pipeline.py": (["--quick"], "examples/s"),
     "memory.py": (["--size", "96", "--coils", "4", "--filters", "16", "--layers", "4", "--cg-iterations", "3",
@@ -53,7 +52,7 @@ def test_benchmark_quick_mode(script, tmp_path):
     if script in ("classical.py", "grappa.py") and shutil.which("bart") is None:
         pytest.skip("BART is not installed (apt-get install bart); .ci/run installs it")
     args, phrase = CASES[script]
-    if script in ("generalisation.py", "radial.py", "noise_adaptive.py", "line_rejection.py", "gan.py", "final_dc.py",
+    if script in ("generalisation.py", "noise_adaptive.py", "line_rejection.py", "gan.py", "final_dc.py",
                   "heldout.py", "adaptation.py", "dc_sweep.py"):
         from tfmri_zoo.models import weights
 
@@ -98,6 +97,30 @@ def test_dc_sweep_of_a_final_step_saves_the_chosen_step(tmp_path):
 
     step = keras.saving.load_model(str(saved)).final_proximal
     assert float(tf.math.real(step.nonnegative(step.lam))) == pytest.approx(report["chosen"]["lam"], rel=1e-4)
+
+
+def test_radial_benchmark_tunes_both_cg_senses_and_saves_the_fine_tuned_model(tmp_path):
+    from tfmri_zoo.models import weights
+
+    if "modl" not in weights.manifest():
+        pytest.skip("no shipped modl weights")
+    saved, out = tmp_path / "modl-radial.keras", tmp_path / "radial.json"
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "radial.py"), "--quick", "--save",
+                             str(saved), "--out", str(out)], capture_output=True, text=True, cwd=str(tmp_path),
+                            timeout=900, env={**os.environ, "PYTHONPATH": ROOT})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    report = json.loads(out.read_text())
+    rows = [name.split(" / ")[1] for name in report if name.startswith("16 spokes / ")]
+    for label in ("CG-SENSE density-weighted", "CG-SENSE unweighted", "ℓ1-wavelet density-weighted",
+                  "ℓ1-wavelet unweighted", "MoDL zero-shot", "MoDL radial"):
+        assert sum(row.startswith(label) for row in rows) == 1, (label, rows)
+    # the CG count rule: fewest validation slices below CG-SENSE, then the highest PSNR (quick grid: 1, 2)
+    sweep = report["validation: MoDL zero-shot by CG iterations"]["32², 4 coils, 16 spokes"]
+    chosen = max(("1", "2"), key=lambda n: (-sweep[n]["below_cg_sense"], sweep[n]["psnr"]))
+    import keras
+
+    model = keras.saving.load_model(str(saved))
+    assert model.operator == "nufft" and model.cg_iterations == int(chosen)
 
 
 def test_gpu_script_writes_one_json_report(tmp_path):
