@@ -192,6 +192,7 @@ def main(argv=None):
     weightings = {"density-weighted": True, "unweighted": False}
     sense_settings = {name: [{"weighted": weighted, "max_iter": n} for n in sense_iterations]
                       for name, weighted in weightings.items()}
+    l1_settings = {name: [{"weighted": weighted, "max_iter": l1_iterations}] for name, weighted in weightings.items()}
     geometries = [(32, 4, 16)] if args.quick else [(64, 6, 16), (96, 8, 32)] + [(args.size, args.coils, s)
                                                                               for s in args.spokes]
     sweep = cg_sweep(geometries, sweep_seeds, 2, args.cg_grid, sense_grid,
@@ -219,12 +220,10 @@ def main(argv=None):
     for spokes in args.spokes:
         val, test = split(val_seeds, "val", args, spokes), split(test_seeds, "test", args, spokes)
         classical, validation_psnr = {}, {}
-        for method, label, settings in [(cg_sense, "CG-SENSE", sense_settings),
-                                        (l1_wavelet, "ℓ1-wavelet", {name: [{"weighted": weighted,
-                                                                            "max_iter": l1_iterations}]
-                                                                    for name, weighted in weightings.items()})]:
-            for name, options in settings.items():
-                setting, lam, score = tune(method, val, l1_grid if method is l1_wavelet else sense_grid, options)
+        for method, label, grid, settings in [(cg_sense, "CG-SENSE", sense_grid, sense_settings),
+                                              (l1_wavelet, "ℓ1-wavelet", l1_grid, l1_settings)]:
+            for options in settings.values():
+                setting, lam, score = tune(method, val, grid, options)
                 row = f"{label} {describe(setting, lam)}"
                 classical[row] = lambda x, method=method, lam=lam, setting=setting: method(x, lam, **setting)
                 validation_psnr[row] = (label, score)
