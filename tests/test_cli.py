@@ -13,7 +13,12 @@ from tfmri_zoo.data.synthetic import write_synthetic_dataset
 
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
+    import keras
+
     directory = tmp_path_factory.mktemp("cli")
+    # The same initial weights whatever ran before: ZS-SSL lowers the held-out loss of this untrained model within 2
+    # epochs, but not of every initialisation (then --adapt rightly returns the model's own image; 2 of 4 seeds tried).
+    keras.utils.set_random_seed(0)
     model = models.get("modl", preset="small")
     inputs, _ = zoo_contract.toy_problem(batch=1, coils=4, height=32, width=32)
     model(inputs)
