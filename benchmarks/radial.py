@@ -16,7 +16,8 @@ Methods:
                   ``operator="nufft"``: the same denoiser, the data consistency now through the density-weighted NUFFT
   MoDL radial     the same weights fine-tuned on radial training subjects for ``--steps`` steps (Adam, complex ℓ1)
 
-"Worst slice vs CG-SENSE": each method's per-slice PSNR minus the CG-SENSE that scored higher on validation.
+"Below CG-SENSE" / "worst": the slices where a method's PSNR is below, and its lowest per-slice PSNR minus, that of
+the CG-SENSE that scored higher on validation.
 
 Before the tables, the zero-shot model's CG iterations per data-consistency step (``--cg-grid``) are scored on 6
 **validation** subjects × 2 slices in four geometries (64², 6 coils, 16 spokes; 96², 8 coils, 32 spokes; and the
