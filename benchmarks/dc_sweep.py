@@ -37,6 +37,7 @@ import numpy as np  # noqa: E402
 from tfmri_zoo import models  # noqa: E402
 from tfmri_zoo.layers.data_consistency import inverse_softplus  # noqa: E402
 from tfmri_zoo.training.comparison import evaluation_batches, slice_psnr  # noqa: E402
+from tfmri_zoo.training import save_model_atomic  # noqa: E402
 from report import write_json  # noqa: E402
 
 GRID = {"lam": (0.058, 0.02, 0.01), "noise_lam": (10.0, 30.0, 50.0), "cg_iterations": (5, 10)}
@@ -122,7 +123,8 @@ def main(argv=None):
                       "accelerations": list(ACCELERATIONS), "rows": rows, "chosen": best,
                       "seconds": time.time() - start})
     if args.save:
-        set_step(variants[best["cg_iterations"]], args.model, best["lam"], best["noise_lam"]).save(args.save)
+        save_model_atomic(set_step(variants[best["cg_iterations"]], args.model, best["lam"], best["noise_lam"]),
+                          args.save)
     print(f"wrote {path} ({time.time() - start:.0f} s)")
     return best
 

@@ -37,6 +37,7 @@ from tfmri_zoo.models.pnp import PnP  # noqa: E402
 from tfmri_zoo.models.weights import dummy_inputs, transfer_weights, weights_entry  # noqa: E402
 from tfmri_zoo.recon import select_lam  # noqa: E402
 from tfmri_zoo.training.comparison import compare, evaluation_batches  # noqa: E402
+from tfmri_zoo.training import save_model_atomic  # noqa: E402
 from report import write_json  # noqa: E402
 
 NOISE_LEVELS = (0.01, 0.05, 0.15, 0.35, 0.5)
@@ -115,7 +116,7 @@ def main(argv=None):
     write_json(path, {"noise_lam": nu, "nu_scores": {f"{k:g}": v for k, v in scores.items()}, "levels": results,
                           "seconds": time.time() - start})
     if args.save:
-        model.save(args.save)
+        save_model_atomic(model, args.save)
     print(f"wrote {path} ({time.time() - start:.0f} s)")
     return nu, results
 

@@ -44,6 +44,7 @@ from tfmri_zoo.physics import NUFFT, ifft2c, make_operator, radial_density, radi
 from tfmri_zoo.physics.coils import sense_combine  # noqa: E402
 from tfmri_zoo.recon.tuning import select_lam  # noqa: E402
 from tfmri_zoo.metrics import per_volume_metrics  # noqa: E402
+from tfmri_zoo.training import save_model_atomic  # noqa: E402
 
 
 def radial_slices(seed, split, size, coils, spokes, num_slices, noise_level=0.02):
@@ -216,7 +217,7 @@ def main(argv=None):
           f"geometries, noise {', '.join(map(str, noise_levels))}) in {time.perf_counter() - start:.0f} s, loss "
           f"{np.mean(losses[:20]):.4f} → {np.mean(losses[-20:]):.4f}", flush=True)
     if args.save:
-        tuned.save(args.save)
+        save_model_atomic(tuned, args.save)
     zero_shot = models.get("modl", weights="brain", operator="nufft", **unrolls)
     for spokes in args.spokes:
         val, test = split(val_seeds, "val", args, spokes), split(test_seeds, "test", args, spokes)

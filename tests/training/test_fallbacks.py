@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from tests.models.test_base import ResidualCNN
 from tests.models.zoo_contract import toy_problem
-from tfmri_zoo.training.callbacks import AtomicModelCheckpoint
+from tfmri_zoo.training.callbacks import AtomicModelCheckpoint, save_model_atomic
 from tfmri_zoo.training.losses import ComplexL1, ComplexMSE, SSIMLoss
 
 
@@ -63,3 +63,27 @@ def test_best_only_checkpoint_keeps_the_last_good_file_when_the_loss_turns_nan(t
         checkpoint.on_epoch_end(1, {"loss": float("nan")})
     for got, want in zip(keras.models.load_model(path).get_weights(), saved):
         np.testing.assert_array_equal(got, want)
+
+
+def test_save_model_atomic_leaves_the_previous_file_when_the_save_is_killed(tmp_path, monkeypatch):
+    keras.utils.set_random_seed(0)
+    inputs, _ = toy_problem(batch=1)
+    model = ResidualCNN(filters=4)
+    model(inputs)
+    path = str(tmp_path / "out" / "model.keras")
+    save_model_atomic(model, path)
+    before = open(path, "rb").read()
+    assert keras.models.load_model(path).count_params() == model.count_params()
+
+    def killed(self, filepath, overwrite=True, **kwargs):    # writes half a file, then dies
+        with open(filepath, "wb") as f:
+            f.write(before[: len(before) // 2])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.Model, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_model_atomic(model, path)
+    assert open(path, "rb").read() == before
+    assert os.listdir(tmp_path / "out") == ["model.keras"]     # no temporary file left behind
+    with pytest.raises(ValueError, match="path: expected a '.keras' path"):
+        save_model_atomic(model, str(tmp_path / "model.h5"))

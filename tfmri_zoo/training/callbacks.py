@@ -1,4 +1,5 @@
-"""Keras callbacks for reconstruction training: TensorBoard image panels and an atomic ``.keras`` checkpoint."""
+"""Keras callbacks for reconstruction training: TensorBoard image panels and an atomic ``.keras`` checkpoint, and
+``save_model_atomic``, the one way the package writes a ``.keras`` file."""
 import os
 import warnings
 
@@ -65,6 +66,31 @@ class ImagePanels(keras.callbacks.Callback):
             self._writer = None
 
 
+def save_model_atomic(model, path):
+    """Saves ``model`` to the ``.keras`` file ``path`` atomically: written beside it under a temporary name, then
+    ``os.replace``d, so a run killed while saving leaves the previous file (or none), never a truncated one.
+
+    Args:
+      model: a built ``keras.Model``.
+      path: destination ending in ``.keras``; its folder is created.
+
+    Raises:
+      ValueError: ``path`` does not end in ``.keras``.
+    """
+    path = str(path)
+    if not path.endswith(".keras"):
+        raise ValueError(f"path: expected a '.keras' path, got {path!r}.")
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
+    try:
+        model.save(tmp, overwrite=True)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 class AtomicModelCheckpoint(keras.callbacks.Callback):
     """Saves the model as ``.keras`` at epoch ends, atomically (written beside the target, then ``os.replace``).
 
@@ -108,12 +134,7 @@ class AtomicModelCheckpoint(keras.callbacks.Callback):
             if not self._improved(value):
                 return
             self.best = value
-        path = self.filepath.format(epoch=epoch + 1)
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
-        self.model.save(tmp, overwrite=True)
-        os.replace(tmp, path)
+        save_model_atomic(self.model, self.filepath.format(epoch=epoch + 1))
 
 
 class FiniteBackupAndRestore(keras.callbacks.BackupAndRestore):

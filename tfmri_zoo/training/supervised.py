@@ -23,7 +23,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfmri_zoo.training import losses as losses_lib
-from tfmri_zoo.training.callbacks import AtomicModelCheckpoint, FiniteBackupAndRestore, ImagePanels
+from tfmri_zoo.training.callbacks import (AtomicModelCheckpoint, FiniteBackupAndRestore, ImagePanels,
+                                         save_model_atomic)
 
 
 def first_batch(dataset):
@@ -154,7 +155,7 @@ def train(model, train_ds, val_ds=None, out_dir="runs/train", epochs=10, loss=No
                       f"stopped; final.keras is not written, {os.path.join(out_dir, 'best.keras')} and the backup "
                       "keep the last finite state.", UserWarning, stacklevel=2)
         return model, history
-    _save_atomic(model, os.path.join(out_dir, "final.keras"))
+    save_model_atomic(model, os.path.join(out_dir, "final.keras"))
     return model, history
 
 
@@ -172,9 +173,3 @@ def _build_for_strategy(model, strategy, dataset):
         for name in ("train_step", "test_step"):
             step = getattr(model, name)
             setattr(model, name, lambda data, step=step: {k: tf.reshape(v, [1]) for k, v in step(data).items()})
-
-
-def _save_atomic(model, path):
-    saver = AtomicModelCheckpoint(path, save_best_only=False)
-    saver.set_model(model)
-    saver.on_epoch_end(0, {})
