@@ -1,4 +1,5 @@
-"""docs/design.md: the "add a model" recipe runs as written and gives what its docstring says."""
+"""docs/design.md: the "add a model" recipe runs as written and gives what its docstring says; the README's test
+command is the one CI runs."""
 import os
 import re
 import subprocess
@@ -33,3 +34,15 @@ def test_add_a_model_recipe_runs_and_solves_its_equation(tmp_path):
     script.write_text(block + "\n" + check)
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    setup = re.search(r"## Set-up: two commands on a fresh clone\n\n```bash\n(.*?)```", readme, re.S).group(1)
+    commands = [line.split("#")[0].strip() for line in setup.strip().splitlines()]
+    assert len(commands) == 2 and commands[1].startswith("python3 -m pytest"), commands
+    ci = [line.strip() for line in open(os.path.join(ROOT, ".ci", "run")) if line.strip().startswith("python3 -m pytest")]
+    assert ci == [commands[1]], (ci, commands[1])
+    # the plugin the command needs is installed by the [dev] extra that .ci/run installs
+    if " -n " in commands[1]:
+        assert re.search(r"^dev =(\n    .*)*\n    pytest-xdist$", open(os.path.join(ROOT, "setup.cfg")).read(), re.M)
