@@ -23,6 +23,7 @@ from tfmri_zoo.training.zero_shot import zero_shot_adapt, zero_shot_ssl
 __all__ = ["AdversarialTrainer", "CycleTrainer", "AtomicModelCheckpoint", "PatchDiscriminator", "ComplexL1", "ComplexLoss", "ComplexMSE", "DIPResult", "ImagePanels", "mapping_loss", "train_mapping", "ImageGenerator", "InverseGANResult", "inverse_gan", "train_image_gan", "rare_pairs", "split_lines",
            "KSpaceLoss", "MixedLoss", "SSDULoss", "SSIMLoss", "build_and_compile", "deep_image_prior", "evaluate",
            "format_table", "load_config", "make_strategy", "pack_kspace_target",
-           "per_volume_metrics", "recompute", "reconstruct_file", "save_model_atomic", "shard_for_worker", "split_mask", "ssdu_dataset",
+           "per_volume_metrics", "recompute", "reconstruct_file", "save_model_atomic", "shard_for_worker", "split_mask",
+           "ssdu_dataset",
            "ssdu_split_example", "sure_loss", "train", "train_from_config", "train_sure", "unpack_kspace_target",
            "unroll", "zero_shot_adapt", "zero_shot_ssl"]
