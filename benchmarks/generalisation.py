@@ -12,6 +12,8 @@ Domains (each with its own validation files, on which CG-SENSE's and ℓ1-wavele
                    range of its stage 3, 0.005–0.2)
   brain-very-noisy noise level 0.35, beyond every training range
   brain-t2w        T2-weighted only: bright CSF on darker tissue, much empty background (the high-dynamic-range case)
+  epi-96x128-12c   a real scan made by others: nibabel's example EPI brain (T2*-weighted, 96 × 128, its own blur
+                   and noise; tfmri_zoo.data.epi_scan) with 12 simulated coils, noise 0.02 and ESPIRiT maps
   phantom          the project's second domain (tfmri_zoo.data.synthetic: piecewise-smooth tissue phantoms; the
                    shipped MoDL saw other phantoms of this generator in its second training stage)
   bart-*           data made by others: ``bart phantom -k -s 8`` analytic k-space (Shepp-Logan, six random tubes),
@@ -60,6 +62,13 @@ def phantom_domain(folder, shape, coils, num_slices=2, subjects=(1, 1)):
     return splits["val"], splits["test"]
 
 
+def epi_domain(folder, test_files=1):
+    from tfmri_zoo.data.epi_scan import epi_dataset
+
+    splits = epi_dataset(folder, test_files=min(int(test_files), 6))
+    return splits["val"], splits["test"]
+
+
 def bart_domain(folder, kind, size, noise_level, num_slices=2):
     from tfmri_zoo.data.bart_phantom import write_bart_phantom_file
 
@@ -94,6 +103,7 @@ def domains(out, quick, test_subjects=1, only=None):
             "brain-noisy": brain("brain-noisy", (128, 128), 8, noise_level=0.15),
             "brain-very-noisy": brain("brain-very-noisy", (128, 128), 8, noise_level=0.35),
             "brain-t2w": brain("brain-t2w", (128, 128), 8, contrast="t2w"),
+            "epi-96x128-12c": lambda: epi_domain(os.path.join(data, "epi" + suffix), test_subjects),
             "phantom": lambda: phantom_domain(os.path.join(data, "phantom"), (128, 128), 8),
         }
         if shutil.which("bart"):
@@ -129,7 +139,8 @@ def main(argv=None):
                              "noise-free object")
     parser.add_argument("--only", nargs="+", default=None, metavar="DOMAIN", help="run these domains only")
     parser.add_argument("--test-subjects", type=int, default=1,
-                        help="test subjects (of 2 slices) per brain domain; the first is the default one")
+                        help="test subjects (of 2 slices) per brain domain; the first is the default one (the EPI "
+                             "scan: test files of 2 slices, at most 6)")
     parser.add_argument("--model-files", nargs="+", default=[], metavar="LABEL=FILE.keras",
                         help="also evaluate trained .keras files (e.g. a new training stage beside the shipped one)")
     parser.add_argument("--accelerations", nargs="+", type=int, default=[4, 8],
