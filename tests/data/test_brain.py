@@ -1,7 +1,5 @@
 """The realistic brain data generator: anatomy and contrast, disjoint slab splits, k-space physics against numpy,
 ESPIRiT maps against the simulation's true maps, the fastMRI schema through the pipeline, clear errors."""
-import builtins
-
 import numpy as np
 import pytest
 
@@ -82,27 +80,19 @@ def test_dataset_is_fastmri_schema_read_by_the_pipeline(tmp_path):
     assert target.shape == (2, 48, 64) and float(np.abs(target.numpy()).max()) > 0.1
 
 
-def test_bad_arguments_and_a_missing_package_are_named(monkeypatch):
+def test_bad_arguments_and_a_missing_package_are_named(block_import):
     with pytest.raises(ValueError, match="shape"):
         brain.brain_volume(0, shape=(16, 16))
     with pytest.raises(ValueError, match="split"):
         brain.split_slices("training", "axial")
     with pytest.raises(ValueError, match="orientation"):
         brain.brain_volume(0, orientation="oblique", shape=(48, 48))
-    real_import = builtins.__import__
-
-    def no_nilearn(name, *args, **kwargs):
-        if name.startswith("nilearn"):
-            raise ImportError("No module named 'nilearn'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_nilearn)
     brain_anatomy.load_atlas.cache_clear()
+    block_import("nilearn")
     try:
         with pytest.raises(ImportError, match="pip install nilearn"):
             brain_anatomy.load_atlas()
     finally:
-        monkeypatch.undo()
         brain_anatomy.load_atlas.cache_clear()
 
 

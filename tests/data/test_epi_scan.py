@@ -1,5 +1,4 @@
 """The real-EPI generalisation domain (``tfmri_zoo.data.epi_scan``), checked against nibabel and numpy directly."""
-import builtins
 import os
 
 import numpy as np
@@ -76,23 +75,15 @@ def test_files_feed_the_pipeline_with_a_noise_free_target(tmp_path):
         assert np.std(ratio) / np.mean(ratio) < 1e-3
 
 
-def test_bad_arguments_and_a_missing_nibabel_are_named(monkeypatch):
+def test_bad_arguments_and_a_missing_nibabel_are_named(block_import):
     with pytest.raises(ValueError, match="split"):
         epi_scan.epi_volume("train")
     with pytest.raises(ValueError, match="file_index"):
         epi_scan.epi_volume("val", file_index=1)
-    real_import = builtins.__import__
-
-    def no_nibabel(name, *args, **kwargs):
-        if name.startswith("nibabel"):
-            raise ImportError("No module named 'nibabel'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_nibabel)
     epi_scan.load_epi_volume.cache_clear()
+    block_import("nibabel")
     try:
         with pytest.raises(ImportError, match="pip install nibabel"):
             epi_scan.load_epi_volume()
     finally:
-        monkeypatch.undo()
         epi_scan.load_epi_volume.cache_clear()
