@@ -81,6 +81,9 @@ def _reset_randomness(layer):
 def test_finite_difference_gradient_float64(case, rng):
     """The TF gradient (inputs and weights) of a real loss matches central differences along random directions."""
     _, factory, shape, is_complex, call_kwargs = case
+    # fixed weights: drawn from Keras' global state, they depended on the tests that ran before in the worker, and
+    # once (session 18, pytest-xdist) the loss jumped within h of the point (numeric −82349 vs analytic 17.4)
+    keras.utils.set_random_seed(5)
     layer = factory(dtype="float64")
     x = tf.constant(_input(rng, (2,) + shape, is_complex, np.complex128))
     y0 = layer(x, **call_kwargs)
