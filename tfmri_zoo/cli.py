@@ -87,16 +87,18 @@ def _export(args):
 
 def _package_weights(args):
     from tfmri_zoo import models
-    from tfmri_zoo.models.weights import dummy_inputs, save_pretrained
+    from tfmri_zoo.models.weights import dummy_inputs, save_pretrained, weights_entry
     from tfmri_zoo.training.config import load_config
 
     spec = load_config(args.config)["model"]
     name = args.name or spec["name"]
+    # a fine-tuned shipped set (model.weights) keeps that set's configuration, with the config's on top
+    config = {**(weights_entry(name, spec["weights"])["config"] if spec["weights"] else {}), **spec["config"]}
     # a fresh model of the config (no optimizer state in the file) with the trained weights
-    model = models.get(name, preset=None, **spec["config"])
+    model = models.get(name, preset=None, **config)
     model(dummy_inputs())
     model.set_weights(_load(args.model_file).get_weights())
-    entry = save_pretrained(model, name, args.weights, dict(spec["config"]),
+    entry = save_pretrained(model, name, args.weights, config,
                             command=f"tfmri-zoo train --config {args.config} --out runs/{name}-{args.weights}",
                             card=f"models/{name}/README.md")
     print(json.dumps({k: v for k, v in entry.items() if k != "config"}, indent=2))

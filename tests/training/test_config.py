@@ -58,3 +58,22 @@ def test_phantom_repeat_must_be_a_positive_int(tmp_path, repeat):
     config = {"data": {"source": "brain+phantom", "phantom_repeat": repeat}}
     with pytest.raises(ValueError, match="data.phantom_repeat: expected a positive int"):
         train_from_config(config, out_dir=str(tmp_path))
+
+
+def test_model_weights_fine_tunes_a_shipped_set(tmp_path):
+    import numpy as np
+
+    from tfmri_zoo import models
+
+    config = {"model": {"name": "vn", "weights": "brain"},
+              "data": {"shape": [32, 32], "coils": 4, "num_slices": 1, "batch_size": 2, "splits": {"train": 2, "val": 1}},
+              "optimizer": {"learning_rate": 0.0}, "evaluate": {"accelerations": []},
+              "training": {"epochs": 1, "steps_per_epoch": 1, "verbose": 0}}
+    model, _, _ = train_from_config(config, synthetic=True, out_dir=str(tmp_path))
+    shipped = models.get("vn", weights="brain")
+    assert len(model.weights) == len(shipped.weights)
+    for trained, reference in zip(model.weights, shipped.weights):   # lr 0: still the shipped weights
+        np.testing.assert_allclose(np.asarray(trained), np.asarray(reference), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="init .* or weights"):
+        train_from_config({**config, "model": {"name": "vn", "weights": "brain", "init": "x.keras"}},
+                          synthetic=True, out_dir=str(tmp_path / "both"))

@@ -72,7 +72,7 @@ def espirit_acs_maps(kspace):
 
 
 def brain_volume(seed, split="train", num_slices=4, shape=None, coils=None, noise_level=None, contrast=None,
-                 orientation=None, sizes=SIZES, noise_range=NOISE_RANGE):
+                 orientation=None, sizes=SIZES, noise_range=NOISE_RANGE, texture="atlas"):
     """Generates one subject.
 
     Args:
@@ -88,12 +88,20 @@ def brain_volume(seed, split="train", num_slices=4, shape=None, coils=None, nois
       sizes: matrix sizes drawn from when ``shape`` is None (default :data:`SIZES`, 96–256).
       noise_range: ``(low, high)`` of the log-uniform noise level when ``noise_level`` is None (default
         :data:`NOISE_RANGE`, 0.005–0.07).
+      texture: ``"atlas"`` (default), ``"scanner"`` (a scanner's contrast, fine texture and resolution:
+        :mod:`~tfmri_zoo.data.brain_anatomy`) or ``"mixed"`` (either, with probability 1/2 per subject). Its random
+        draws come from their own stream, so an ``"atlas"`` subject is the same whatever this argument.
 
     Returns:
       dict: ``kspace`` complex64 ``[S, C, H, W]``, ``sensitivities`` (ESPIRiT, same shape), ``sensitivities_true``,
       ``image`` complex64 ``[S, H, W]`` (noise-free), ``labels`` int8 ``[S, H, W]``, ``noise_covariance``
       ``[S, C, C]``, ``atlas_slice`` int ``[S]``, ``pixel_mm`` ``[S]``, and ``attrs``.
     """
+    if texture not in anatomy.TEXTURES + ("mixed",):
+        raise ValueError(f"texture: expected one of {anatomy.TEXTURES + ('mixed',)}, got {texture!r}.")
+    scanner_rng = np.random.default_rng([seed, 1])
+    if texture == "mixed":
+        texture = "scanner" if scanner_rng.random() < 0.5 else "atlas"
     rng = np.random.default_rng(seed)
     orientation = orientation or str(rng.choice(anatomy.ORIENTATIONS))
     contrast = contrast or str(rng.choice(anatomy.CONTRASTS, p=[0.3, 0.3, 0.2, 0.2]))
@@ -115,6 +123,8 @@ def brain_volume(seed, split="train", num_slices=4, shape=None, coils=None, nois
                          f"{num_slices}.")
     indices = np.sort(rng.choice(available, size=num_slices, replace=False))
     values = anatomy.random_contrast(rng, contrast)
+    if texture == "scanner":
+        values = anatomy.scanner_contrast(scanner_rng, values)
     coil_list = loop_coils(coils, rng, ring_radius=rng.uniform(1.15, 1.8), loop_radius=rng.uniform(0.3, 0.7))
     covariance = noise_covariance(coils, rng)
     grid_seed = int(rng.integers(2 ** 32))                       # each slice: its own placement and deformation
@@ -122,7 +132,8 @@ def brain_volume(seed, split="train", num_slices=4, shape=None, coils=None, nois
     from tfmri_zoo.physics.fft import fft2c
 
     for n, index in enumerate(indices):
-        rendered = anatomy.render_slice(np.random.default_rng([grid_seed, n]), orientation, int(index), shape, values)
+        rendered = anatomy.render_slice(np.random.default_rng([grid_seed, n]), orientation, int(index), shape, values,
+                                        texture=texture)
         image = rendered["image"]
         maps = biot_savart_sensitivities(shape, coil_list, z=rng.uniform(-0.2, 0.2))
         support = rendered["support"]
@@ -139,7 +150,7 @@ def brain_volume(seed, split="train", num_slices=4, shape=None, coils=None, nois
     volume["atlas_slice"] = indices
     volume["attrs"] = {"acquisition": f"BRAIN_{contrast.upper()}_{orientation.upper()}",
                        "patient_id": f"brain-{split}-{seed}", "seed": int(seed), "contrast": contrast,
-                       "orientation": orientation, "noise_level": noise_level}
+                       "orientation": orientation, "noise_level": noise_level, "texture": texture}
     return volume
 
 
@@ -204,7 +215,8 @@ def write_brain_file(path, seed, split="train", num_slices=4, **kwargs):
 def brain_dataset(directory, splits=None, num_slices=4, seed=0, **kwargs):
     """Writes ``{directory}/{split}/brain_{split}_{seed}_{i:04d}.h5`` (default :data:`DEFAULT_SPLITS` subjects of
     ``num_slices`` slices); files already present are reused. Extra keyword arguments (``shape``, ``coils``,
-    ``noise_level``, ``noise_range``, ``contrast``, ``orientation``, ``sizes``) go to :func:`brain_volume`.
+    ``noise_level``, ``noise_range``, ``contrast``, ``orientation``, ``sizes``, ``texture``) go to
+    :func:`brain_volume`.
 
     Returns:
       dict ``split -> sorted list of paths``.

@@ -11,6 +11,14 @@ view (anti-aliased by Gaussian pre-filtering when the pixel is larger than 1 mm)
 mixture ``Σ_t p_t · c_t`` with contrasts ``c_t`` drawn per subject around T1-, T2- or PD-weighted values (or fully
 random), times a smooth multiplicative bias field and a mild multi-scale texture; its phase is a smooth random field.
 
+The template is an average of 152 brains: smoother and more contrasted than one person's scan (a real EPI slice has
+a median in-head gradient 0.6 × and a quarter of the mid-frequency energy of a slice rendered here). ``texture=
+"scanner"`` adds what a scanner's image has and the average lacks (:func:`scanner_contrast`,
+:func:`scanner_appearance`): a GM–WM contrast scaled down by a random factor, fine-scale tissue heterogeneity
+(white-noise-like, 1–2 px correlation, 4–12 % std) and the scanner's finite resolution (k-space truncated to 65–100 %
+of the matrix's extent with a random Tukey apodisation, from Gibbs ringing to a Hann window). Its ranges were chosen
+from these physical effects, not fitted to a test scan.
+
 Conventions: atlas arrays are indexed ``[x (left→right), y (posterior→anterior), z (inferior→superior)]`` at
 1 mm. Slice planes: ``"axial"`` (fixed z; rows = anterior→posterior, columns = x), ``"coronal"`` (fixed y; rows =
 superior→inferior, columns = x), ``"sagittal"`` (fixed x; rows = superior→inferior, columns = anterior→posterior).
@@ -21,6 +29,7 @@ import numpy as np
 
 ORIENTATIONS = ("axial", "coronal", "sagittal")
 CONTRASTS = ("t1w", "t2w", "pdw", "random")
+TEXTURES = ("atlas", "scanner")
 TISSUES = ("csf", "gm", "wm", "skull", "fat", "skin")
 LABELS = {"background": 0, "csf": 1, "gm": 2, "wm": 3, "other": 4}
 # Typical relative magnitudes (spin-echo / gradient-echo brain imaging), each varied ±15 % per subject.
@@ -97,6 +106,35 @@ def random_contrast(rng, contrast):
     return {t: float(np.clip(v * rng.uniform(0.85, 1.15), 0.0, 1.2)) for t, v in CONTRAST_CENTRES[contrast].items()}
 
 
+def scanner_contrast(rng, values):
+    """``values`` (:func:`random_contrast`) with the GM–WM difference scaled by ``U(0.4, 1)`` about its mean."""
+    mean, scale = (values["gm"] + values["wm"]) / 2, rng.uniform(0.4, 1.0)
+    return {**values, "gm": mean + scale * (values["gm"] - mean), "wm": mean + scale * (values["wm"] - mean)}
+
+
+def scanner_appearance(rng, magnitude, phase):
+    """A scanner's image of the object ``magnitude · exp(i·phase)`` (float ``[H, W]`` each), complex128 ``[H, W]``.
+
+    Fine tissue heterogeneity: ``magnitude · (1 + f)``, ``f`` a white-noise-like field (:func:`smooth_field`, 1–2 px
+    apart, peak 0.15–0.5, i.e. ≈ 4–12 % std). Finite resolution: the centred orthonormal k-space of the complex image
+    is kept over a centred box of ``U(0.65, 1)`` of each axis's extent and multiplied there by a Tukey
+    window (taper fraction ``U(0, 1)``: 0 = sharp truncation with Gibbs ringing, 1 = Hann).
+    """
+    import scipy.signal
+
+    image = magnitude * (1.0 + smooth_field(rng, magnitude.shape, rng.uniform(1.0, 2.0), rng.uniform(0.15, 0.5)))
+    image = np.clip(image, 0.0, None) * np.exp(1j * phase)
+    fraction, taper = rng.uniform(0.65, 1.0), rng.uniform(0.0, 1.0)
+    kspace = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(image)))
+    for axis, n in enumerate(image.shape):
+        width = max(2, int(round(fraction * n)))
+        window = np.zeros(n)
+        start = (n - width + 1) // 2
+        window[start:start + width] = scipy.signal.windows.tukey(width, taper)
+        kspace *= window.reshape((-1, 1) if axis == 0 else (1, -1))
+    return np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(kspace)))
+
+
 def smooth_field(rng, shape, scale, amplitude):
     """A smooth random real field ``[H, W]``: white noise on a coarse grid (``scale`` pixels apart), cubic-upsampled,
     normalised to unit maximum magnitude, times ``amplitude``."""
@@ -167,7 +205,8 @@ def labels_from(tissues):
     return labels
 
 
-def render_slice(rng, orientation, index, shape, contrast_values, pixel_mm=None, deformation_mm=3.0):
+def render_slice(rng, orientation, index, shape, contrast_values, pixel_mm=None, deformation_mm=3.0,
+                 texture="atlas"):
     """One complex brain image.
 
     Args:
@@ -178,6 +217,8 @@ def render_slice(rng, orientation, index, shape, contrast_values, pixel_mm=None,
       contrast_values: ``{tissue: magnitude}`` (:func:`random_contrast`).
       pixel_mm: pixel size; default chosen so the head fills 75–95 % of the field of view.
       deformation_mm: peak elastic displacement.
+      texture: one of :data:`TEXTURES` (module docstring; ``"scanner"``: :func:`scanner_appearance` after the bias
+        field).
 
     Returns:
       dict: ``image`` complex64 ``[H, W]`` (peak magnitude ≈ 1), ``labels`` int8 ``[H, W]``, ``support`` bool
@@ -186,12 +227,13 @@ def render_slice(rng, orientation, index, shape, contrast_values, pixel_mm=None,
     rows, cols, pixel_mm = sampling_grid(rng, orientation, shape, pixel_mm, deformation_mm)
     tissues = tissue_maps(orientation, index, rows, cols, pixel_mm, rng)
     magnitude = sum(tissues[t] * contrast_values[t] for t in TISSUES)
-    texture = 1.0 + smooth_field(rng, shape, 3, 0.04) + smooth_field(rng, shape, 12, 0.06)
+    mild_texture = 1.0 + smooth_field(rng, shape, 3, 0.04) + smooth_field(rng, shape, 12, 0.06)
     bias = np.exp(smooth_field(rng, shape, max(shape) / 2, rng.uniform(0.05, 0.3)))
-    magnitude = np.clip(magnitude * texture * bias, 0.0, None)
+    magnitude = np.clip(magnitude * mild_texture * bias, 0.0, None)
     phase = smooth_field(rng, shape, max(shape) / 3, rng.uniform(0.3, np.pi)) \
         + rng.uniform(-np.pi, np.pi)
-    image = magnitude / max(magnitude.max(), 1e-12) * np.exp(1j * phase)
+    image = scanner_appearance(rng, magnitude, phase) if texture == "scanner" else magnitude * np.exp(1j * phase)
+    image = image / max(np.abs(image).max(), 1e-12)
     labels, support = labels_from(tissues), sum(tissues.values()) > 0.05
     for axis, probability in ((1, 0.5), (0, 0.2)):                  # left-right and up-down flips
         if rng.random() < probability:

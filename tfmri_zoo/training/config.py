@@ -4,7 +4,9 @@ A YAML file (or dict) with these sections; every field is optional and has the d
 (``training/configs/*.yaml`` are documented examples):
 
   model:      name (registry name, default ``modl``), preset (``small``), config (constructor overrides, ``{}``),
-              init (``null``, or a ``.keras`` file whose weights the model starts from: a second training stage)
+              init (``null``, or a ``.keras`` file whose weights the model starts from: a second training stage),
+              weights (``null``, or a shipped weight set (``models.list_weights(name)``) to fine-tune: the model is
+              ``models.get(name, weights=...)``, its configuration the set's with ``config`` on top)
               — a model card's ``models/<name>/config.yaml`` is accepted too and means that model's paper
               configuration (its ``config`` section) with every other section at its default
   data:       source (``files`` | ``synthetic`` | ``brain`` | ``brain+phantom``: both generators' files in every
@@ -13,7 +15,8 @@ A YAML file (or dict) with these sections; every field is optional and has the d
               data's random matrix sizes), coils (8, generated data; ``null`` for brain: random 4–16), num_slices (4),
               splits (subjects per split of generated data, null: the generator's default), sizes (brain: matrix
               sizes drawn per side, null: 96–256), noise_range (brain: ``[low, high]`` of the log-uniform
-              noise level, null: 0.005–0.07), seed (0),
+              noise level, null: 0.005–0.07), texture (brain: ``atlas`` | ``scanner`` | ``mixed``, null: atlas;
+              see :func:`tfmri_zoo.data.brain.brain_volume`), seed (0),
               batch_size (4), crop (null), normalize (``zero_filled_max``), sensitivities (``stored``)
   masks:      type (``random`` | ``equispaced`` | ``mixed``: both, chosen per example), center_fractions
               ([0.08, 0.04]), accelerations ([4, 8])
@@ -36,9 +39,9 @@ import json
 import os
 
 DEFAULTS = {
-    "model": {"name": "modl", "preset": "small", "config": {}, "init": None},
+    "model": {"name": "modl", "preset": "small", "config": {}, "init": None, "weights": None},
     "data": {"source": "files", "shape": [64, 64], "coils": 8, "num_slices": 4, "splits": None, "sizes": None,
-             "noise_range": None, "seed": 0,
+             "noise_range": None, "texture": None, "seed": 0,
              "phantom_shape": [96, 96], "phantom_coils": 8, "phantom_splits": None, "phantom_repeat": 1,
              "batch_size": 4, "crop": None,
              "normalize": "zero_filled_max", "sensitivities": "stored"},
@@ -130,7 +133,8 @@ def _splits(data, data_dir, synthetic, out_dir):
                              num_slices=data["num_slices"], seed=data["seed"],
                              shape=None if data["shape"] is None else tuple(data["shape"]), coils=data["coils"],
                              **({} if data["sizes"] is None else {"sizes": tuple(data["sizes"])}),
-                             **({} if data["noise_range"] is None else {"noise_range": tuple(data["noise_range"])}))
+                             **({} if data["noise_range"] is None else {"noise_range": tuple(data["noise_range"])}),
+                             **({} if data["texture"] is None else {"texture": data["texture"]}))
     if data_dir is None:
         raise ValueError("data_dir: required unless synthetic=True (a folder with train/ and val/ .h5 files).")
     splits = {s: sorted(glob.glob(os.path.join(data_dir, s, "*.h5"))) for s in ("train", "val", "test")}
@@ -176,6 +180,10 @@ def train_from_config(path_or_dict, data_dir=None, synthetic=False, out_dir="run
     spec = config["model"]
 
     def build():
+        if spec["weights"]:
+            if spec["init"]:
+                raise ValueError("model: give init (a .keras file) or weights (a shipped set), not both.")
+            return models.get(spec["name"], weights=spec["weights"], **spec["config"])
         model = models.get(spec["name"], preset=spec["preset"], **spec["config"])
         if spec["init"]:
             import keras
