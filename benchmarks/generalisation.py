@@ -12,6 +12,9 @@ Domains (each with its own validation files, on which CG-SENSE's and ℓ1-wavele
                    range of its stage 3, 0.005–0.2)
   brain-very-noisy noise level 0.35, beyond every training range
   brain-t2w        T2-weighted only: bright CSF on darker tissue, much empty background (the high-dynamic-range case)
+  brain-scanner    brain-128's subjects as a scanner images them (``texture="scanner"``: lower GM–WM contrast, fine
+                   texture, finite resolution; tfmri_zoo.data.brain_anatomy) — held-out subjects of the kind the
+                   ``brain-scanner`` weights were fine-tuned on
   epi-96x128-12c   a real scan made by others: nibabel's example EPI brain (T2*-weighted, 96 × 128, its own blur
                    and noise; tfmri_zoo.data.epi_scan) with 12 simulated coils, noise 0.02 and ESPIRiT maps
   phantom          the project's second domain (tfmri_zoo.data.synthetic: piecewise-smooth tissue phantoms; the
@@ -44,11 +47,12 @@ from tfmri_zoo.training.comparison import compare, margins  # noqa: E402
 from report import model_file_reconstructors, write_json  # noqa: E402
 
 
-def brain_domain(folder, shape, coils, noise_level=None, num_slices=2, subjects=(1, 1), contrast=None):
+def brain_domain(folder, shape, coils, noise_level=None, num_slices=2, subjects=(1, 1), contrast=None, texture=None):
     from tfmri_zoo.data.brain import brain_dataset
 
     kwargs = {} if noise_level is None else {"noise_level": noise_level}
     kwargs.update({} if contrast is None else {"contrast": contrast})
+    kwargs.update({} if texture is None else {"texture": texture})
     splits = brain_dataset(folder, splits={"val": subjects[0], "test": subjects[1]}, num_slices=num_slices, seed=7,
                            shape=shape, coils=coils, **kwargs)
     return splits["val"], splits["test"]
@@ -103,6 +107,7 @@ def domains(out, quick, test_subjects=1, only=None):
             "brain-noisy": brain("brain-noisy", (128, 128), 8, noise_level=0.15),
             "brain-very-noisy": brain("brain-very-noisy", (128, 128), 8, noise_level=0.35),
             "brain-t2w": brain("brain-t2w", (128, 128), 8, contrast="t2w"),
+            "brain-scanner": brain("brain-scanner", (128, 128), 8, texture="scanner"),
             "epi-96x128-12c": lambda: epi_domain(os.path.join(data, "epi" + suffix), test_subjects),
             "phantom": lambda: phantom_domain(os.path.join(data, "phantom"), (128, 128), 8),
         }
