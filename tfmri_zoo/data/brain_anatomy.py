@@ -11,9 +11,10 @@ view (anti-aliased by Gaussian pre-filtering when the pixel is larger than 1 mm)
 mixture ``Σ_t p_t · c_t`` with contrasts ``c_t`` drawn per subject around T1-, T2- or PD-weighted values (or fully
 random), times a smooth multiplicative bias field and a mild multi-scale texture; its phase is a smooth random field.
 
-The template is an average of 152 brains: smoother and more contrasted than one person's scan (a real EPI slice has
-a median in-head gradient 0.6 × and a quarter of the mid-frequency energy of a slice rendered here). ``texture=
-"scanner"`` adds what a scanner's image has and the average lacks (:func:`scanner_contrast`,
+The template is an average of 152 brains: clean tissue boundaries of high contrast and no fine texture, where one
+person's scan has lower contrast, a scanner's blur and fine texture (a real EPI slice: a median in-head gradient
+0.6 ×, a quarter of the energy at 0.25–0.5 Nyquist, 1.4 × the energy above 0.5 Nyquist of a slice rendered here;
+README, "A real scan made by others"). ``texture="scanner"`` adds what a scanner's image has and the average lacks (:func:`scanner_contrast`,
 :func:`scanner_appearance`): a GM–WM contrast scaled down by a random factor, fine-scale tissue heterogeneity
 (white-noise-like, 1–2 px correlation, 4–12 % std) and the scanner's finite resolution (k-space truncated to 65–100 %
 of the matrix's extent with a random Tukey apodisation, from Gibbs ringing to a Hann window). Its ranges were chosen
