@@ -121,19 +121,25 @@ def scanner_appearance(rng, magnitude, phase):
     is kept over a centred box of ``U(0.65, 1)`` of each axis's extent and multiplied there by a Tukey
     window (taper fraction ``U(0, 1)``: 0 = sharp truncation with Gibbs ringing, 1 = Hann).
     """
-    import scipy.signal
+    from tfmri_zoo.physics.fft import fft2c, ifft2c
 
     image = magnitude * (1.0 + smooth_field(rng, magnitude.shape, rng.uniform(1.0, 2.0), rng.uniform(0.15, 0.5)))
     image = np.clip(image, 0.0, None) * np.exp(1j * phase)
     fraction, taper = rng.uniform(0.65, 1.0), rng.uniform(0.0, 1.0)
-    kspace = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(image)))
-    for axis, n in enumerate(image.shape):
-        width = max(2, int(round(fraction * n)))
-        window = np.zeros(n)
-        start = (n - width + 1) // 2
-        window[start:start + width] = scipy.signal.windows.tukey(width, taper)
-        kspace *= window.reshape((-1, 1) if axis == 0 else (1, -1))
-    return np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(kspace)))
+    window = np.outer(*(band_window(n, fraction, taper) for n in image.shape))
+    return ifft2c(fft2c(image) * window.astype(np.complex128)).numpy()
+
+
+def band_window(n, fraction, taper):
+    """float ``[n]``: a Tukey window (taper fraction ``taper``) over the centred ``fraction · n`` samples of a centred
+    k-space axis (k = 0 at index ``n // 2``), zero outside."""
+    import scipy.signal
+
+    width = max(2, int(round(fraction * n)))
+    window = np.zeros(n)
+    start = (n - width + 1) // 2
+    window[start:start + width] = scipy.signal.windows.tukey(width, taper)
+    return window
 
 
 def smooth_field(rng, shape, scale, amplitude):
