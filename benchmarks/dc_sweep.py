@@ -35,9 +35,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from tfmri_zoo import models  # noqa: E402
-from tfmri_zoo.layers.data_consistency import inverse_softplus  # noqa: E402
 from tfmri_zoo.training.comparison import evaluation_batches, slice_psnr  # noqa: E402
 from tfmri_zoo.training import save_model_atomic  # noqa: E402
+from tfmri_zoo.training.calibration import set_step_weights  # noqa: E402
 from report import write_json  # noqa: E402
 
 GRID = {"lam": (0.058, 0.02, 0.01), "noise_lam": (10.0, 30.0, 50.0), "cg_iterations": (5, 10)}
@@ -46,18 +46,10 @@ FINAL_GRID = {"lam": (0.01, 0.003), "noise_lam": (100.0, 300.0, 1000.0, 3000.0),
 GRIDS = {"modl": GRID, "deq": DEQ_GRID}
 ACCELERATIONS = (2, 4, 8)
 DEFAULT_VAL = ("runs/modl-brain/data/val/*.h5", "runs/modl-brain-stage3/data/val/brain*.h5")
-# the swept step of each model: (attribute, the constructor argument of its CG iterations); others: the final step
+# the swept step of each model (tfmri_zoo.training.calibration.calibrated_step): (attribute, the constructor argument
+# of its CG iterations); others: the final step
 SWEPT = {"modl": ("dc", "cg_iterations"), "deq": ("dc", "cg_iterations")}
 FINAL_STEP = ("final_proximal", "final_iterations")
-
-
-def set_step(model, name, lam, noise_lam):
-    """Sets λ₀ = ``lam`` and ν = ``noise_lam`` of the swept step (:data:`SWEPT`) of ``model``, a ``name`` model;
-    returns ``model``."""
-    step = getattr(model, SWEPT.get(name, FINAL_STEP)[0])
-    step.lam.assign(inverse_softplus(float(lam)))
-    step.noise_lam.assign(inverse_softplus(float(noise_lam)))
-    return model
 
 
 def sweep(name, weights, grid, batches):
@@ -76,7 +68,7 @@ def sweep(name, weights, grid, batches):
         outputs = lambda model, r: [(model(x, training=False).numpy(), t) for x, t, _ in batches[r]]
     rows = []
     for lam, nu, cg in itertools.product(grid["lam"], grid["noise_lam"], grid["cg_iterations"]):
-        model = set_step(variants[cg], name, lam, nu)
+        model = set_step_weights(variants[cg], lam, nu)
         per_r = {r: float(np.mean(np.concatenate([slice_psnr(t, p) for p, t in outputs(model, r)])))
                  for r in batches}
         rows.append({"lam": lam, "noise_lam": nu, "cg_iterations": cg, "psnr": per_r,
@@ -123,8 +115,7 @@ def main(argv=None):
                       "accelerations": list(ACCELERATIONS), "rows": rows, "chosen": best,
                       "seconds": time.time() - start})
     if args.save:
-        save_model_atomic(set_step(variants[best["cg_iterations"]], args.model, best["lam"], best["noise_lam"]),
-                          args.save)
+        save_model_atomic(set_step_weights(variants[best["cg_iterations"]], best["lam"], best["noise_lam"]), args.save)
     print(f"wrote {path} ({time.time() - start:.0f} s)")
     return best
 

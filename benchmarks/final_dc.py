@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfmri_zoo import models  # noqa: E402
-from tfmri_zoo.layers.data_consistency import inverse_softplus  # noqa: E402
+from tfmri_zoo.training.calibration import set_step_weights  # noqa: E402
 from tfmri_zoo.models.weights import manifest  # noqa: E402
 from tfmri_zoo.training.comparison import compare, evaluation_batches, slice_psnr  # noqa: E402
 from heldout import main_job_data, slice_rows  # noqa: E402
@@ -46,12 +46,10 @@ def network_image(model, inputs):
 
 def set_final_step(model, lam, nu):
     """Sets ``model``'s final step's λ₀, ν to ``lam``, ``nu`` (``nu = 0``: a fixed λ₀)."""
-    step = model.final_proximal
-    if nu and step.noise_lam_init is None:
+    if nu and model.final_proximal.noise_lam_init is None:
         raise ValueError(f"nu: {model.name}'s final step has a fixed λ₀ (final_noise_lam=None); sweep λ₀ only.")
-    step.lam.assign(inverse_softplus(lam))
-    if step.noise_lam_init is not None:
-        step.noise_lam.assign(inverse_softplus(max(nu, 1e-9)))
+    adaptive = model.final_proximal.noise_lam_init is not None
+    set_step_weights(model, lam, max(nu, 1e-9) if adaptive else None)
 
 
 def sweep(model, files, accelerations):

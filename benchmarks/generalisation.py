@@ -2,7 +2,7 @@
 
     python benchmarks/generalisation.py [--quick] [--models modl unet vn] [--weights brain] [--out out/generalisation]
                                         [--only DOMAIN ...] [--test-subjects N] [--model-files LABEL=FILE.keras ...]
-                                        [--accelerations 4 8] [--mask-type random|equispaced]
+                                        [--accelerations 4 8] [--mask-type random|equispaced] [--calibrate]
 
 Domains (each with its own validation files, on which CG-SENSE's and ℓ1-wavelet's λ are chosen, and test files):
 
@@ -26,7 +26,9 @@ Each domain: one validation and one test subject (file) of two slices — small,
 CPU; the numbers are indicative, not a population study (``--test-subjects N`` widens the brain domains' test sets).
 
 The learned models are used as shipped: no fine-tuning on any domain (the baselines get a per-domain λ, the
-learned models do not — a conservative comparison for them). Every method sees the same k-space, fastMRI
+learned models do not — a conservative comparison for them; ``--calibrate`` adds, per model, a row ``NAME+cal`` whose
+data-consistency weight (λ₀, ν) is chosen per domain and acceleration on the same validation files, with CG-SENSE
+as the per-slice floor: :mod:`tfmri_zoo.training.calibration`). Every method sees the same k-space, fastMRI
 per-volume random masks (R=4 centre 0.08, R=8 centre 0.04, other R centre 0.32 / R; ``--mask-type equispaced`` for
 ``EquispacedMaskFractionFunc``) and coil maps. A learned model below CG-SENSE on a
 domain is flagged ``BELOW CG-SENSE``. Writes ``OUT/generalisation.json``.
@@ -119,17 +121,20 @@ def domains(out, quick, test_subjects=1, only=None):
     return {name: make() for name, make in makers.items() if not only or name in only}
 
 
-def compare_domain(learned, domain, val, test, quick, reference, accelerations=(4, 8), mask_type="random"):
+def compare_domain(learned, domain, val, test, quick, reference, accelerations=(4, 8), mask_type="random",
+                   calibrated=None):
     """One domain's comparison (:func:`tfmri_zoo.training.comparison.compare`, BART domains against their measured
-    reference; small λ grids and iterations when ``quick``): ``{"table", "margins", "seconds", "reference"}``."""
+    reference; small λ grids and iterations when ``quick``; ``calibrated``: ``{label: model}`` calibrated on ``val``):
+    ``{"table", "margins", "seconds", "reference"}``."""
     t0 = time.time()
     reference = "measured" if domain.startswith("bart") else reference
     quick_args = {"lam_grids": {"sense": [1e-3, 1e-2], "l1_wavelet": [1e-3, 3e-3]},
                   "iterations": {"l1_wavelet": 30}} if quick else {}
     table = compare(learned, val, test, accelerations=tuple(accelerations), reference=reference, mask_type=mask_type,
-                    **quick_args)
+                    calibrated=calibrated, **quick_args)
     table = {key: {n: row for n, row in rows.items() if n != "_examples"} for key, rows in table.items()}
-    return {"table": table, "margins": {n: margins(table, n) for n in learned}, "seconds": time.time() - t0,
+    names = list(learned) + list(calibrated or {})
+    return {"table": table, "margins": {n: margins(table, n) for n in names}, "seconds": time.time() - t0,
             "reference": reference}
 
 
@@ -152,25 +157,30 @@ def main(argv=None):
                         help="acceleration factors (centre fraction 0.08 at R=4, 0.04 at R=8, else 0.32 / R)")
     parser.add_argument("--mask-type", choices=["random", "equispaced"], default="random",
                         help="fastMRI RandomMaskFunc or EquispacedMaskFractionFunc")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="also each zoo model with its data-consistency weight chosen on the domain's validation "
+                             "files per acceleration (row NAME+cal)")
     args = parser.parse_args(argv)
     names = args.models or [m for m in models.list() if args.weights in models.list_weights(m)]
     if args.quick:
         names = names[:1]
     if not names:
         raise SystemExit(f"no model ships '{args.weights}' weights: {models.list()}")
-    learned = {}
+    learned, calibrated = {}, {}
     for name in names:
         model = models.get(name, weights=args.weights)
         learned[name] = lambda x, m=model: m(x, training=False).numpy()
+        if args.calibrate:
+            calibrated[f"{name}+cal"] = model
     learned.update(model_file_reconstructors(args.model_files))
     results = {}
     for domain, (val, test) in domains(args.out, args.quick, args.test_subjects, args.only).items():
         results[domain] = compare_domain(learned, domain, val, test, args.quick, args.reference, args.accelerations,
-                                         args.mask_type)
+                                         args.mask_type, calibrated)
         reference, table = results[domain]["reference"], results[domain]["table"]
         for key, rows in table.items():
             line = "  ".join(f"{n} {row['psnr']:.2f}/{row['ssim']:.3f}" for n, row in rows.items())
-            flags = [n for n in learned if results[domain]["margins"][n][key]["sense"]["psnr"] < 0]
+            flags = [n for n in results[domain]["margins"] if results[domain]["margins"][n][key]["sense"]["psnr"] < 0]
             print(f"{domain:>24} ({reference}) {key}: {line}" + (f"   BELOW CG-SENSE: {flags}" if flags else ""),
                   flush=True)
     os.makedirs(args.out, exist_ok=True)

@@ -77,6 +77,29 @@ def test_recon_adapt_fine_tunes_per_slice_and_leaves_the_model_file(saved_model,
     assert open(path, "rb").read() == before
 
 
+def test_calibrate_saves_the_model_with_the_chosen_step(saved_model, tmp_path, capsys):
+    import json
+
+    from tfmri_zoo.training.calibration import step_weights
+
+    path, files, _ = saved_model
+    out = str(tmp_path / "calibrated.keras")
+    cli.main(["calibrate", "--model", path, "--data", os.path.dirname(files[0]), "--acceleration", "4",
+              "--out", out, "--json", str(tmp_path / "calibration.json")])
+    chosen = json.loads((tmp_path / "calibration.json").read_text())
+    assert chosen["acceleration"] == 4 and len(chosen["points"]) >= 3     # this preset's step: a fixed λ, no ν
+    eligible = [p for p in chosen["points"] if p["worst_margin"] >= 0]     # at or above CG-SENSE on every slice
+    if eligible:
+        assert chosen["psnr"] == max(p["psnr"] for p in eligible)
+    else:
+        assert chosen["worst_margin"] == max(p["worst_margin"] for p in chosen["points"])
+    assert step_weights(cli._load(out)) == pytest.approx((chosen["lam"], chosen["noise_lam"]), rel=1e-5)
+    assert step_weights(cli._load(path)) == pytest.approx((chosen["trained"]["lam"], chosen["trained"]["noise_lam"]),
+                                                          rel=1e-5)     # the input file is untouched
+    with pytest.raises(SystemExit, match="NAME/WEIGHTS"):
+        cli.main(["calibrate", "--model", "modl", "--data", os.path.dirname(files[0]), "--out", out])
+
+
 def test_train_requires_a_data_source():
     with pytest.raises(SystemExit, match="--data"):
         cli.main(["train", "--config", "models/modl/config.yaml"])

@@ -7,6 +7,8 @@
   tfmri-zoo evaluate --model FILE.keras --data DIR [--accelerations 4 8]      fastMRI metrics table
   tfmri-zoo recon --model FILE.keras --input IN.h5 --output OUT.h5 [--png OUT.png] [--acceleration R] [--adapt]
                   (--adapt: ZS-SSL fine-tunes the model on each slice first, tfmri_zoo.training.zero_shot_adapt)
+  tfmri-zoo calibrate --model FILE.keras|NAME/WEIGHTS --data VAL_DIR --acceleration R --out CAL.keras
+                  (the data-consistency weight chosen on your validation slices: tfmri_zoo.training.calibration)
   tfmri-zoo export --model FILE.keras --out BASE [--name N] [--version V]   TF-Serving SavedModel from a .keras file
   tfmri-zoo package-weights --model-file runs/modl-brain/final.keras --config models/modl/brain.yaml --weights brain
   tfmri-zoo list                                               registered models and their presets
@@ -65,6 +67,30 @@ def _recon(args):
     reconstruct_file(model, args.input, args.output, acceleration=args.acceleration,
                      png_path=args.png, sensitivities=args.sensitivities)
     print(args.output)
+
+
+def _calibrate(args):
+    from tfmri_zoo import models
+    from tfmri_zoo.training import save_model_atomic
+    from tfmri_zoo.training.calibration import calibrate_data_consistency, set_step_weights
+
+    if args.model.endswith(".keras"):
+        model = _load(args.model)
+    elif args.model.count("/") == 1:
+        name, weights = args.model.split("/")
+        model = models.get(name, weights=weights)
+    else:
+        raise SystemExit(f"calibrate: --model: expected FILE.keras or NAME/WEIGHTS, got {args.model!r}")
+    result = calibrate_data_consistency(model, args.data, accelerations=(args.acceleration,),
+                                        mask_type=args.mask_type, reference=args.reference, log=print)
+    choice = result[args.acceleration]
+    save_model_atomic(set_step_weights(model, choice["lam"], choice["noise_lam"]), args.out)
+    summary = {k: v for k, v in choice.items() if k != "points"}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({**summary, "acceleration": args.acceleration, "points": choice["points"]}, f, indent=2)
+    print(json.dumps(summary))
+    print(args.out)
 
 
 def _list(args):
@@ -143,6 +169,17 @@ def main(argv=None):
                    help="fine-tune the model on each slice's own k-space first (ZS-SSL, no fully sampled data)")
     r.add_argument("--adapt-epochs", type=int, default=12, help="most ZS-SSL epochs of 10 steps per slice")
     r.set_defaults(func=_recon)
+    c = sub.add_parser("calibrate", help="choose a model's data-consistency weight on validation slices at one "
+                       "acceleration and save the calibrated model")
+    c.add_argument("--model", required=True, help="a .keras file, or a shipped weight set as NAME/WEIGHTS "
+                   "(e.g. admmnet/brain)")
+    c.add_argument("--data", required=True, help="folder of fastMRI-schema validation .h5 files with stored maps")
+    c.add_argument("--acceleration", type=int, default=4)
+    c.add_argument("--mask-type", default="random", choices=["random", "equispaced"])
+    c.add_argument("--reference", default="measured", choices=["measured", "noise_free"])
+    c.add_argument("--out", required=True, help="the calibrated .keras file")
+    c.add_argument("--json", help="also write every scored point as JSON")
+    c.set_defaults(func=_calibrate)
     sub.add_parser("list", help="registered models").set_defaults(func=_list)
     e = sub.add_parser("export", help="export a .keras model for TF-Serving")
     e.add_argument("--model", required=True)

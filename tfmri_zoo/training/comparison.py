@@ -115,7 +115,7 @@ def run_method(reconstruct, batches, lam=None):
 
 
 def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None, iterations=None, batch_size=4,
-            mask_type="random", log=None, reference="measured"):
+            mask_type="random", log=None, reference="measured", calibrated=None):
     """Table of learned models against λ-tuned classical baselines on held-out files.
 
     Args:
@@ -127,9 +127,13 @@ def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None
       iterations: classical iteration counts (see :func:`classical_methods`).
       batch_size, mask_type, reference: see :func:`evaluation_batches` (λ is chosen against the same reference).
       log: optional print-like callable.
+      calibrated: ``{label: zoo model}``: models whose data-consistency weight ``(λ₀, ν)`` is chosen per
+        acceleration on the validation files, as the baselines' λ is, with CG-SENSE as the floor
+        (:func:`tfmri_zoo.training.calibration.choose_step_weights`); each model is left at its trained values.
 
     Returns:
-      ``{"R=4": {method: {"ssim", "psnr", "nmse", "seconds_per_slice", "slice_psnr": [...], "lam"?}}, ...}`` and,
+      ``{"R=4": {method: {"ssim", "psnr", "nmse", "seconds_per_slice", "slice_psnr": [...], "lam"?}}, ...}``
+      (a ``calibrated`` row also has ``"step": {"lam", "noise_lam"}``, the chosen point) and,
       per acceleration, ``"_examples"``: ``{method: first test slice complex numpy [H, W]}`` with ``"target"``.
     """
     from tfmri_zoo.recon import LAM_GRIDS, select_lam
@@ -143,19 +147,53 @@ def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None
         rows, examples = {}, {}
         methods = [(name, classical[name], lams.get(name)) for name in classical]
         methods += [(name, lambda x, lam, f=model: f(x), None) for name, model in learned.items()]
+        steps = calibrate_steps(calibrated or {}, val, classical["sense"], lams["sense"])
+        methods += [(name, calibrated_reconstruct(calibrated[name], step), None) for name, step in steps.items()]
         for name, reconstruct, lam in methods:
             pred, target, names, seconds = run_method(reconstruct, test, lam)
             row = {**per_volume_metrics(pred, target, names), "seconds_per_slice": seconds / len(names),
                    "slice_psnr": slice_psnr(target, pred).tolist()}
             if lam is not None:
                 row["lam"] = lam
+            if name in steps:
+                row["step"] = steps[name]
             rows[name] = row
             examples[name], examples["target"] = pred[0], target[0]
             if log:
                 log(f"R={acceleration} {name:>12}: SSIM {row['ssim']:.4f}  PSNR {row['psnr']:.2f} dB  "
-                    f"NMSE {row['nmse']:.4f}" + (f"  (λ={lam:g}, chosen on validation)" if lam is not None else ""))
+                    f"NMSE {row['nmse']:.4f}" + (f"  (λ={lam:g}, chosen on validation)" if lam is not None else "")
+                    + (f"  (λ₀={row['step']['lam']:.3g}, ν={row['step']['noise_lam']}, calibrated on validation)"
+                       if "step" in row else ""))
         table[f"R={acceleration}"] = {**rows, "_examples": examples}
     return table
+
+
+def calibrate_steps(models, val, sense, sense_lam):
+    """``{label: {"lam", "noise_lam"}}``: each model's step chosen on the validation batches ``val`` with CG-SENSE
+    (``sense`` at ``sense_lam``) as the per-slice floor."""
+    from tfmri_zoo.training.calibration import choose_step_weights
+
+    if not models:
+        return {}
+    predictions, targets, _, _ = run_method(sense, val, sense_lam)
+    floor = slice_psnr(targets, predictions)
+    chosen = {name: choose_step_weights(model, val, floor) for name, model in models.items()}
+    return {name: {"lam": c["lam"], "noise_lam": c["noise_lam"]} for name, c in chosen.items()}
+
+
+def calibrated_reconstruct(model, step):
+    """``reconstruct(inputs, lam) → complex numpy``: ``model`` with its step at ``step`` (``{"lam", "noise_lam"}``)
+    for the call, then back at its trained values."""
+    from tfmri_zoo.training.calibration import set_step_weights, step_weights
+
+    def reconstruct(inputs, lam=None):
+        trained = step_weights(model)
+        set_step_weights(model, step["lam"], step["noise_lam"])
+        try:
+            return model(inputs, training=False).numpy()
+        finally:
+            set_step_weights(model, *trained)
+    return reconstruct
 
 
 def margins(table, model, baselines=("l1_wavelet", "sense")):

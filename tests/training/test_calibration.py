@@ -1,0 +1,67 @@
+"""Calibrating a model's data-consistency weight on validation slices (tfmri_zoo.training.calibration).
+
+Physics the choice must follow, checked against an independent reference (CG-SENSE, ``recon.sense`` with its λ tuned
+on the same slices): a network that knows nothing (an untrained U-Net) gives a prior worth less than well-conditioned
+data (R=2, 4 coils), so the calibrated step must lower its weights λ₀ and ν well below the trained ones and fall back
+to (nearly) the data alone — within 0.5 dB of CG-SENSE on every validation slice, where the trained step is > 2 dB
+below it (an uninformed prior cannot beat CG-SENSE's zero prior) — while the model is left at its trained values.
+"""
+import numpy as np
+import pytest
+
+from tfmri_zoo import models
+from tfmri_zoo.data.synthetic import default_dataset
+from tfmri_zoo.models.weights import dummy_inputs
+from tfmri_zoo.training.calibration import (calibrate_data_consistency, calibrated_step, set_step_weights,
+                                            step_weights)
+
+
+def untrained_unet(final_dc=True):
+    model = models.get("unet", preset="small", final_dc=final_dc, final_lam=0.05, final_noise_lam=100.0)
+    model(dummy_inputs())
+    return model
+
+
+@pytest.fixture(scope="module")
+def val_files(tmp_path_factory):
+    return default_dataset(str(tmp_path_factory.mktemp("calib")), shape=(32, 32), coils=4, num_slices=2,
+                           splits={"val": 1})["val"]
+
+
+def test_an_uninformed_prior_yields_to_the_data(val_files):
+    model = untrained_unet()
+    before = [w.copy() for w in model.get_weights()]
+    result = calibrate_data_consistency(model, val_files, accelerations=(2,))[2]
+    assert result["lam"] <= 0.05 / 9 + 1e-9 and result["noise_lam"] <= 100.0 / 9 + 1e-6   # ≥ two ×3 steps down
+    assert result["psnr"] > result["trained"]["psnr"] + 2.0
+    trained = next(p for p in result["points"] if p["lam"] == pytest.approx(0.05, rel=1e-5)
+                   and p["noise_lam"] == pytest.approx(100.0, rel=1e-5))
+    assert trained["worst_margin"] < -2.0 and result["worst_margin"] > -0.5    # vs λ-tuned CG-SENSE, per slice
+    assert {"lam", "noise_lam", "psnr", "worst_margin"} <= set(result["points"][0])
+    assert result["trained"]["lam"] == pytest.approx(0.05, rel=1e-5)
+    for got, want in zip(model.get_weights(), before):  # left at its trained values
+        np.testing.assert_array_equal(got, want)
+
+
+def test_step_weights_set_and_read_back():
+    model = untrained_unet()
+    assert step_weights(model) == pytest.approx((0.05, 100.0), rel=1e-5)
+    set_step_weights(model, 0.003, 20.0)
+    assert step_weights(model) == pytest.approx((0.003, 20.0), rel=1e-5)
+    assert calibrated_step(model) is model.final_proximal
+    modl = models.get("modl", preset="small")
+    assert calibrated_step(modl) is modl.dc
+
+
+def test_bad_arguments_name_what_is_expected(val_files):
+    model = untrained_unet()
+    with pytest.raises(ValueError, match="lam: expected a positive number"):
+        set_step_weights(model, -1.0)
+    with pytest.raises(ValueError, match="no proximal data-consistency step"):
+        calibrated_step(untrained_unet(final_dc=False))
+    with pytest.raises(ValueError, match="val_files"):
+        calibrate_data_consistency(model, [])
+    fixed = models.get("unet", preset="small", final_dc=True, final_noise_lam=None)
+    fixed(dummy_inputs())
+    with pytest.raises(ValueError, match="noise_lam: the step .* has a fixed λ"):
+        set_step_weights(fixed, 0.01, 5.0)
