@@ -82,7 +82,8 @@ def _calibrate(args):
     else:
         raise SystemExit(f"calibrate: --model: expected FILE.keras or NAME/WEIGHTS, got {args.model!r}")
     result = calibrate_data_consistency(model, args.data, accelerations=(args.acceleration,),
-                                        mask_type=args.mask_type, reference=args.reference, log=print)
+                                        mask_type=args.mask_type, reference=args.reference, metric=args.metric,
+                                        log=print)
     choice = result[args.acceleration]
     save_model_atomic(set_step_weights(model, choice["lam"], choice["noise_lam"]), args.out)
     summary = {k: v for k, v in choice.items() if k != "points"}
@@ -177,6 +178,7 @@ def main(argv=None):
     c.add_argument("--acceleration", type=int, default=4)
     c.add_argument("--mask-type", default="random", choices=["random", "equispaced"])
     c.add_argument("--reference", default="measured", choices=["measured", "noise_free"])
+    c.add_argument("--metric", default="psnr", choices=["psnr", "ssim", "nmse"], help="validation score")
     c.add_argument("--out", required=True, help="the calibrated .keras file")
     c.add_argument("--json", help="also write every scored point as JSON")
     c.set_defaults(func=_calibrate)

@@ -8,7 +8,8 @@ step, every other model's final step) — and training fixed it on the project's
 changed:
 
 * **grid**: the trained ``(λ₀, ν)`` times :data:`FACTORS` each (9 points; the trained point is one of them);
-* **score**: the mean per-volume fastMRI PSNR on the validation slices (as :func:`tfmri_zoo.recon.select_lam`);
+* **score**: the mean per-volume fastMRI PSNR on the validation slices (as :func:`tfmri_zoo.recon.select_lam`;
+  ``metric="ssim"`` or ``"nmse"`` instead);
 * **floor — never below CG-SENSE**: a point is eligible only if each validation slice's PSNR is at least CG-SENSE's
   (``floor``: CG-SENSE's per-slice PSNR, its λ chosen on the same slices); when no point is, the one whose worst
   slice margin is largest.
@@ -80,7 +81,7 @@ def step_outputs(model, batches):
     return outputs
 
 
-def choose_step_weights(model, batches, floor=None, factors=FACTORS, extend=3):
+def choose_step_weights(model, batches, floor=None, factors=FACTORS, extend=3, metric="psnr"):
     """The ``(λ₀, ν)`` of the model's step best on validation ``batches``; leaves the model at its trained values.
 
     The trained ``(λ₀, ν)`` times ``factors`` each are scored; while the best point lies at an end of the grid in
@@ -95,18 +96,28 @@ def choose_step_weights(model, batches, floor=None, factors=FACTORS, extend=3):
         the order of the batches' slices.
       factors: increasing multiples of the trained λ₀ and ν to score first (1 among them).
       extend: the most grid extensions.
+      metric: the score, ``"psnr"`` or ``"ssim"`` (higher is better) or ``"nmse"`` (lower is better), per volume.
 
     Returns:
-      ``{"lam", "noise_lam", "psnr", "worst_margin", "trained": {"lam", "noise_lam", "psnr"}, "points"}``: the chosen
-      point, its validation PSNR and worst per-slice margin over ``floor`` (``None`` without one), the trained point
-      and every scored point (``[{"lam", "noise_lam", "psnr", "worst_margin"}]``).
+      ``{"lam", "noise_lam", "psnr", "ssim", "nmse", "worst_margin", "trained": {"lam", "noise_lam", "psnr", "ssim",
+      "nmse"}, "points"}``: the chosen point, its validation metrics and worst per-slice PSNR margin over ``floor``
+      (``None`` without one), the trained point and every scored point (``[{"lam", "noise_lam", "psnr", "ssim",
+      "nmse", "worst_margin"}]``).
+
+    Raises:
+      ValueError: bad ``factors`` or ``metric``.
     """
+    from tfmri_zoo.recon.tuning import METRICS
+
     from tfmri_zoo.metrics import per_volume_metrics
     from tfmri_zoo.training.comparison import slice_psnr
 
     factors = [float(f) for f in factors]
     if 1.0 not in factors or factors != sorted(set(factors)) or factors[0] <= 0:
         raise ValueError(f"factors: expected increasing positive multiples including 1, got {factors!r}.")
+    if metric not in METRICS:
+        raise ValueError(f"metric: expected one of {METRICS}, got {metric!r}.")
+    sign = -1.0 if metric == "nmse" else 1.0
     trained = step_weights(model)
     targets = [t for _, batch_targets, _ in batches for t in batch_targets]
     names = [n for _, _, batch_names in batches for n in batch_names]
@@ -117,7 +128,7 @@ def choose_step_weights(model, batches, floor=None, factors=FACTORS, extend=3):
 
     def best():
         eligible = [p for p in points.values() if p["worst_margin"] is None or p["worst_margin"] >= 0]
-        return (max(eligible, key=lambda p: p["psnr"]) if eligible
+        return (max(eligible, key=lambda p: sign * p[metric]) if eligible
                 else max(points.values(), key=lambda p: p["worst_margin"]))
 
     try:
@@ -127,8 +138,9 @@ def choose_step_weights(model, batches, floor=None, factors=FACTORS, extend=3):
                 predictions = [p for batch in outputs(lam, nu) for p in batch]
                 margin = (None if floor is None else
                           float(np.min(slice_psnr(targets, predictions) - np.asarray(floor, np.float64))))
+                scores = per_volume_metrics(predictions, targets, names)
                 points[key] = {"lam": lam, "noise_lam": nu, "worst_margin": margin, "key": key,
-                               "psnr": float(per_volume_metrics(predictions, targets, names)["psnr"])}
+                               **{m: float(scores[m]) for m in METRICS}}
             grown = False
             for axis, value in zip(axes, best()["key"]):
                 if len(axis) > 1 and value == axis[0]:
@@ -142,13 +154,22 @@ def choose_step_weights(model, batches, floor=None, factors=FACTORS, extend=3):
     finally:
         set_step_weights(model, *trained)
     strip = lambda point: {k: v for k, v in point.items() if k != "key"}  # noqa: E731
-    return {**strip(best()), "trained": {"lam": trained[0], "noise_lam": trained[1],
-                                         "psnr": points[(1.0, 1.0)]["psnr"]},
+    return {**strip(best()), "trained": {k: v for k, v in strip(points[(1.0, 1.0)]).items() if k != "worst_margin"},
             "points": [strip(p) for p in points.values()]}
 
 
+def cg_sense_floor(batches, lam, sense=None):
+    """The floor of :func:`choose_step_weights`: CG-SENSE's per-slice PSNR (dB, float64 ``[S]``) on ``batches`` at
+    ``lam`` (``sense``: the compiled CG-SENSE of :func:`tfmri_zoo.training.comparison.classical_methods`, built when
+    not given)."""
+    from tfmri_zoo.training.comparison import classical_methods, run_method, slice_psnr
+
+    predictions, targets, _, _ = run_method(sense or classical_methods()["sense"], batches, lam)
+    return slice_psnr(targets, predictions)
+
+
 def calibrate_data_consistency(model, val_files, accelerations=(4, 8), mask_type="random", reference="measured",
-                               batch_size=4, sense_lam_grid=None, log=None):
+                               batch_size=4, sense_lam_grid=None, metric="psnr", log=None):
     """Chooses the model's ``(λ₀, ν)`` per acceleration on the validation files (see the module docstring).
 
     Args:
@@ -159,6 +180,7 @@ def calibrate_data_consistency(model, val_files, accelerations=(4, 8), mask_type
         :func:`tfmri_zoo.training.comparison.evaluation_batches`).
       mask_type, reference, batch_size: see :func:`tfmri_zoo.training.comparison.evaluation_batches`.
       sense_lam_grid: λ grid of the CG-SENSE floor (default :data:`tfmri_zoo.recon.LAM_GRIDS` ``["sense"]``).
+      metric: the score (see :func:`choose_step_weights`; the floor is always per-slice PSNR).
       log: optional print-like callable.
 
     Returns:
@@ -168,7 +190,7 @@ def calibrate_data_consistency(model, val_files, accelerations=(4, 8), mask_type
       ValueError: no validation files, or a model without a proximal step.
     """
     from tfmri_zoo.recon import LAM_GRIDS, select_lam
-    from tfmri_zoo.training.comparison import classical_methods, evaluation_batches, run_method, slice_psnr
+    from tfmri_zoo.training.comparison import classical_methods, evaluation_batches
 
     calibrated_step(model)
     if not val_files:
@@ -178,11 +200,11 @@ def calibrate_data_consistency(model, val_files, accelerations=(4, 8), mask_type
     for acceleration in accelerations:
         batches = evaluation_batches(val_files, acceleration, batch_size, mask_type, reference)
         lam = select_lam(sense, batches, sense_lam_grid or LAM_GRIDS["sense"])[0]
-        predictions, targets, _, _ = run_method(sense, batches, lam)
-        choice = choose_step_weights(model, batches, floor=slice_psnr(targets, predictions))
+        choice = choose_step_weights(model, batches, floor=cg_sense_floor(batches, lam, sense), metric=metric)
         result[acceleration] = {**choice, "sense_lam": lam}
         if log:
             log(f"R={acceleration}: λ₀ {choice['trained']['lam']:.4g} → {choice['lam']:.4g}, ν "
                 f"{choice['trained']['noise_lam']} → {choice['noise_lam']}; validation PSNR "
-                f"{choice['trained']['psnr']:.2f} → {choice['psnr']:.2f} dB")
+                f"{choice['trained']['psnr']:.2f} → {choice['psnr']:.2f} dB, SSIM {choice['trained']['ssim']:.4f} → "
+                f"{choice['ssim']:.4f}")
     return result

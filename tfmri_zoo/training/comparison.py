@@ -171,12 +171,11 @@ def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None
 def calibrate_steps(models, val, sense, sense_lam):
     """``{label: {"lam", "noise_lam"}}``: each model's step chosen on the validation batches ``val`` with CG-SENSE
     (``sense`` at ``sense_lam``) as the per-slice floor."""
-    from tfmri_zoo.training.calibration import choose_step_weights
+    from tfmri_zoo.training.calibration import cg_sense_floor, choose_step_weights
 
     if not models:
         return {}
-    predictions, targets, _, _ = run_method(sense, val, sense_lam)
-    floor = slice_psnr(targets, predictions)
+    floor = cg_sense_floor(val, sense_lam, sense)
     chosen = {name: choose_step_weights(model, val, floor) for name, model in models.items()}
     return {name: {"lam": c["lam"], "noise_lam": c["noise_lam"]} for name, c in chosen.items()}
 
