@@ -115,7 +115,7 @@ def run_method(reconstruct, batches, lam=None):
 
 
 def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None, iterations=None, batch_size=4,
-            mask_type="random", log=None, reference="measured", calibrated=None):
+            mask_type="random", log=None, reference="measured", calibrated=None, calibration_metric="psnr"):
     """Table of learned models against λ-tuned classical baselines on held-out files.
 
     Args:
@@ -129,7 +129,8 @@ def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None
       log: optional print-like callable.
       calibrated: ``{label: zoo model}``: models whose data-consistency weight ``(λ₀, ν)`` is chosen per
         acceleration on the validation files, as the baselines' λ is, with CG-SENSE as the floor
-        (:func:`tfmri_zoo.training.calibration.choose_step_weights`); each model is left at its trained values.
+        (:func:`tfmri_zoo.training.calibration.choose_step_weights`, scored by ``calibration_metric``); each model is
+        left at its trained values.
 
     Returns:
       ``{"R=4": {method: {"ssim", "psnr", "nmse", "seconds_per_slice", "slice_psnr": [...], "lam"?}}, ...}``
@@ -147,7 +148,7 @@ def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None
         rows, examples = {}, {}
         methods = [(name, classical[name], lams.get(name)) for name in classical]
         methods += [(name, lambda x, lam, f=model: f(x), None) for name, model in learned.items()]
-        steps = calibrate_steps(calibrated or {}, val, classical["sense"], lams["sense"])
+        steps = calibrate_steps(calibrated or {}, val, classical["sense"], lams["sense"], calibration_metric)
         methods += [(name, calibrated_reconstruct(calibrated[name], step), None) for name, step in steps.items()]
         for name, reconstruct, lam in methods:
             pred, target, names, seconds = run_method(reconstruct, test, lam)
@@ -168,15 +169,15 @@ def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None
     return table
 
 
-def calibrate_steps(models, val, sense, sense_lam):
-    """``{label: {"lam", "noise_lam"}}``: each model's step chosen on the validation batches ``val`` with CG-SENSE
-    (``sense`` at ``sense_lam``) as the per-slice floor."""
+def calibrate_steps(models, val, sense, sense_lam, metric="psnr"):
+    """``{label: {"lam", "noise_lam"}}``: each model's step chosen on the validation batches ``val`` by ``metric``
+    with CG-SENSE (``sense`` at ``sense_lam``) as the per-slice floor."""
     from tfmri_zoo.training.calibration import cg_sense_floor, choose_step_weights
 
     if not models:
         return {}
     floor = cg_sense_floor(val, sense_lam, sense)
-    chosen = {name: choose_step_weights(model, val, floor) for name, model in models.items()}
+    chosen = {name: choose_step_weights(model, val, floor, metric=metric) for name, model in models.items()}
     return {name: {"lam": c["lam"], "noise_lam": c["noise_lam"]} for name, c in chosen.items()}
 
 
