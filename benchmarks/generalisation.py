@@ -2,7 +2,7 @@
 
     python benchmarks/generalisation.py [--quick] [--models modl unet vn] [--weights brain] [--out out/generalisation]
                                         [--only DOMAIN ...] [--test-subjects N] [--model-files LABEL=FILE.keras ...]
-                                        [--accelerations 4 8] [--mask-type random|equispaced] [--calibrate [psnr|ssim]]
+                                        [--accelerations 4 8] [--mask-type random|equispaced] [--calibrate [ssim|psnr]]
 
 Domains (each with its own validation files, on which CG-SENSE's and ℓ1-wavelet's λ are chosen, and test files):
 
@@ -28,7 +28,7 @@ CPU; the numbers are indicative, not a population study (``--test-subjects N`` w
 The learned models are used as shipped: no fine-tuning on any domain (the baselines get a per-domain λ, the
 learned models do not — a conservative comparison for them; ``--calibrate`` adds, per model, a row ``NAME+cal`` whose
 data-consistency weight (λ₀, ν) is chosen per domain and acceleration on the same validation files, with CG-SENSE
-as the per-slice floor, scored by PSNR or ``--calibrate ssim``: :mod:`tfmri_zoo.training.calibration`).
+as the per-slice floor, scored by SSIM or ``--calibrate psnr``: :mod:`tfmri_zoo.training.calibration`).
 Every method sees the same k-space, fastMRI per-volume random masks (R=4 centre 0.08, R=8 centre 0.04, other R centre
 0.32 / R; ``--mask-type equispaced`` for ``EquispacedMaskFractionFunc``) and coil maps. A learned model below CG-SENSE
 on a domain is flagged ``BELOW CG-SENSE``. Writes ``OUT/generalisation.json``.
@@ -122,7 +122,7 @@ def domains(out, quick, test_subjects=1, only=None):
 
 
 def compare_domain(learned, domain, val, test, quick, reference, accelerations=(4, 8), mask_type="random",
-                   calibrated=None, calibration_metric="psnr"):
+                   calibrated=None, calibration_metric="ssim"):
     """One domain's comparison (:func:`tfmri_zoo.training.comparison.compare`, BART domains against their measured
     reference; small λ grids and iterations when ``quick``; ``calibrated``: ``{label: model}`` calibrated on ``val``):
     ``{"table", "margins", "seconds", "reference"}``."""
@@ -157,7 +157,7 @@ def main(argv=None):
                         help="acceleration factors (centre fraction 0.08 at R=4, 0.04 at R=8, else 0.32 / R)")
     parser.add_argument("--mask-type", choices=["random", "equispaced"], default="random",
                         help="fastMRI RandomMaskFunc or EquispacedMaskFractionFunc")
-    parser.add_argument("--calibrate", nargs="?", const="psnr", default=None, choices=["psnr", "ssim"],
+    parser.add_argument("--calibrate", nargs="?", const="ssim", default=None, choices=["ssim", "psnr"],
                         help="also each zoo model with its data-consistency weight chosen on the domain's validation "
                              "files per acceleration (row NAME+cal)")
     args = parser.parse_args(argv)
@@ -176,7 +176,7 @@ def main(argv=None):
     results = {}
     for domain, (val, test) in domains(args.out, args.quick, args.test_subjects, args.only).items():
         results[domain] = compare_domain(learned, domain, val, test, args.quick, args.reference, args.accelerations,
-                                         args.mask_type, calibrated, args.calibrate or "psnr")
+                                         args.mask_type, calibrated, args.calibrate or "ssim")
         reference, table = results[domain]["reference"], results[domain]["table"]
         for key, rows in table.items():
             line = "  ".join(f"{n} {row['psnr']:.2f}/{row['ssim']:.3f}" for n, row in rows.items())

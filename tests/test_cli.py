@@ -90,7 +90,7 @@ def test_calibrate_saves_the_model_with_the_chosen_step(saved_model, tmp_path, c
     assert chosen["acceleration"] == 4 and len(chosen["points"]) >= 3     # this preset's step: a fixed λ, no ν
     eligible = [p for p in chosen["points"] if p["worst_margin"] >= 0]     # at or above CG-SENSE on every slice
     if eligible:
-        assert chosen["psnr"] == max(p["psnr"] for p in eligible)
+        assert chosen["ssim"] == max(p["ssim"] for p in eligible)          # scored by SSIM (the default)
     else:
         assert chosen["worst_margin"] == max(p["worst_margin"] for p in chosen["points"])
     assert step_weights(cli._load(out)) == pytest.approx((chosen["lam"], chosen["noise_lam"]), rel=1e-5)

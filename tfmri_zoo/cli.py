@@ -178,7 +178,7 @@ def main(argv=None):
     c.add_argument("--acceleration", type=int, default=4)
     c.add_argument("--mask-type", default="random", choices=["random", "equispaced"])
     c.add_argument("--reference", default="measured", choices=["measured", "noise_free"])
-    c.add_argument("--metric", default="psnr", choices=["psnr", "ssim", "nmse"], help="validation score")
+    c.add_argument("--metric", default="ssim", choices=["ssim", "psnr", "nmse"], help="validation score")
     c.add_argument("--out", required=True, help="the calibrated .keras file")
     c.add_argument("--json", help="also write every scored point as JSON")
     c.set_defaults(func=_calibrate)

@@ -12,8 +12,8 @@ import pytest
 from tfmri_zoo import models
 from tfmri_zoo.data.synthetic import default_dataset
 from tfmri_zoo.models.weights import dummy_inputs
-from tfmri_zoo.training.calibration import (calibrate_data_consistency, calibrated_step, set_step_weights,
-                                            step_weights)
+from tfmri_zoo.training.calibration import (calibrate_data_consistency, calibrated_step, choose_step_weights,
+                                            set_step_weights, step_weights)
 
 
 def untrained_unet(final_dc=True):
@@ -37,7 +37,7 @@ def test_an_uninformed_prior_yields_to_the_data(val_files):
     trained = next(p for p in result["points"] if p["lam"] == pytest.approx(0.05, rel=1e-5)
                    and p["noise_lam"] == pytest.approx(100.0, rel=1e-5))
     assert trained["worst_margin"] < -2.0 and result["worst_margin"] > -0.5    # vs λ-tuned CG-SENSE, per slice
-    assert {"lam", "noise_lam", "psnr", "worst_margin"} <= set(result["points"][0])
+    assert {"lam", "noise_lam", "psnr", "ssim", "nmse", "worst_margin"} <= set(result["points"][0])
     assert result["trained"]["lam"] == pytest.approx(0.05, rel=1e-5)
     for got, want in zip(model.get_weights(), before):  # left at its trained values
         np.testing.assert_array_equal(got, want)
@@ -59,6 +59,10 @@ def test_bad_arguments_name_what_is_expected(val_files):
         set_step_weights(model, -1.0)
     with pytest.raises(ValueError, match="no proximal data-consistency step"):
         calibrated_step(untrained_unet(final_dc=False))
+    with pytest.raises(ValueError, match="metric: expected one of"):
+        choose_step_weights(model, [], metric="mse")
+    with pytest.raises(ValueError, match="factors: expected increasing positive multiples including 1"):
+        choose_step_weights(model, [], factors=(0.5, 2.0))
     with pytest.raises(ValueError, match="val_files"):
         calibrate_data_consistency(model, [])
     fixed = models.get("unet", preset="small", final_dc=True, final_noise_lam=None)

