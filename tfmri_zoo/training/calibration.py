@@ -10,8 +10,9 @@ changed:
 * **grid**: the trained ``(λ₀, ν)`` times :data:`FACTORS` each (9 points; the trained point is one of them);
 * **score**: the mean per-volume fastMRI SSIM on the validation slices (``metric="psnr"`` or ``"nmse"`` instead, as
   :func:`tfmri_zoo.recon.select_lam` offers). SSIM by default, measured: on two validation slices, PSNR-scored
-  choices lowered λ too far for the test slices (noisier images; mean SSIM −0.003 … −0.008, PSNR down to −0.75 dB),
-  SSIM-scored ones gained in both (README, "Calibrating the data-consistency weight");
+  choices lowered λ too far for the test slices of MNI-built domains (noisier images; mean SSIM −0.003 … −0.011,
+  single rows down to −1.3 dB), SSIM-scored ones gained in both on average (README, "Calibrating the
+  data-consistency weight"; on the real scan PSNR scoring did better);
 * **floor — never below CG-SENSE**: a point is eligible only if each validation slice's PSNR is at least CG-SENSE's
   (``floor``: CG-SENSE's per-slice PSNR, its λ chosen on the same slices); when no point is, the one whose worst
   slice margin is largest.
