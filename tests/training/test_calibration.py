@@ -67,5 +67,9 @@ def test_bad_arguments_name_what_is_expected(val_files):
         calibrate_data_consistency(model, [])
     fixed = models.get("unet", preset="small", final_dc=True, final_noise_lam=None)
     fixed(dummy_inputs())
+    before = step_weights(fixed)
     with pytest.raises(ValueError, match="noise_lam: the step .* has a fixed λ"):
         set_step_weights(fixed, 0.01, 5.0)
+    assert step_weights(fixed) == before                     # nothing half-set
+    with pytest.raises(ValueError, match="lam: expected a positive number, got None"):
+        set_step_weights(model, None)

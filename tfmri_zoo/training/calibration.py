@@ -60,12 +60,13 @@ def set_step_weights(model, lam, noise_lam=None):
 
     step = calibrated_step(model)
     for name, value in (("lam", lam), ("noise_lam", noise_lam)):
-        if value is not None and not (isinstance(value, (int, float, np.floating)) and value > 0):
+        if (value is not None or name == "lam") and not (
+                isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and value > 0):
             raise ValueError(f"{name}: expected a positive number, got {value!r}.")
+    if noise_lam is not None and step.noise_lam_init is None:
+        raise ValueError(f"noise_lam: the step of {type(model).__name__} has a fixed λ (no ν); give lam only.")
     step.lam.assign(inverse_softplus(float(lam)))
     if noise_lam is not None:
-        if step.noise_lam_init is None:
-            raise ValueError(f"noise_lam: the step of {type(model).__name__} has a fixed λ (no ν); give lam only.")
         step.noise_lam.assign(inverse_softplus(float(noise_lam)))
     return model
 
