@@ -77,25 +77,29 @@ def test_recon_adapt_fine_tunes_per_slice_and_leaves_the_model_file(saved_model,
     assert open(path, "rb").read() == before
 
 
-def test_calibrate_saves_the_model_with_the_chosen_step(saved_model, tmp_path, capsys):
+def test_calibrate_saves_the_model_with_the_chosen_step_per_acceleration(saved_model, tmp_path, capsys):
     import json
 
-    from tfmri_zoo.training.calibration import step_weights
+    from tfmri_zoo.training.calibration import calibrated_step, step_weights
 
     path, files, _ = saved_model
     out = str(tmp_path / "calibrated.keras")
-    cli.main(["calibrate", "--model", path, "--data", os.path.dirname(files[0]), "--acceleration", "4",
+    cli.main(["calibrate", "--model", path, "--data", os.path.dirname(files[0]), "--acceleration", "4", "2",
               "--out", out, "--json", str(tmp_path / "calibration.json")])
     chosen = json.loads((tmp_path / "calibration.json").read_text())
-    assert chosen["acceleration"] == 4 and len(chosen["points"]) >= 3     # this preset's step: a fixed λ, no ν
-    eligible = [p for p in chosen["points"] if p["worst_margin"] >= 0]     # at or above CG-SENSE on every slice
-    if eligible:
-        assert chosen["ssim"] == max(p["ssim"] for p in eligible)          # scored by SSIM (the default)
-    else:
-        assert chosen["worst_margin"] == max(p["worst_margin"] for p in chosen["points"])
-    assert step_weights(cli._load(out)) == pytest.approx((chosen["lam"], chosen["noise_lam"]), rel=1e-5)
-    assert step_weights(cli._load(path)) == pytest.approx((chosen["trained"]["lam"], chosen["trained"]["noise_lam"]),
-                                                          rel=1e-5)     # the input file is untouched
+    assert sorted(chosen) == ["2", "4"]
+    for choice in chosen.values():
+        assert len(choice["points"]) >= 3                                  # this preset's step: a fixed λ, no ν
+        eligible = [p for p in choice["points"] if p["worst_margin"] >= 0]  # at or above CG-SENSE on every slice
+        if eligible:
+            assert choice["ssim"] == max(p["ssim"] for p in eligible)       # scored by SSIM (the default)
+        else:
+            assert choice["worst_margin"] == max(p["worst_margin"] for p in choice["points"])
+    table = calibrated_step(cli._load(out)).calibration                    # saved in the .keras file
+    assert table["accelerations"] == [2.0, 4.0] and table["noise_lam"] is None
+    assert table["lam"] == pytest.approx([chosen["2"]["lam"], chosen["4"]["lam"]], rel=1e-6)
+    assert step_weights(cli._load(path)) == pytest.approx((chosen["4"]["trained"]["lam"], None), rel=1e-5)
+    assert calibrated_step(cli._load(path)).calibration is None            # the input file is untouched
     with pytest.raises(SystemExit, match="NAME/WEIGHTS"):
         cli.main(["calibrate", "--model", "modl", "--data", os.path.dirname(files[0]), "--out", out])
 

@@ -7,8 +7,9 @@
   tfmri-zoo evaluate --model FILE.keras --data DIR [--accelerations 4 8]      fastMRI metrics table
   tfmri-zoo recon --model FILE.keras --input IN.h5 --output OUT.h5 [--png OUT.png] [--acceleration R] [--adapt]
                   (--adapt: ZS-SSL fine-tunes the model on each slice first, tfmri_zoo.training.zero_shot_adapt)
-  tfmri-zoo calibrate --model FILE.keras|NAME/WEIGHTS --data VAL_DIR --acceleration R --out CAL.keras
-                  (the data-consistency weight chosen on your validation slices: tfmri_zoo.training.calibration)
+  tfmri-zoo calibrate --model FILE.keras|NAME/WEIGHTS --data VAL_DIR --acceleration R [R ...] --out CAL.keras
+                  (the data-consistency weight chosen on your validation slices per acceleration, kept in the model
+                  as a table read at each mask's acceleration: tfmri_zoo.training.calibration)
   tfmri-zoo export --model FILE.keras --out BASE [--name N] [--version V]   TF-Serving SavedModel from a .keras file
   tfmri-zoo package-weights --model-file runs/modl-brain/final.keras --config models/modl/brain.yaml --weights brain
   tfmri-zoo list                                               registered models and their presets
@@ -72,7 +73,7 @@ def _recon(args):
 def _calibrate(args):
     from tfmri_zoo import models
     from tfmri_zoo.training import save_model_atomic
-    from tfmri_zoo.training.calibration import calibrate_data_consistency, set_step_weights
+    from tfmri_zoo.training.calibration import calibrate_data_consistency, set_calibration
 
     if args.model.endswith(".keras"):
         model = _load(args.model)
@@ -81,16 +82,14 @@ def _calibrate(args):
         model = models.get(name, weights=weights)
     else:
         raise SystemExit(f"calibrate: --model: expected FILE.keras or NAME/WEIGHTS, got {args.model!r}")
-    result = calibrate_data_consistency(model, args.data, accelerations=(args.acceleration,),
-                                        mask_type=args.mask_type, reference=args.reference, metric=args.metric,
-                                        log=print)
-    choice = result[args.acceleration]
-    save_model_atomic(set_step_weights(model, choice["lam"], choice["noise_lam"]), args.out)
-    summary = {k: v for k, v in choice.items() if k != "points"}
+    accelerations = sorted(set(args.acceleration))
+    result = calibrate_data_consistency(model, args.data, accelerations=accelerations, mask_type=args.mask_type,
+                                        reference=args.reference, metric=args.metric, log=print)
+    save_model_atomic(set_calibration(model, result), args.out)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({**summary, "acceleration": args.acceleration, "points": choice["points"]}, f, indent=2)
-    print(json.dumps(summary))
+            json.dump({str(r): choice for r, choice in result.items()}, f, indent=2)
+    print(json.dumps({str(r): {k: v for k, v in choice.items() if k != "points"} for r, choice in result.items()}))
     print(args.out)
 
 
@@ -170,12 +169,13 @@ def main(argv=None):
                    help="fine-tune the model on each slice's own k-space first (ZS-SSL, no fully sampled data)")
     r.add_argument("--adapt-epochs", type=int, default=12, help="most ZS-SSL epochs of 10 steps per slice")
     r.set_defaults(func=_recon)
-    c = sub.add_parser("calibrate", help="choose a model's data-consistency weight on validation slices at one "
-                       "acceleration and save the calibrated model")
+    c = sub.add_parser("calibrate", help="choose a model's data-consistency weight on validation slices per "
+                       "acceleration and save the model with the table (each call uses its mask's acceleration)")
     c.add_argument("--model", required=True, help="a .keras file, or a shipped weight set as NAME/WEIGHTS "
                    "(e.g. admmnet/brain)")
     c.add_argument("--data", required=True, help="folder of fastMRI-schema validation .h5 files with stored maps")
-    c.add_argument("--acceleration", type=int, default=4)
+    c.add_argument("--acceleration", type=int, nargs="+", default=[4, 8],
+                   help="accelerations to calibrate at (between them the weights follow a power law in R)")
     c.add_argument("--mask-type", default="random", choices=["random", "equispaced"])
     c.add_argument("--reference", default="measured", choices=["measured", "noise_free"])
     c.add_argument("--metric", default="ssim", choices=["ssim", "psnr", "nmse"], help="validation score")

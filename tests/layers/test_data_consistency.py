@@ -127,6 +127,53 @@ def test_noise_adaptive_proximal_step_uses_lam_plus_nu_sigma_squared_per_example
     assert dc.ProximalL2DC.from_config(layer.get_config()).noise_lam_init == nu
 
 
+def test_calibration_table_gives_each_example_the_weights_of_its_mask_acceleration(rng):
+    """With a table ``{R: (λ₀, ν)}``, example b gets ``λ₀(R_b) + ν(R_b)·σ̂_b²`` with ``R_b`` = 1/(sampled fraction) of
+    its mask: the tabulated values at table accelerations, a power law between them (numpy's ``interp`` in log-log),
+    the end values beyond — each example equals the dense solve with that λ; the table survives the config."""
+    sens, _, z, y = dense_proximal_problem(rng, batch=4)
+    mask = np.zeros((4, 1, 1, 8), np.float32)
+    for b, lines in enumerate(([0, 2, 4, 6], [1, 3, 5], [2, 6], [4])):    # R = 2, 8/3, 4, 8
+        mask[b, ..., lines] = 1.0
+    y = y * mask
+    table = {"accelerations": [2.0, 4.0], "lam": [0.2, 0.05], "noise_lam": [10.0, 40.0]}
+    sigma = np.array([0.1, 0.2, 0.05, 0.3])
+    layer = dc.ProximalL2DC(lam=7.0, noise_lam=1.0, calibration=table, cg_iterations=64, dtype="float64")
+    got = layer(z, y, mask, sens, noise_std=sigma).numpy()
+    rates = np.log([2.0, 8.0 / 3.0, 4.0, 8.0])
+    at = lambda values: np.exp(np.interp(rates, np.log(table["accelerations"]), np.log(values)))  # noqa: E731
+    lams = at(table["lam"]) + at(table["noise_lam"]) * sigma ** 2
+    assert lams[0] == pytest.approx(0.2 + 10.0 * 0.01) and lams[3] == pytest.approx(0.05 + 40.0 * 0.09)
+    for b in range(4):
+        expected = dense_proximal_solve(sens[b:b + 1], mask[b:b + 1], z[b], y[b], lams[b])
+        np.testing.assert_allclose(got[b].ravel(), expected, atol=1e-8)
+    assert dc.ProximalL2DC.from_config(layer.get_config()).calibration == table
+    fixed = dc.ProximalL2DC(calibration={"accelerations": [4.0], "lam": [0.3], "noise_lam": None}, cg_iterations=64,
+                            dtype="float64")                      # one entry: that λ at every acceleration
+    expected = dense_proximal_solve(sens[:1], mask[:1], z[0], y[0], 0.3)
+    np.testing.assert_allclose(fixed(z[:1], y[:1], mask[:1], sens[:1]).numpy().ravel(), expected, atol=1e-8)
+
+
+@pytest.mark.parametrize("table", [
+    {"accelerations": [4.0, 2.0], "lam": [0.1, 0.2], "noise_lam": [1.0, 1.0]},      # not increasing
+    {"accelerations": [2.0, 4.0], "lam": [0.1], "noise_lam": [1.0, 1.0]},           # lengths differ
+    {"accelerations": [2.0, 4.0], "lam": [0.1, -0.2], "noise_lam": [1.0, 1.0]},     # negative weight
+    {"accelerations": [2.0, 4.0], "lam": [0.1, 0.2], "noise_lam": None},            # ν missing, step adaptive
+    {"accelerations": [2.0], "lam": [0.1]},                                         # key missing
+    [0.1, 0.2]])
+def test_bad_calibration_tables_are_refused(table):
+    with pytest.raises(ValueError, match="calibration: expected"):
+        dc.ProximalL2DC(noise_lam=1.0, calibration=table)
+
+
+def test_calibration_table_refuses_non_cartesian_sampling(rng):
+    layer = dc.ProximalL2DC(calibration={"accelerations": [4.0], "lam": [0.3], "noise_lam": None})
+    sampling = {"trajectory": np.zeros((1, 16, 2), np.float32), "density": np.ones((1, 16), np.float32)}
+    with pytest.raises(ValueError, match="sampling_mask: .* Cartesian"):
+        layer(np.zeros((1, 8, 8), np.complex64), np.zeros((1, 2, 16), np.complex64), sampling,
+              np.ones((1, 2, 8, 8), np.complex64))
+
+
 def test_noise_adaptive_admm_step_uses_rho_plus_nu_sigma_squared_per_example(rng):
     """ADMM x-update ``(EᴴE + ρI)⁻¹(Eᴴy + ρ(z − u))`` with ``ρ = ρ₀ + ν·σ̂²`` per example (dense solves), and the
     dual update ``u + η(x − z)``."""

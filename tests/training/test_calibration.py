@@ -13,7 +13,7 @@ from tfmri_zoo import models
 from tfmri_zoo.data.synthetic import default_dataset
 from tfmri_zoo.models.weights import dummy_inputs
 from tfmri_zoo.training.calibration import (calibrate_data_consistency, calibrated_step, choose_step_weights,
-                                            set_step_weights, step_weights)
+                                            set_calibration, set_step_weights, step_weights)
 
 
 def untrained_unet(final_dc=True):
@@ -73,3 +73,68 @@ def test_bad_arguments_name_what_is_expected(val_files):
     assert step_weights(fixed) == before                     # nothing half-set
     with pytest.raises(ValueError, match="lam: expected a positive number, got None"):
         set_step_weights(model, None)
+
+
+def two_accelerations():
+    """One batch of two examples, the first sampled at R=2, the second at R=4 (equispaced lines, 32 columns)."""
+    from tests.models.zoo_contract import toy_problem
+    from tfmri_zoo.physics import SenseOperator
+
+    inputs, images = toy_problem(batch=2, coils=4, height=32, width=32)
+    mask = np.zeros((2, 1, 1, 32), np.float32)
+    mask[0, ..., ::2], mask[1, ..., 1::4] = 1.0, 1.0
+    mask[1, ..., 15:17] = 1.0          # two centre lines in place of two others: still 8 of 32
+    mask[1, ..., [5, 29]] = 0.0
+    kspace = SenseOperator(inputs["sensitivities"], mask).forward(images).numpy()
+    return {"kspace": kspace, "mask": mask, "sensitivities": inputs["sensitivities"]}
+
+
+@pytest.mark.parametrize("name, adaptive", [("unet", True), ("modl", False)])
+def test_one_model_serves_every_acceleration_with_its_calibrated_step(name, adaptive, tmp_path):
+    """The reference for each example: the same model without a table, its step set to that acceleration's
+    weights; the table survives .keras and a served SavedModel (one model for R=2 and R=4 in one batch)."""
+    import keras
+    import tensorflow as tf
+
+    from tfmri_zoo.export import export_saved_model
+
+    keras.utils.set_random_seed(1)
+    model = untrained_unet() if name == "unet" else models.get("modl", preset="small")
+    model(dummy_inputs())
+    inputs = two_accelerations()
+    choices = {4: {"lam": 0.002, "noise_lam": 300.0 if adaptive else None},
+               2: {"lam": 0.4, "noise_lam": 3.0 if adaptive else None}}
+    reference = []
+    for b, rate in enumerate((2, 4)):
+        set_step_weights(model, choices[rate]["lam"], choices[rate]["noise_lam"])
+        reference.append(model(inputs, training=False).numpy()[b])
+    reference = np.stack(reference)
+    single = model(inputs, training=False).numpy()             # both rows at R=4's weights
+    set_calibration(model, choices)
+    got = model(inputs, training=False).numpy()
+    scale = np.abs(reference).max()
+    np.testing.assert_allclose(got, reference, atol=1e-5 * scale)
+    assert np.abs(single[0] - reference[0]).max() > 1e-2 * scale   # the R=2 row's own weights matter
+    path = str(tmp_path / "calibrated.keras")
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    np.testing.assert_allclose(reloaded(inputs, training=False).numpy(), got, atol=1e-6 * scale)
+    served = tf.saved_model.load(export_saved_model(model, str(tmp_path / "serving"), warmup=False))
+    out = served.signatures["complex"](kspace=tf.constant(inputs["kspace"]),
+                                       mask=tf.constant(np.broadcast_to(inputs["mask"][:, 0], got.shape)),
+                                       sensitivities=tf.constant(inputs["sensitivities"]))["image"].numpy()
+    np.testing.assert_allclose(out, got, atol=1e-5 * scale)
+    with pytest.raises(ValueError, match="calibration table"):
+        set_step_weights(model, 0.1)                           # one point would be ignored: refused
+    set_calibration(model, None)
+    assert calibrated_step(model).calibration is None
+
+
+def test_bad_calibration_choices_are_refused():
+    model = untrained_unet()
+    for choices in ({}, {4: 0.1}, {"four": {"lam": 0.1, "noise_lam": 1.0}}, [0.1]):
+        with pytest.raises(ValueError, match="choices: "):
+            set_calibration(model, choices)
+    with pytest.raises(ValueError, match="calibration: expected"):     # ν missing for a noise-adaptive step
+        set_calibration(model, {4: {"lam": 0.1, "noise_lam": None}})
+    assert calibrated_step(model).calibration is None

@@ -39,6 +39,7 @@ from tfmri_zoo.physics.cg import conjugate_gradient
 from tfmri_zoo.physics.fft import fftnc, ifftnc
 from tfmri_zoo.physics.noise import noise_adaptive_weight
 from tfmri_zoo.physics.operators import make_operator, operator_kind
+from tfmri_zoo.physics.sampling import acceleration_table_lookup, mask_acceleration
 
 
 def inverse_softplus(value):
@@ -212,6 +213,12 @@ class ProximalL2DC(DataConsistency):
       cg_iterations: number of CG iterations.
       trainable_lam: whether ``λ`` (and ``ν``) are trained.
       noise_lam: ``None`` (a fixed λ) or the initial ``ν`` (> 0) of the noise-adaptive weight.
+      calibration: ``None``, or a table of weights per acceleration chosen on validation slices
+        (:func:`tfmri_zoo.training.calibration.set_calibration`): ``{"accelerations": [R₁ < … < R_K], "lam": [λ₀ per
+        R], "noise_lam": [ν per R] or None}`` (``noise_lam`` exactly when the step is noise-adaptive). Each example's
+        ``λ₀`` (and ``ν``) is then read at its mask's acceleration ``R = 1/(sampled fraction)``
+        (:func:`tfmri_zoo.physics.mask_acceleration`; power law between entries, the end values beyond them) instead
+        of the trained ``λ₀, ν``; Cartesian masks only. One model so serves every acceleration with its own weight.
 
     Call args: ``image`` (= ``z``; ``None`` for the Tikhonov CG-SENSE solution ``(EᴴE + λI)⁻¹Eᴴy``),
     ``kspace, sampling_mask, sensitivities=None``, ``noise_std`` (float32 ``[B]``; required when noise-adaptive,
@@ -219,7 +226,7 @@ class ProximalL2DC(DataConsistency):
     Returns complex ``[B, *extra, H, W]``.
     """
 
-    def __init__(self, lam=0.05, cg_iterations=10, trainable_lam=True, noise_lam=None, **kwargs):
+    def __init__(self, lam=0.05, cg_iterations=10, trainable_lam=True, noise_lam=None, calibration=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(cg_iterations, int) or cg_iterations < 1:
             raise ValueError(f"cg_iterations: expected a positive int, got {cg_iterations!r}.")
@@ -232,6 +239,41 @@ class ProximalL2DC(DataConsistency):
             if self.noise_lam_init <= 0:
                 raise ValueError(f"noise_lam: expected None or a positive number, got {noise_lam!r}.")
             self.noise_lam = self.add_nonnegative("noise_lam", self.noise_lam_init, self.trainable_lam)
+        self.calibration = None
+        self.set_calibration(calibration)
+
+    def set_calibration(self, calibration):
+        """Validates and sets the ``calibration`` table (see the class docstring; ``None`` removes it). A model
+        traced before keeps its old weights in that trace: rebuild or reload it (the table is in the config).
+
+        Raises:
+          ValueError: not such a table (increasing positive accelerations, positive weights of the same length,
+            ``noise_lam`` given exactly when the step is noise-adaptive).
+        """
+        if calibration is None:
+            self.calibration = None
+            return
+        expected = ('{"accelerations": [R1 < R2 < ...], "lam": [positive, one per R], "noise_lam": '
+                    + ('[positive, one per R]}' if self.noise_lam_init is not None else 'None}'))
+        if not isinstance(calibration, dict) or set(calibration) != {"accelerations", "lam", "noise_lam"}:
+            raise ValueError(f"calibration: expected {expected}, got {calibration!r}.")
+
+        def floats(key):
+            values = calibration[key]
+            ok = (isinstance(values, (list, tuple)) and len(values) > 0 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+                for v in values))
+            return [float(v) for v in values] if ok else None
+
+        table = {"accelerations": floats("accelerations"), "lam": floats("lam"),
+                 "noise_lam": None if calibration["noise_lam"] is None else floats("noise_lam")}
+        count = len(table["accelerations"] or [])
+        if (not count or table["accelerations"] != sorted(set(table["accelerations"]))
+                or len(table["lam"] or []) != count
+                or (table["noise_lam"] is None) != (self.noise_lam_init is None)
+                or (table["noise_lam"] is not None and len(table["noise_lam"]) != count)):
+            raise ValueError(f"calibration: expected {expected}, got {calibration!r}.")
+        self.calibration = table
 
     def solve(self, z, kspace, op, lam):
         """``(EᴴE + lam·I)⁻¹(Eᴴy + lam·z)`` for the operator ``op`` (the protocol of
@@ -240,15 +282,34 @@ class ProximalL2DC(DataConsistency):
         rhs = op.adjoint(kspace) if z is None else op.adjoint(kspace) + lam * z
         return conjugate_gradient(lambda v: op.normal(v) + lam * v, rhs, x0=z, max_iter=self.cg_iterations)
 
-    def weight(self, noise_std, rank):
-        """The λ of this call: the complex scalar ``λ₀``, or ``λ₀ + ν·σ̂²`` as complex ``[B, 1, ..., 1]`` (``rank``)."""
-        lam = self.nonnegative(self.lam)
-        if self.noise_lam_init is None:
-            return lam
-        if noise_std is None:
+    def weight(self, noise_std, rank, sampling_mask=None):
+        """The λ of this call: the complex scalar ``λ₀``, or ``λ₀ + ν·σ̂²`` as complex ``[B, 1, ..., 1]`` (``rank``);
+        with a ``calibration`` table, ``λ₀`` and ``ν`` per example at ``sampling_mask``'s acceleration."""
+        if self.noise_lam_init is not None and noise_std is None:
             raise ValueError(f"noise_std: {self.name} is noise-adaptive (noise_lam set) and needs the k-space noise "
                              "level float32 [B] of the call (tfmri_zoo.physics.kspace_noise_std).")
-        return noise_adaptive_weight(lam, tf.math.real(self.nonnegative(self.noise_lam)), noise_std, rank)
+        if self.calibration is None:
+            lam = self.nonnegative(self.lam)
+            nu = None if self.noise_lam_init is None else tf.math.real(self.nonnegative(self.noise_lam))
+        else:
+            lam, nu = self.calibrated_weights(sampling_mask, rank)
+        return lam if nu is None else noise_adaptive_weight(lam, nu, noise_std, rank)
+
+    def calibrated_weights(self, sampling_mask, rank):
+        """``(λ₀, ν)`` of the ``calibration`` table at each example's mask acceleration: complex and real
+        ``[B, 1, ..., 1]`` (``rank`` axes; ``ν`` ``None`` for a fixed-λ step)."""
+        if operator_kind(sampling_mask) != "cartesian":
+            raise ValueError(f"sampling_mask: {self.name} has a calibration table keyed by the acceleration of a "
+                             "Cartesian mask; got non-Cartesian sampling (remove the table: set_calibration(None)).")
+        real = self.complex_dtype.real_dtype
+        acceleration = mask_acceleration(sampling_mask)
+        shape = [-1] + [1] * (int(rank) - 1)
+        table = self.calibration
+        lookup = lambda values: tf.reshape(tf.cast(acceleration_table_lookup(  # noqa: E731
+            acceleration, table["accelerations"], values), real), shape)
+        lam = lookup(table["lam"])
+        return (tf.complex(lam, tf.zeros_like(lam)),
+                None if table["noise_lam"] is None else lookup(table["noise_lam"]))
 
     def call(self, image, kspace, sampling_mask, sensitivities=None, noise_std=None):
         kspace = self.as_kspace(kspace, sampling_mask)
@@ -258,11 +319,13 @@ class ProximalL2DC(DataConsistency):
         else:
             z = self.as_image(image)
             rank = z.shape.rank
-        return self.solve(z, kspace, self.operator(sampling_mask, sensitivities), self.weight(noise_std, rank))
+        return self.solve(z, kspace, self.operator(sampling_mask, sensitivities),
+                          self.weight(noise_std, rank, sampling_mask))
 
     def get_config(self):
         return {**super().get_config(), "lam": self.lam_init, "cg_iterations": self.cg_iterations,
-                "trainable_lam": self.trainable_lam, "noise_lam": self.noise_lam_init}
+                "trainable_lam": self.trainable_lam, "noise_lam": self.noise_lam_init,
+                "calibration": self.calibration}
 
 
 @keras.saving.register_keras_serializable(package="tfmri_zoo")
@@ -333,7 +396,7 @@ class ADMMStep(ProximalL2DC):
 
     def call(self, z, u, kspace, sampling_mask, sensitivities=None, noise_std=None):
         z, u, kspace = self.as_image(z, "z"), self.as_image(u, "u"), self.as_kspace(kspace, sampling_mask)
-        rho = self.weight(noise_std, z.shape.rank)
+        rho = self.weight(noise_std, z.shape.rank, sampling_mask)
         x = self.solve(z - u, kspace, self.operator(sampling_mask, sensitivities), rho)
         return x, (u + self.nonnegative(self.eta) * (x - z) if self.dual_update else u)
 

@@ -78,6 +78,9 @@ class ReconModel(keras.Model):
         ν = 100) are the best pair of a sweep on validation brains for the shipped VN, U-Net and VarNet
         (``benchmarks/final_dc.py``).
       final_iterations: CG iterations of the final step (started at ``z``).
+      final_calibration: ``None``, or the final step's table of ``(λ₀, ν)`` per mask acceleration chosen on
+        validation slices (:class:`~tfmri_zoo.layers.data_consistency.ProximalL2DC`'s ``calibration``; set by
+        :func:`tfmri_zoo.training.calibration.set_calibration`); needs ``final_dc``.
       zero_outside_support: return 0 where every coil map is 0 (:func:`tfmri_zoo.physics.coil_support`): there the
         image lies in the null space of ``E`` and only the network's prior would speak — CG-SENSE and the
         ℓ1-wavelet return 0 there too, and so does the SENSE-combined reference. Measured on held-out brains with
@@ -110,7 +113,8 @@ class ReconModel(keras.Model):
 
     def __init__(self, normalize=True, extra_dims=None, spatial_rank=None, operator="cartesian", recompute=False,
                  initial="adjoint", initial_lam=0.01, initial_noise_lam=10.0, initial_iterations=10, final_dc=False,
-                 final_lam=0.01, final_noise_lam=100.0, final_iterations=10, zero_outside_support=True, **kwargs):
+                 final_lam=0.01, final_noise_lam=100.0, final_iterations=10, final_calibration=None, zero_outside_support=True,
+                 **kwargs):
         super().__init__(**kwargs)
         self.normalize = bool(normalize)
         if recompute and not self.unrolled:
@@ -139,9 +143,11 @@ class ReconModel(keras.Model):
         self.final_dc, self.final_lam = bool(final_dc), float(final_lam)
         self.final_noise_lam = None if final_noise_lam is None else float(final_noise_lam)
         self.final_iterations = _positive_int(final_iterations, "final_iterations")
+        if final_calibration is not None and not self.final_dc:
+            raise ValueError("final_calibration: a table for the final data-consistency step needs final_dc=True.")
         self.final_proximal = (ProximalL2DC(lam=self.final_lam, cg_iterations=self.final_iterations,
-                                            noise_lam=self.final_noise_lam, spatial_rank=self.spatial_rank,
-                                            name="final_dc") if self.final_dc else None)
+                                            noise_lam=self.final_noise_lam, calibration=final_calibration,
+                                            spatial_rank=self.spatial_rank, name="final_dc") if self.final_dc else None)
         self.zero_outside_support = bool(zero_outside_support)
 
     @classmethod
@@ -419,6 +425,7 @@ class ReconModel(keras.Model):
                       initial_lam=self.initial_lam, initial_noise_lam=self.initial_noise_lam,
                       initial_iterations=self.initial_iterations, final_dc=self.final_dc, final_lam=self.final_lam,
                       final_noise_lam=self.final_noise_lam, final_iterations=self.final_iterations,
+                      final_calibration=None if self.final_proximal is None else self.final_proximal.calibration,
                       zero_outside_support=self.zero_outside_support)
         return config
 

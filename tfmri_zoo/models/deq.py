@@ -182,6 +182,9 @@ class DeepEquilibriumRecon(ReconModel):
       noise_lam: ``None`` (a fixed λ) or the initial ν of a noise-adaptive λ = λ₀ + ν·σ̂² (σ̂ measured on each call's
         k-space, as :class:`~tfmri_zoo.models.modl.MoDL`'s ``noise_lam``): the same iteration as MoDL's, so MoDL's
         weights transfer.
+      calibration: ``None``, or the step's table of ``(λ₀, ν)`` per mask acceleration chosen on validation slices
+        (:class:`~tfmri_zoo.layers.data_consistency.ProximalL2DC`'s ``calibration``; set by
+        :func:`tfmri_zoo.training.calibration.set_calibration`).
       jacobian_penalty: ``γ ≥ 0``; when positive, training adds ``γ·‖∂f/∂x‖²_F/N`` at ``x*`` (a Hutchinson
         estimate, :meth:`jacobian_frobenius`) to the loss — Bai et al.'s Jacobian regularisation, which keeps ``f``
         contractive; logged as the metric ``deq_jacobian`` (training steps only: ``val_deq_jacobian`` reads 0).
@@ -207,7 +210,8 @@ class DeepEquilibriumRecon(ReconModel):
     initials = ("adjoint", "sense")  # initial="sense": the fixed-point iteration starts from CG-SENSE (models/base.py)
 
     def __init__(self, regularizer="dncnn", lam=0.05, cg_iterations=6, forward_iterations=20,
-                 backward_iterations=20, memory=5, tol=1e-4, noise_lam=None, jacobian_penalty=0.0, **kwargs):
+                 backward_iterations=20, memory=5, tol=1e-4, noise_lam=None, calibration=None, jacobian_penalty=0.0,
+                 **kwargs):
         super().__init__(**kwargs)
         self.jacobian_penalty = float(validation.as_float(jacobian_penalty, "jacobian_penalty", minimum=0.0))
         self.regularizer = regularizer_spec(regularizer)
@@ -219,7 +223,8 @@ class DeepEquilibriumRecon(ReconModel):
         if self.initial_sense is not None:
             # x₀ only starts the forward solve (no gradient flows through it): its λ₀, ν stay as configured
             self.initial_sense.trainable = False
-        self.dc = ProximalL2DC(lam=self.lam, cg_iterations=self.cg_iterations, noise_lam=self.noise_lam)
+        self.dc = ProximalL2DC(lam=self.lam, cg_iterations=self.cg_iterations, noise_lam=self.noise_lam,
+                               calibration=calibration)
         # Convergence of the forward fixed point, in Keras' fit/evaluate logs (reset every epoch). Updated by
         # compute_metrics, never by call: a serving function must not write to (untracked) metric variables.
         self.residual_metric = keras.metrics.Mean(name="deq_residual")
@@ -303,4 +308,5 @@ class DeepEquilibriumRecon(ReconModel):
         return {**super().get_config(), "regularizer": self.regularizer, "lam": self.lam,
                 "cg_iterations": self.cg_iterations, "forward_iterations": self.forward_iterations,
                 "backward_iterations": self.backward_iterations, "memory": self.memory, "tol": self.tol,
-                "noise_lam": self.noise_lam, "jacobian_penalty": self.jacobian_penalty}
+                "noise_lam": self.noise_lam, "calibration": self.dc.calibration,
+                "jacobian_penalty": self.jacobian_penalty}

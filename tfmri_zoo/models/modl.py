@@ -33,6 +33,9 @@ class MoDL(ReconModel):
         ``λ = λ₀ + ν·σ̂²``, ``σ̂`` the noise level estimated from each call's measured k-space
         (:func:`tfmri_zoo.physics.kspace_noise_std`; :class:`~tfmri_zoo.layers.data_consistency.ProximalL2DC`): noisier
         data lean more on the CNN.
+      calibration: ``None``, or the shared step's table of ``(λ₀, ν)`` per mask acceleration chosen on validation
+        slices (:class:`~tfmri_zoo.layers.data_consistency.ProximalL2DC`'s ``calibration``; set by
+        :func:`tfmri_zoo.training.calibration.set_calibration`).
       **kwargs: :class:`~tfmri_zoo.models.base.ReconModel` arguments (``recompute`` for memory-efficient
         training).
 
@@ -46,13 +49,14 @@ class MoDL(ReconModel):
     unrolled = True
 
     def __init__(self, iterations=10, cg_iterations=10, lam=0.05, regularizer="dncnn", share_weights=True,
-                 noise_lam=None, **kwargs):
+                 noise_lam=None, calibration=None, **kwargs):
         super().__init__(**kwargs)
         self.iterations, self.cg_iterations, self.lam = int(iterations), int(cg_iterations), float(lam)
         self.regularizer, self.share_weights = regularizer_spec(regularizer), bool(share_weights)
         self.noise_lam = None if noise_lam is None else float(noise_lam)
         self.denoisers = make_regularizers(self.regularizer, self.iterations, self.share_weights)
-        self.dc = ProximalL2DC(lam=self.lam, cg_iterations=self.cg_iterations, noise_lam=self.noise_lam)
+        self.dc = ProximalL2DC(lam=self.lam, cg_iterations=self.cg_iterations, noise_lam=self.noise_lam,
+                               calibration=calibration)
 
     def reconstruct(self, kspace, mask, sensitivities, training=None, noise_std=None):
         sigma = self.noise_level(kspace, mask, noise_std) if self.uses_noise_level() else None
@@ -65,4 +69,4 @@ class MoDL(ReconModel):
     def get_config(self):
         return {**super().get_config(), "iterations": self.iterations, "cg_iterations": self.cg_iterations,
                 "lam": self.lam, "regularizer": self.regularizer, "share_weights": self.share_weights,
-                "noise_lam": self.noise_lam}
+                "noise_lam": self.noise_lam, "calibration": self.dc.calibration}

@@ -16,8 +16,8 @@ from tfmri_zoo.physics.noncartesian import NonCartesianSenseOperator
 from tfmri_zoo.physics.operators import OPERATOR_KINDS, make_operator, operator_kind
 from tfmri_zoo.physics.nufft import NUFFT, kaiser_bessel_beta, nufft, nufft_adjoint
 from tfmri_zoo.physics.sampling import (EquispacedMaskFractionFunc, EquispacedMaskFunc, GaussianMaskFunc, KtMaskFunc,
-                                        MaskFunc, PoissonDiscMaskFunc, RandomMaskFunc, center_fraction, center_slice,
-                                        line_masks)
+                                        MaskFunc, PoissonDiscMaskFunc, RandomMaskFunc, acceleration_table_lookup,
+                                        center_fraction, center_slice, line_masks, mask_acceleration)
 from tfmri_zoo.physics.sense import SenseOperator, coil_support
 from tfmri_zoo.physics.signal_models import (SIGNAL_MODELS, InversionRecovery, MultiEchoT2, NonlinearOperator,
                                              SignalModel, pack_params, rate_to_time, signal_model, unpack_params)
@@ -29,7 +29,7 @@ __all__ = ["DipoleOperator", "EquispacedMaskFractionFunc", "EquispacedMaskFunc",
            "KtMaskFunc", "MaskFunc", "OPERATOR_KINDS", "MotionSenseOperator", "MultiEchoT2", "NUFFT", "NonCartesianSenseOperator",
            "NonlinearOperator", "PoissonDiscMaskFunc", "RandomMaskFunc", "SenseOperator", "SIGNAL_MODELS", "SignalModel", "signal_model",
            "bart_to_radians", "center_fraction", "center_slice", "coil_compress", "coil_support", "conjugate_gradient", "dipole_kernel", "espirit",
-           "estimate_sensitivities", "fft2c", "fftnc", "ifft2c", "ifftnc", "kaiser_bessel_beta", "kspace_noise_std", "noise_adaptive_weight", "line_masks", "make_operator",
+           "estimate_sensitivities", "fft2c", "fftnc", "ifft2c", "ifftnc", "kaiser_bessel_beta", "kspace_noise_std", "noise_adaptive_weight", "line_masks", "make_operator", "mask_acceleration", "acceleration_table_lookup",
            "motion_compensated_sense", "nufft", "nufft_adjoint", "operator_kind", "pack_params", "pipe_menon_density",
            "radial_angles", "radial_density", "radial_trajectory", "rate_to_time", "rigid_displacement", "rss", "scaling_and_squaring",
            "stack_of_stars_trajectory", "unpack_params", "walsh", "warp", "warp_adjoint"]

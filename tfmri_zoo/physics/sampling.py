@@ -23,7 +23,7 @@ from tfmri_zoo import validation
 
 __all__ = ["MaskFunc", "RandomMaskFunc", "EquispacedMaskFunc", "EquispacedMaskFractionFunc",
            "PoissonDiscMaskFunc", "GaussianMaskFunc", "KtMaskFunc", "acs_mask", "center_slice", "line_masks",
-           "CENTER_FRACTIONS", "center_fraction"]
+           "CENTER_FRACTIONS", "center_fraction", "mask_acceleration", "acceleration_table_lookup"]
 
 CENTER_FRACTIONS = {4: 0.08, 8: 0.04}
 
@@ -83,6 +83,47 @@ def acs_mask(mask, fallback=None):
             with tf.control_dependencies([check]):
                 acs = tf.identity(acs)
     return acs[:, None, None, :]
+
+
+def mask_acceleration(mask):
+    """The acceleration ``R = 1 / (sampled fraction)`` of each example's Cartesian mask.
+
+    fastMRI's line masks sample ``W / R`` of the ``W`` columns (their centre included), so ``R`` is the nominal
+    acceleration of an equispaced-fraction mask and, on average, of a random one.
+
+    Args:
+      mask: float32/bool ``[B, ...]`` (1 = sampled), broadcastable to the k-space (e.g. ``[B, 1, 1, W]``): the mean
+        over a broadcast axis of size 1 equals the mean over the full k-space.
+
+    Returns:
+      float32 ``[B]`` (``inf`` for an empty mask).
+    """
+    mask = tf.cast(tf.convert_to_tensor(mask), tf.float32)
+    fraction = tf.reduce_mean(tf.reshape(mask, [tf.shape(mask)[0], -1]), axis=-1)
+    return tf.math.reciprocal(fraction)
+
+
+def acceleration_table_lookup(acceleration, accelerations, values):
+    """Values tabulated at accelerations, at the given accelerations: piecewise linear in ``log R`` of ``log v``
+    (a power law between neighbouring entries), held at the first/last value outside the table.
+
+    Args:
+      acceleration: float32 ``[B]`` (e.g. :func:`mask_acceleration`).
+      accelerations: increasing positive Python floats ``[K]``.
+      values: positive Python floats ``[K]``.
+
+    Returns:
+      float32 ``[B]``.
+    """
+    knots = tf.math.log(tf.constant(accelerations, tf.float32))
+    logs = tf.math.log(tf.constant(values, tf.float32))
+    if len(accelerations) == 1:
+        return tf.exp(tf.fill(tf.shape(acceleration), logs[0]))
+    x = tf.clip_by_value(tf.math.log(tf.cast(acceleration, tf.float32)), knots[0], knots[-1])
+    low = tf.reduce_sum(tf.cast(x[:, None] >= knots[None, 1:-1], tf.int32), axis=-1)  # segment of each x
+    x0, x1 = tf.gather(knots, low), tf.gather(knots, low + 1)
+    t = (x - x0) / (x1 - x0)
+    return tf.exp((1.0 - t) * tf.gather(logs, low) + t * tf.gather(logs, low + 1))
 
 
 def center_slice(num_cols, num_low_frequencies):

@@ -17,8 +17,11 @@ changed:
   (``floor``: CG-SENSE's per-slice PSNR, its λ chosen on the same slices); when no point is, the one whose worst
   slice margin is largest.
 
-The result is a setting per acceleration; apply one with :func:`set_step_weights` (and export one model per
-acceleration for serving: ``tfmri-zoo calibrate``). Measured in the README ("Calibrating the data-consistency weight").
+The result is a setting per acceleration. :func:`set_calibration` puts the table of all of them into the model's
+step (its config: it round-trips through ``.keras`` and serves from one SavedModel), which then reads each call's
+weights at the mask's acceleration ``R = 1/(sampled fraction)`` — power law between the calibrated accelerations,
+the end values beyond them (``tfmri-zoo calibrate --acceleration 2 4 8``); :func:`set_step_weights` sets one point.
+Measured in the README ("Calibrating the data-consistency weight").
 """
 import numpy as np
 
@@ -59,6 +62,9 @@ def set_step_weights(model, lam, noise_lam=None):
     from tfmri_zoo.layers.data_consistency import inverse_softplus
 
     step = calibrated_step(model)
+    if step.calibration is not None:
+        raise ValueError(f"model: the step of {type(model).__name__} reads its weights from a calibration table "
+                         "(per acceleration); remove it first: set_calibration(model, None).")
     for name, value in (("lam", lam), ("noise_lam", noise_lam)):
         if (value is not None or name == "lam") and not (
                 isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and value > 0):
@@ -68,6 +74,45 @@ def set_step_weights(model, lam, noise_lam=None):
     step.lam.assign(inverse_softplus(float(lam)))
     if noise_lam is not None:
         step.noise_lam.assign(inverse_softplus(float(noise_lam)))
+    return model
+
+
+def set_calibration(model, choices):
+    """Puts a table of step weights per acceleration into the model's step (:func:`calibrated_step`): each call
+    then uses the weights at its mask's acceleration (power law in ``R`` between entries, the end values beyond);
+    returns ``model``. The table is part of the model's config (``final_calibration``, or ``calibration`` of MoDL /
+    DEQ), so it is saved in ``.keras`` files and traced into SavedModels; the trained ``(λ₀, ν)`` stay, unused.
+
+    Args:
+      model: a zoo model with a proximal step.
+      choices: ``{acceleration: {"lam": λ₀, "noise_lam": ν or None, ...}}`` (e.g. the result of
+        :func:`calibrate_data_consistency`), or ``None`` to remove the table.
+
+    Raises:
+      ValueError: ``choices`` not such a mapping (accelerations > 0; weights > 0, ``ν`` exactly for a
+        noise-adaptive step), or a model whose config does not carry the table.
+    """
+    step = calibrated_step(model)
+    key = "final_calibration" if step is getattr(model, "final_proximal", None) else "calibration"
+    if key not in model.get_config():
+        raise ValueError(f"model: {type(model).__name__} does not save a calibration table in its config.")
+    table = None
+    if choices is not None:
+        if not isinstance(choices, dict) or not choices or not all(
+                isinstance(c, dict) and "lam" in c and "noise_lam" in c for c in choices.values()):
+            raise ValueError('choices: expected {acceleration: {"lam": ..., "noise_lam": ...}} (the result of '
+                             f"calibrate_data_consistency), got {choices!r}.")
+        try:
+            order = sorted(choices, key=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"choices: accelerations must be numbers, got {list(choices)!r}.") from None
+        nus = [choices[r]["noise_lam"] for r in order]
+        table = {"accelerations": [float(r) for r in order], "lam": [choices[r]["lam"] for r in order],
+                 "noise_lam": None if all(nu is None for nu in nus) else nus}
+    step.set_calibration(table)
+    for name in ("predict_function", "test_function", "train_function"):   # drop traces made with the old weights
+        if getattr(model, name, None) is not None:
+            setattr(model, name, None)
     return model
 
 
