@@ -3,6 +3,7 @@
     python benchmarks/generalisation.py [--quick] [--models modl unet vn] [--weights brain] [--out out/generalisation]
                                         [--only DOMAIN ...] [--test-subjects N] [--model-files LABEL=FILE.keras ...]
                                         [--accelerations 4 8] [--mask-type random|equispaced] [--calibrate [ssim|psnr]]
+                                        [--calibration-table R [R ...]]
 
 Domains (each with its own validation files, on which CG-SENSE's and ℓ1-wavelet's λ are chosen, and test files):
 
@@ -28,7 +29,10 @@ CPU; the numbers are indicative, not a population study (``--test-subjects N`` w
 The learned models are used as shipped: no fine-tuning on any domain (the baselines get a per-domain λ, the
 learned models do not — a conservative comparison for them; ``--calibrate`` adds, per model, a row ``NAME+cal`` whose
 data-consistency weight (λ₀, ν) is chosen per domain and acceleration on the same validation files, with CG-SENSE
-as the per-slice floor, scored by SSIM or ``--calibrate psnr``: :mod:`tfmri_zoo.training.calibration`).
+as the per-slice floor, scored by SSIM or ``--calibrate psnr``: :mod:`tfmri_zoo.training.calibration`;
+``--calibration-table 2 4 8`` adds a row ``NAME+table``: one model per domain calibrated the same way at those
+accelerations only and evaluated at every ``--accelerations`` R through its table — at other R, the power law between
+the table's entries; :func:`tfmri_zoo.training.set_calibration`).
 Every method sees the same k-space, fastMRI per-volume random masks (R=4 centre 0.08, R=8 centre 0.04, other R centre
 0.32 / R; ``--mask-type equispaced`` for ``EquispacedMaskFractionFunc``) and coil maps. A learned model below CG-SENSE
 on a domain is flagged ``BELOW CG-SENSE``. Writes ``OUT/generalisation.json``.
@@ -138,6 +142,22 @@ def compare_domain(learned, domain, val, test, quick, reference, accelerations=(
             "reference": reference}
 
 
+def table_models(names, weights, accelerations, domain, val, reference, mask_type, metric):
+    """``{"NAME+table": reconstruct}``: each shipped model with its step's table calibrated on the domain's
+    validation files at ``accelerations`` (none when ``accelerations`` is ``None``)."""
+    from tfmri_zoo.training import calibrate_data_consistency, set_calibration
+
+    reference = "measured" if domain.startswith("bart") else reference
+    tables = {}
+    for name in names if accelerations else []:
+        model = models.get(name, weights=weights)
+        choices = calibrate_data_consistency(model, val, accelerations=tuple(accelerations), mask_type=mask_type,
+                                             reference=reference, metric=metric)
+        set_calibration(model, choices)
+        tables[f"{name}+table"] = lambda x, m=model: m(x, training=False).numpy()
+    return tables
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="48² data, one brain and one BART domain, few λ")
@@ -160,6 +180,9 @@ def main(argv=None):
     parser.add_argument("--calibrate", nargs="?", const="ssim", default=None, choices=["ssim", "psnr"],
                         help="also each zoo model with its data-consistency weight chosen on the domain's validation "
                              "files per acceleration (row NAME+cal)")
+    parser.add_argument("--calibration-table", nargs="+", type=int, default=None, metavar="R",
+                        help="also each zoo model with a table of weights calibrated at these accelerations on the "
+                             "domain's validation files, read at each mask's acceleration (row NAME+table)")
     args = parser.parse_args(argv)
     names = args.models or [m for m in models.list() if args.weights in models.list_weights(m)]
     if args.quick:
@@ -175,8 +198,10 @@ def main(argv=None):
     learned.update(model_file_reconstructors(args.model_files))
     results = {}
     for domain, (val, test) in domains(args.out, args.quick, args.test_subjects, args.only).items():
-        results[domain] = compare_domain(learned, domain, val, test, args.quick, args.reference, args.accelerations,
-                                         args.mask_type, calibrated, args.calibrate or "ssim")
+        tables = table_models(names, args.weights, args.calibration_table, domain, val, args.reference,
+                              args.mask_type, args.calibrate or "ssim")
+        results[domain] = compare_domain({**learned, **tables}, domain, val, test, args.quick, args.reference,
+                                         args.accelerations, args.mask_type, calibrated, args.calibrate or "ssim")
         reference, table = results[domain]["reference"], results[domain]["table"]
         for key, rows in table.items():
             line = "  ".join(f"{n} {row['psnr']:.2f}/{row['ssim']:.3f}" for n, row in rows.items())

@@ -27,7 +27,7 @@ CASES = {
                  "--steps", "2", "--cg", "2", "--models", "cinenet"], "PSNR"),
     "zoo.py": (["--quick"], "zero_filled"),
     "generalisation.py": (["--quick", "--reference", "noise_free", "--test-subjects", "2", "--accelerations", "2", "8",
-                           "--mask-type", "equispaced"], "brain-48"),
+                           "--mask-type", "equispaced", "--calibration-table", "8"], "brain-48"),
     "xla.py": (["--quick"], "XLA / graph"),
     "grappa.py": (["--quick"], "RAKI"),
     "noise_adaptive.py": (["--quick"], "modl_noise_adaptive"),
@@ -74,6 +74,8 @@ def test_benchmark_quick_mode(script, tmp_path):
             report = json.load(f)
         assert report["mask_type"] == "equispaced"
         assert sorted(report["domains"]["brain-48"]["table"]) == ["R=2", "R=8"]
+        name = report["models"][0]      # its row with a table calibrated at R=8 only, read at R=2 too
+        assert {f"{name}+table"} <= set(report["domains"]["brain-48"]["table"]["R=2"])
 
 
 def test_dc_sweep_of_a_final_step_saves_the_chosen_step(tmp_path):
