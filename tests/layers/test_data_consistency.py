@@ -169,8 +169,11 @@ def test_bad_calibration_tables_are_refused(table):
 def test_calibration_table_refuses_non_cartesian_sampling(rng):
     layer = dc.ProximalL2DC(calibration={"accelerations": [4.0], "lam": [0.3], "noise_lam": None})
     sampling = {"trajectory": np.zeros((1, 16, 2), np.float32), "density": np.ones((1, 16), np.float32)}
-    with pytest.raises(ValueError, match="sampling_mask: .* Cartesian"):
+    with pytest.raises(ValueError, match="sampling_mask: .* Cartesian mask; got non-Cartesian"):
         layer(np.zeros((1, 8, 8), np.complex64), np.zeros((1, 2, 16), np.complex64), sampling,
+              np.ones((1, 2, 8, 8), np.complex64))
+    with pytest.raises(ValueError, match="sampling_mask: .* Cartesian mask; got no mask"):
+        layer(np.zeros((1, 8, 8), np.complex64), np.zeros((1, 2, 8, 8), np.complex64), None,
               np.ones((1, 2, 8, 8), np.complex64))
 
 

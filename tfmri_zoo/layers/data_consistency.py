@@ -298,9 +298,10 @@ class ProximalL2DC(DataConsistency):
     def calibrated_weights(self, sampling_mask, rank):
         """``(λ₀, ν)`` of the ``calibration`` table at each example's mask acceleration: complex and real
         ``[B, 1, ..., 1]`` (``rank`` axes; ``ν`` ``None`` for a fixed-λ step)."""
-        if operator_kind(sampling_mask) != "cartesian":
+        if sampling_mask is None or operator_kind(sampling_mask) != "cartesian":
             raise ValueError(f"sampling_mask: {self.name} has a calibration table keyed by the acceleration of a "
-                             "Cartesian mask; got non-Cartesian sampling (remove the table: set_calibration(None)).")
+                             f"Cartesian mask; got {'no mask' if sampling_mask is None else 'non-Cartesian sampling'} "
+                             "(remove the table: set_calibration(None)).")
         real = self.complex_dtype.real_dtype
         acceleration = mask_acceleration(sampling_mask)
         shape = [-1] + [1] * (int(rank) - 1)
