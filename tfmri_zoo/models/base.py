@@ -113,8 +113,8 @@ class ReconModel(keras.Model):
 
     def __init__(self, normalize=True, extra_dims=None, spatial_rank=None, operator="cartesian", recompute=False,
                  initial="adjoint", initial_lam=0.01, initial_noise_lam=10.0, initial_iterations=10, final_dc=False,
-                 final_lam=0.01, final_noise_lam=100.0, final_iterations=10, final_calibration=None, zero_outside_support=True,
-                 **kwargs):
+                 final_lam=0.01, final_noise_lam=100.0, final_iterations=10, final_calibration=None,
+                 zero_outside_support=True, **kwargs):
         super().__init__(**kwargs)
         self.normalize = bool(normalize)
         if recompute and not self.unrolled:
