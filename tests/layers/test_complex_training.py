@@ -1,5 +1,7 @@
 """Training with complex tensors under model.fit: a loss that sees the imaginary part, gradients reaching every
 trainable layer, and a tiny complex U-Net that overfits one example."""
+import logging
+
 import keras
 import numpy as np
 import pytest
@@ -22,6 +24,25 @@ def test_loss_sees_the_imaginary_part(rng):
     model.compile(loss="mse")
     assert model.evaluate(x, np.conj(x), verbose=0) == 0.0  # the pitfall this loss avoids
 
+
+
+def test_fit_back_propagates_without_a_complex_to_float_cast(rng):
+    """The loss is reduced in its complex dtype; a real value cast to complex there would back-propagate through a
+    complex→float cast, which TensorFlow reports as "discard the imaginary part" at every new trace of ``fit``."""
+    x = crandn(rng, 2, 8, 8, 1)
+    inputs = keras.Input((8, 8, 1), dtype="complex64")
+    model = keras.Model(inputs, L.ComplexConv2D(1, 3)(inputs))
+    model.compile(optimizer=keras.optimizers.SGD(1e-2), loss=ComplexMSE())
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("tensorflow")
+    logger.addHandler(handler)
+    try:
+        model.fit(x, 1j * x, epochs=1, verbose=0)
+    finally:
+        logger.removeHandler(handler)
+    assert not [r for r in records if "imaginary part" in r.getMessage()]
 
 def _chain(inputs, complex_network=True):
     """One model using every trainable complex layer type (stateless layers are covered by the FD tests)."""

@@ -63,11 +63,15 @@ class ComplexLoss(keras.losses.Loss):
             real = tf.cast(y_true, y_pred.dtype.real_dtype)
             y_true = tf.complex(real, tf.zeros_like(real))
         y_true = tf.cast(y_true, y_pred.dtype)
-        return tf.cast(self.complex_call(y_true, y_pred), tf.float32)
+        # Returned as a complex number of zero imaginary part: Keras reduces it in the loss dtype, and a cast of a real
+        # value there would back-propagate through a complex→float cast (TensorFlow's "discard the imaginary part"
+        # warning, harmless but alarming); ``__call__`` takes the real part.
+        value = tf.cast(self.complex_call(y_true, y_pred), tf.float32)
+        return tf.complex(value, tf.zeros_like(value))
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         # Keras reduces in the loss dtype (complex64 here); return the real float32 value so that Keras' compile
-        # loss does not cast complex → float (a harmless but noisy "discard the imaginary part" warning).
+        # loss does not cast complex → float (the same warning as in ``call``).
         y_true, y_pred = self._resolve_real_target(y_true, y_pred)
         return tf.math.real(super().__call__(y_true, y_pred, sample_weight))
 
