@@ -115,10 +115,10 @@ def acceleration_table_lookup(acceleration, accelerations, values):
     Returns:
       float32 ``[B]``.
     """
+    if len(accelerations) == 1:
+        return tf.fill(tf.shape(acceleration), tf.constant(values[0], tf.float32))
     knots = tf.math.log(tf.constant(accelerations, tf.float32))
     logs = tf.math.log(tf.constant(values, tf.float32))
-    if len(accelerations) == 1:
-        return tf.exp(tf.fill(tf.shape(acceleration), logs[0]))
     x = tf.clip_by_value(tf.math.log(tf.cast(acceleration, tf.float32)), knots[0], knots[-1])
     low = tf.reduce_sum(tf.cast(x[:, None] >= knots[None, 1:-1], tf.int32), axis=-1)  # segment of each x
     x0, x1 = tf.gather(knots, low), tf.gather(knots, low + 1)
