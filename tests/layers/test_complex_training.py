@@ -25,7 +25,6 @@ def test_loss_sees_the_imaginary_part(rng):
     assert model.evaluate(x, np.conj(x), verbose=0) == 0.0  # the pitfall this loss avoids
 
 
-
 def test_fit_back_propagates_without_a_complex_to_float_cast(rng):
     """The loss is reduced in its complex dtype; a real value cast to complex there would back-propagate through a
     complex→float cast, which TensorFlow reports as "discard the imaginary part" at every new trace of ``fit``."""
@@ -43,6 +42,7 @@ def test_fit_back_propagates_without_a_complex_to_float_cast(rng):
     finally:
         logger.removeHandler(handler)
     assert not [r for r in records if "imaginary part" in r.getMessage()]
+
 
 def _chain(inputs, complex_network=True):
     """One model using every trainable complex layer type (stateless layers are covered by the FD tests)."""
