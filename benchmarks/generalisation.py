@@ -35,7 +35,7 @@ accelerations only and evaluated at every ``--accelerations`` R through its tabl
 the table's entries; :func:`tfmri_zoo.training.set_calibration`).
 Every method sees the same k-space, fastMRI per-volume random masks (R=4 centre 0.08, R=8 centre 0.04, other R centre
 0.32 / R; ``--mask-type equispaced`` for ``EquispacedMaskFractionFunc``) and coil maps. A learned model below CG-SENSE
-on a domain is flagged ``BELOW CG-SENSE``. Writes ``OUT/generalisation.json``.
+on any test slice of a domain is flagged ``BELOW CG-SENSE`` (how many slices, the worst margin). Writes ``OUT/generalisation.json``.
 
 ``--reference noise_free`` scores every simulated domain (brain, phantom) against the noise-free object instead of the
 fully sampled noisy data (λ then chosen against it too); BART's files store no noise-free object and keep the measured
@@ -205,7 +205,9 @@ def main(argv=None):
         reference, table = results[domain]["reference"], results[domain]["table"]
         for key, rows in table.items():
             line = "  ".join(f"{n} {row['psnr']:.2f}/{row['ssim']:.3f}" for n, row in rows.items())
-            flags = [n for n in results[domain]["margins"] if results[domain]["margins"][n][key]["sense"]["psnr"] < 0]
+            floor = {n: m[key]["sense"] for n, m in results[domain]["margins"].items()}
+            flags = ", ".join(f"{n} on {f['slices_below']}/{f['slices']} slices (worst {f['worst_slice_psnr']:+.2f} dB)"
+                              for n, f in floor.items() if f["slices_below"])
             print(f"{domain:>24} ({reference}) {key}: {line}" + (f"   BELOW CG-SENSE: {flags}" if flags else ""),
                   flush=True)
     os.makedirs(args.out, exist_ok=True)

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -76,6 +77,13 @@ def test_benchmark_quick_mode(script, tmp_path):
         assert sorted(report["domains"]["brain-48"]["table"]) == ["R=2", "R=8"]
         name = report["models"][0]      # its row with a table calibrated at R=8 only, read at R=2 too
         assert {f"{name}+table"} <= set(report["domains"]["brain-48"]["table"]["R=2"])
+        for domain, found in report["domains"].items():   # flagged when any slice is below CG-SENSE
+            for key, rows in found["table"].items():
+                below = [n for n in found["margins"]
+                         if min(np.subtract(rows[n]["slice_psnr"], rows["sense"]["slice_psnr"])) < 0]
+                line = next(x for x in result.stdout.splitlines() if f" {domain} (" in x and f") {key}:" in x)
+                assert ("BELOW CG-SENSE" in line) == bool(below), line
+                assert all(f"{n} on " in line for n in below), line
 
 
 def test_dc_sweep_of_a_final_step_saves_the_chosen_step(tmp_path):

@@ -197,10 +197,12 @@ def calibrated_reconstruct(model, step):
 
 
 def margins(table, model, baselines=("l1_wavelet", "sense")):
-    """Per acceleration: the model's PSNR/SSIM margins over each baseline and its worst per-slice PSNR margin.
+    """Per acceleration: the model's PSNR/SSIM margins over each baseline, its worst per-slice PSNR margin and the
+    number of slices on which it is below the baseline (per-slice PSNR lower).
 
     Returns:
-      ``{"R=4": {"l1_wavelet": {"psnr": dB, "ssim": Δ, "worst_slice_psnr": dB}, ...}, ...}``.
+      ``{"R=4": {"l1_wavelet": {"psnr": dB, "ssim": Δ, "worst_slice_psnr": dB, "slices_below": int, "slices": int},
+      ...}, ...}``.
     """
     out = {}
     for key, rows in table.items():
@@ -209,5 +211,6 @@ def margins(table, model, baselines=("l1_wavelet", "sense")):
             diff = np.asarray(rows[model]["slice_psnr"]) - np.asarray(rows[base]["slice_psnr"])
             out[key][base] = {"psnr": rows[model]["psnr"] - rows[base]["psnr"],
                               "ssim": rows[model]["ssim"] - rows[base]["ssim"],
-                              "worst_slice_psnr": float(diff.min())}
+                              "worst_slice_psnr": float(diff.min()), "slices_below": int(np.sum(diff < 0)),
+                              "slices": int(diff.size)}
     return out
