@@ -35,7 +35,8 @@ accelerations only and evaluated at every ``--accelerations`` R through its tabl
 the table's entries; :func:`tfmri_zoo.training.set_calibration`).
 Every method sees the same k-space, fastMRI per-volume random masks (R=4 centre 0.08, R=8 centre 0.04, other R centre
 0.32 / R; ``--mask-type equispaced`` for ``EquispacedMaskFractionFunc``) and coil maps. A learned model below CG-SENSE
-on any test slice of a domain is flagged ``BELOW CG-SENSE`` (how many slices, the worst margin). Writes ``OUT/generalisation.json``.
+on any test slice of a domain is flagged ``BELOW CG-SENSE`` (how many slices, the worst margin). Writes
+``OUT/generalisation.json``.
 
 ``--reference noise_free`` scores every simulated domain (brain, phantom) against the noise-free object instead of the
 fully sampled noisy data (λ then chosen against it too); BART's files store no noise-free object and keep the measured
