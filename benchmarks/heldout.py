@@ -16,11 +16,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-
 from tfmri_zoo import models  # noqa: E402
 from tfmri_zoo.data.brain import brain_dataset  # noqa: E402
-from tfmri_zoo.training.comparison import compare  # noqa: E402
+from tfmri_zoo.training.comparison import compare, margins  # noqa: E402
 from report import model_file_reconstructors, write_json  # noqa: E402
 
 
@@ -37,17 +35,17 @@ def main_job_data(folder, quick=False):
 
 
 def slice_rows(table):
-    """Per acceleration and method: PSNR, SSIM, chosen λ, slices below CG-SENSE and the worst slice's margin (dB)."""
+    """Per acceleration and method: PSNR, SSIM, chosen λ, slices below CG-SENSE and the worst slice's margin (dB),
+    the latter two from :func:`~tfmri_zoo.training.comparison.margins` against ``"sense"``."""
     rows = {}
     for key, methods in table.items():
-        cg = np.array(methods["sense"]["slice_psnr"])
         for method, row in methods.items():
             if method.startswith("_"):
                 continue
-            margin = np.array(row["slice_psnr"]) - cg
+            vs_sense = margins({key: methods}, method, baselines=("sense",))[key]["sense"]
             rows.setdefault(key, {})[method] = {"psnr": row["psnr"], "ssim": row["ssim"], "lam": row.get("lam"),
-                                                "below_sense": int(np.sum(margin < 0)), "slices": int(margin.size),
-                                                "worst_vs_sense": float(np.min(margin))}
+                                                "below_sense": vs_sense["slices_below"], "slices": vs_sense["slices"],
+                                                "worst_vs_sense": vs_sense["worst_slice_psnr"]}
     return rows
 
 
