@@ -3,7 +3,7 @@
     python benchmarks/generalisation.py [--quick] [--models modl unet vn] [--weights brain] [--out out/generalisation]
                                         [--only DOMAIN ...] [--test-subjects N] [--model-files LABEL=FILE.keras ...]
                                         [--accelerations 4 8] [--mask-type random|equispaced] [--calibrate [ssim|psnr]]
-                                        [--calibration-table R [R ...]]
+                                        [--calibration-table R [R ...]] [--prior-l1]
 
 Domains (each with its own validation files, on which CG-SENSE's and ℓ1-wavelet's λ are chosen, and test files):
 
@@ -32,7 +32,10 @@ data-consistency weight (λ₀, ν) is chosen per domain and acceleration on the
 as the per-slice floor, scored by SSIM or ``--calibrate psnr``: :mod:`tfmri_zoo.training.calibration`;
 ``--calibration-table 2 4 8`` adds a row ``NAME+table``: one model per domain calibrated the same way at those
 accelerations only and evaluated at every ``--accelerations`` R through its table — at other R, the power law between
-the table's entries; :func:`tfmri_zoo.training.set_calibration`).
+the table's entries; :func:`tfmri_zoo.training.set_calibration`); ``--prior-l1`` adds a row ``NAME+l1``: the
+ℓ1-wavelet reconstruction with the model's image as prior, ``½‖y − Ex‖² + ½μ‖x − x_net‖² + λ‖Ψx‖₁``, λ and μ
+chosen per domain and acceleration on the validation files (μ = 0: the ℓ1-wavelet, ∞: the model;
+:mod:`tfmri_zoo.training.prior_l1`).
 Every method sees the same k-space, fastMRI per-volume random masks (R=4 centre 0.08, R=8 centre 0.04, other R centre
 0.32 / R; ``--mask-type equispaced`` for ``EquispacedMaskFractionFunc``) and coil maps. A learned model below CG-SENSE
 on any test slice of a domain is flagged ``BELOW CG-SENSE`` (how many slices, the worst margin). Writes
@@ -43,6 +46,7 @@ fully sampled noisy data (λ then chosen against it too); BART's files store no 
 reference (the JSON says which reference each domain used).
 """
 import argparse
+import math
 import os
 import shutil
 import time
@@ -127,18 +131,19 @@ def domains(out, quick, test_subjects=1, only=None):
 
 
 def compare_domain(learned, domain, val, test, quick, reference, accelerations=(4, 8), mask_type="random",
-                   calibrated=None, calibration_metric="ssim"):
+                   calibrated=None, calibration_metric="ssim", prior_l1=()):
     """One domain's comparison (:func:`tfmri_zoo.training.comparison.compare`, BART domains against their measured
-    reference; small λ grids and iterations when ``quick``; ``calibrated``: ``{label: model}`` calibrated on ``val``):
+    reference; small λ grids and iterations when ``quick``; ``calibrated``: ``{label: model}`` calibrated on ``val``;
+    ``prior_l1``: models of ``learned`` that also get the row ``NAME+l1``, their image as the ℓ1-wavelet's prior):
     ``{"table", "margins", "seconds", "reference"}``."""
     t0 = time.time()
     reference = "measured" if domain.startswith("bart") else reference
     quick_args = {"lam_grids": {"sense": [1e-3, 1e-2], "l1_wavelet": [1e-3, 3e-3]},
-                  "iterations": {"l1_wavelet": 30}} if quick else {}
+                  "iterations": {"l1_wavelet": 30}, "prior_weights": (0.0, 0.1, math.inf)} if quick else {}
     table = compare(learned, val, test, accelerations=tuple(accelerations), reference=reference, mask_type=mask_type,
-                    calibrated=calibrated, calibration_metric=calibration_metric, **quick_args)
+                    calibrated=calibrated, calibration_metric=calibration_metric, prior_l1=prior_l1, **quick_args)
     table = {key: {n: row for n, row in rows.items() if n != "_examples"} for key, rows in table.items()}
-    names = list(learned) + list(calibrated or {})
+    names = list(learned) + list(calibrated or {}) + [f"{name}+l1" for name in prior_l1]
     return {"table": table, "margins": {n: margins(table, n) for n in names}, "seconds": time.time() - t0,
             "reference": reference}
 
@@ -184,6 +189,9 @@ def main(argv=None):
     parser.add_argument("--calibration-table", nargs="+", type=int, default=None, metavar="R",
                         help="also each zoo model with a table of weights calibrated at these accelerations on the "
                              "domain's validation files, read at each mask's acceleration (row NAME+table)")
+    parser.add_argument("--prior-l1", action="store_true",
+                        help="also each zoo model's image as the prior of the ℓ1-wavelet reconstruction, λ and μ "
+                             "chosen on the domain's validation files per acceleration (row NAME+l1)")
     args = parser.parse_args(argv)
     names = args.models or [m for m in models.list() if args.weights in models.list_weights(m)]
     if args.quick:
@@ -202,7 +210,8 @@ def main(argv=None):
         tables = table_models(names, args.weights, args.calibration_table, domain, val, args.reference,
                               args.mask_type, args.calibrate or "ssim")
         results[domain] = compare_domain({**learned, **tables}, domain, val, test, args.quick, args.reference,
-                                         args.accelerations, args.mask_type, calibrated, args.calibrate or "ssim")
+                                         args.accelerations, args.mask_type, calibrated, args.calibrate or "ssim",
+                                         list(learned) if args.prior_l1 else ())
         reference, table = results[domain]["reference"], results[domain]["table"]
         for key, rows in table.items():
             line = "  ".join(f"{n} {row['psnr']:.2f}/{row['ssim']:.3f}" for n, row in rows.items())

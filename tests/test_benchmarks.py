@@ -28,7 +28,7 @@ CASES = {
                  "--steps", "2", "--cg", "2", "--models", "cinenet"], "PSNR"),
     "zoo.py": (["--quick"], "zero_filled"),
     "generalisation.py": (["--quick", "--reference", "noise_free", "--test-subjects", "2", "--accelerations", "2", "8",
-                           "--mask-type", "equispaced", "--calibration-table", "8"], "brain-48"),
+                           "--mask-type", "equispaced", "--calibration-table", "8", "--prior-l1"], "brain-48"),
     "xla.py": (["--quick"], "XLA / graph"),
     "grappa.py": (["--quick"], "RAKI"),
     "noise_adaptive.py": (["--quick"], "modl_noise_adaptive"),
@@ -77,6 +77,11 @@ def test_benchmark_quick_mode(script, tmp_path):
         assert sorted(report["domains"]["brain-48"]["table"]) == ["R=2", "R=8"]
         name = report["models"][0]      # its row with a table calibrated at R=8 only, read at R=2 too
         assert {f"{name}+table"} <= set(report["domains"]["brain-48"]["table"]["R=2"])
+        for rows in report["domains"]["brain-48"]["table"].values():    # the learned image as ℓ1 prior
+            chosen = rows[f"{name}+l1"]["prior_l1"]
+            assert chosen["weight"] is None or chosen["weight"] >= 0
+            if chosen["weight"] is None:      # μ = ∞ chosen on validation: the model's own image
+                assert rows[f"{name}+l1"]["slice_psnr"] == pytest.approx(rows[name]["slice_psnr"], abs=1e-6)
         for domain, found in report["domains"].items():   # flagged when any slice is below CG-SENSE
             for key, rows in found["table"].items():
                 below = [n for n in found["margins"]

@@ -77,6 +77,24 @@ def test_recon_adapt_fine_tunes_per_slice_and_leaves_the_model_file(saved_model,
     assert open(path, "rb").read() == before
 
 
+def test_recon_prior_l1_ends_with_the_l1_wavelet_that_has_the_model_image_as_prior(saved_model, tmp_path):
+    path, files, _ = saved_model
+    out = {name: str(tmp_path / f"{name}.h5") for name in ("plain", "dominant", "mixed")}
+    cli.main(["recon", "--model", path, "--input", files[0], "--output", out["plain"], "--acceleration", "4"])
+    for name, weight in (("dominant", "1e6"), ("mixed", "0.1")):
+        cli.main(["recon", "--model", path, "--input", files[0], "--output", out[name], "--acceleration", "4",
+                  "--prior-l1", "0.001", weight])
+    images = {}
+    for name, file in out.items():
+        with h5py.File(file, "r") as f:
+            images[name] = f["reconstruction_complex"][()]
+    plain = images["plain"]
+    # μ ≫ 1: the prior term dominates and the model's image comes back; μ = 0.1: the data and sparsity change it.
+    assert np.linalg.norm(images["dominant"] - plain) <= 1e-3 * np.linalg.norm(plain)
+    assert np.linalg.norm(images["mixed"] - plain) >= 1e-2 * np.linalg.norm(plain)
+    assert np.all(np.isfinite(images["mixed"]))
+
+
 def test_calibrate_saves_the_model_with_the_chosen_step_per_acceleration(saved_model, tmp_path, capsys):
     import json
 

@@ -65,6 +65,16 @@ def _recon(args):
     if args.adapt:
         model = lambda inputs, training=False, trained=model: zero_shot_adapt(  # noqa: E731
             trained, inputs, epochs=args.adapt_epochs).image
+    if args.prior_l1:
+        import tensorflow as tf
+
+        from tfmri_zoo import recon
+
+        lam, weight = args.prior_l1
+        solve = tf.function(lambda k, m, s, p: recon.l1_wavelet(k, m, s, lam=lam, max_iter=100, prior=p,
+                                                               prior_weight=weight))
+        model = lambda inputs, training=False, net=model: solve(  # noqa: E731
+            inputs["kspace"], inputs["mask"], inputs["sensitivities"], net(inputs, training=False))
     reconstruct_file(model, args.input, args.output, acceleration=args.acceleration,
                      png_path=args.png, sensitivities=args.sensitivities)
     print(args.output)
@@ -168,6 +178,10 @@ def main(argv=None):
     r.add_argument("--adapt", action="store_true",
                    help="fine-tune the model on each slice's own k-space first (ZS-SSL, no fully sampled data)")
     r.add_argument("--adapt-epochs", type=int, default=12, help="most ZS-SSL epochs of 10 steps per slice")
+    r.add_argument("--prior-l1", type=float, nargs=2, metavar=("LAM", "MU"),
+                   help="end with the ℓ1-wavelet reconstruction (100 FISTA iterations) that has the model's image as "
+                        "prior: ½‖y − Ex‖² + ½·MU‖x − x_net‖² + LAM‖Ψx‖₁ (choose both on validation slices: "
+                        "tfmri_zoo.training.prior_l1.choose_prior_l1)")
     r.set_defaults(func=_recon)
     c = sub.add_parser("calibrate", help="choose a model's data-consistency weight on validation slices per "
                        "acceleration and save the model with the table (each call uses its mask's acceleration)")

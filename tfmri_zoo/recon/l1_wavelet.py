@@ -38,6 +38,14 @@ grow with the iterations (measured on radial brain data at 128²: SSIM 0.91 → 
 the SENSE target is 0 there). The iterate is therefore kept at 0 outside the support (a projection after each prox;
 SSIM 0.996, +2 dB on that slice). CG-SENSE is 0 there by construction; BART ``pics`` does not project.
 
+Prior image (``prior``, ``prior_weight`` μ > 0): minimises ``½‖y − E x‖² + ½μ‖x − x_p‖² + λ‖Ψ x‖₁``, a
+prior-image ("PICCS"-like) compressed sensing in which ``x_p`` is, e.g., a learned model's reconstruction. It contains
+both parts as limits: μ = 0 is the ℓ1-wavelet reconstruction above, λ = 0 the Tikhonov data-consistency step
+``(EᴴE + μI)⁻¹(Eᴴy + μ x_p)`` toward ``x_p``. The gradient gains ``μ(x − x_p)`` and ``L`` gains μ; FISTA starts at
+``x_p`` (instead of 0), which the strongly convex objective does not depend on. With λ and μ chosen on validation
+data (:func:`tfmri_zoo.training.comparison.prior_l1_method`), a learned image that is unsure on an object unlike its
+training data (piecewise-constant phantoms, empty background) gives way to the sparsity prior.
+
 Speed: ``EᴴE`` is the operator's ``normal`` (:class:`~tfmri_zoo.physics.sense.SenseOperator`): no ``fftshift``
 copies of the coil images, and a 1D FFT pair along ``W`` when the mask is constant along ``H`` (Cartesian lines).
 """
@@ -91,7 +99,8 @@ def random_shifts(seed, iteration, period):
 
 @tf.autograph.experimental.do_not_convert   # plain graph code: skip AutoGraph's costly AST pass
 def l1_wavelet(kspace, mask=None, sensitivities=None, *, lam, max_iter=50, wavelet="db2", levels=None, tol=None,
-               step_size=None, threshold_coarse=True, power_iterations=20, cycle_spinning=True, seed=0):
+               step_size=None, threshold_coarse=True, power_iterations=20, cycle_spinning=True, seed=0, prior=None,
+               prior_weight=0.0):
     """ℓ1-wavelet reconstruction of 2D multi-coil Cartesian data by FISTA.
 
     Args:
@@ -111,17 +120,26 @@ def l1_wavelet(kspace, mask=None, sensitivities=None, *, lam, max_iter=50, wavel
       cycle_spinning: translation-invariant regularisation by a new random circular shift of the wavelet grid at
         every iteration (see the module docstring); ``False`` for the plain fixed-grid ℓ1-wavelet prox.
       seed: int seed of the shifts (results are deterministic for a given seed).
+      prior: ``None`` or a complex ``[B, H, W]`` prior image ``x_p`` in the returned image's units (e.g. a learned
+        model's output for the same k-space); see the module docstring.
+      prior_weight: μ ≥ 0, the weight of ``½μ‖x − x_p‖²`` (dimensionless: relative to ``EᴴE``, whose largest
+        eigenvalue is 1 for normalised maps and a binary mask); needs ``prior`` when positive.
 
     Returns:
       complex ``[B, H, W]`` image in k-space's dtype.
 
     Raises:
       ValueError: a negative ``lam``, bad ``max_iter``/``tol``/``step_size``, an unknown ``wavelet``, ``levels``
-        too many for the image size, or a ``cycle_spinning`` that is not a bool.
+        too many for the image size, a ``cycle_spinning`` that is not a bool, a negative ``prior_weight``, a
+        positive one without ``prior``, or a ``prior`` whose shape is not ``[B, H, W]`` of the k-space.
+      TypeError: a real ``prior``.
     """
     if not isinstance(cycle_spinning, bool):
         raise ValueError(f"cycle_spinning: expected True or False, got {cycle_spinning!r}.")
     seed = validation.as_int(seed, "seed", minimum=0)
+    prior_weight = validation.as_float(prior_weight, "prior_weight", minimum=0.0)
+    if prior_weight > 0 and prior is None:
+        raise ValueError(f"prior: a prior_weight of {prior_weight:g} needs a prior image (complex [B, H, W]).")
     operator, kspace, lam, rhs, scale = problem.prepare(kspace, mask, sensitivities, lam, max_iter, tol)
     shape = tuple(rhs.shape[-2:])
     if None in shape:
@@ -131,7 +149,12 @@ def l1_wavelet(kspace, mask=None, sensitivities=None, *, lam, max_iter=50, wavel
     wavedec2(tf.zeros([1, *shape]), wavelet, levels)          # validates wavelet/levels before tracing the loop
     real = rhs.dtype.real_dtype
     normal = operator.normal
-    step = problem.step_from(step_size, normal, rhs, 0.0, power_iterations)
+    if prior is not None:
+        prior = validation.as_complex(prior, "prior", rhs.dtype)
+        prior = validation.check_shapes_compatible(prior, rhs, "prior", "the image Eᴴy", equal_axes=(0, 1, 2))
+        prior = prior / problem.per_batch(scale, rhs)
+    mu = tf.constant(prior_weight, rhs.dtype)
+    step = problem.step_from(step_size, normal, rhs, prior_weight, power_iterations)
     # ℓ1 is 1-homogeneous: on data divided by s the weight is λ/s; the threshold is α·λ/s per batch element.
     threshold = tf.reshape(step * lam / scale, [-1, 1, 1])
     if not threshold_coarse:
@@ -149,15 +172,19 @@ def l1_wavelet(kspace, mask=None, sensitivities=None, *, lam, max_iter=50, wavel
     support = operator.support()            # x = 0 where the maps are 0 (E's null space), see SenseOperator.support
     support = None if support is None else tf.cast(support, rhs.dtype)
 
+    def gradient(z):
+        residual = normal(z) - rhs
+        return residual if prior is None else residual + mu * (z - prior)
+
     def update(x, state):
         z, t, iteration = state
-        x_new = prox(z - step * (normal(z) - rhs), iteration)
+        x_new = prox(z - step * gradient(z), iteration)
         if support is not None:
             x_new = x_new * support
         t_new = (1.0 + tf.sqrt(1.0 + 4.0 * t * t)) / 2.0
         return x_new, (x_new + tf.cast((t - 1.0) / t_new, x.dtype) * (x_new - x), t_new, iteration + 1)
 
-    zeros = tf.zeros_like(rhs)
-    state = (zeros, tf.constant(1.0, real), tf.constant(0, tf.int32))
-    image = problem.iterate(update, zeros, state, max_iter, tol)
+    start = tf.zeros_like(rhs) if prior is None else prior * (1 if support is None else support)
+    state = (start, tf.constant(1.0, real), tf.constant(0, tf.int32))
+    image = problem.iterate(update, start, state, max_iter, tol)
     return image * problem.per_batch(scale, image)

@@ -115,7 +115,8 @@ def run_method(reconstruct, batches, lam=None):
 
 
 def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None, iterations=None, batch_size=4,
-            mask_type="random", log=None, reference="measured", calibrated=None, calibration_metric="ssim"):
+            mask_type="random", log=None, reference="measured", calibrated=None, calibration_metric="ssim",
+            prior_l1=(), prior_weights=None):
     """Table of learned models against λ-tuned classical baselines on held-out files.
 
     Args:
@@ -131,15 +132,22 @@ def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None
         acceleration on the validation files, as the baselines' λ is, with CG-SENSE as the floor
         (:func:`tfmri_zoo.training.calibration.choose_step_weights`, scored by ``calibration_metric``); each model is
         left at its trained values.
+      prior_l1: names in ``learned`` that also get a row ``NAME+l1``: the ℓ1-wavelet reconstruction with the
+        model's image as prior, ``(λ, μ)`` chosen per acceleration on the validation files
+        (:mod:`tfmri_zoo.training.prior_l1`; μ = 0 is the ℓ1-wavelet, μ = ∞ the model alone).
+      prior_weights: the candidate μ of those rows (default :data:`tfmri_zoo.training.prior_l1.PRIOR_WEIGHTS`).
 
     Returns:
       ``{"R=4": {method: {"ssim", "psnr", "nmse", "seconds_per_slice", "slice_psnr": [...], "lam"?}}, ...}``
-      (a ``calibrated`` row also has ``"step": {"lam", "noise_lam"}``, the chosen point) and,
+      (a ``calibrated`` row also has ``"step": {"lam", "noise_lam"}``, the chosen point, a ``prior_l1`` row
+      ``"prior_l1": {"lam", "weight"}``, with ``None`` for μ = ∞) and,
       per acceleration, ``"_examples"``: ``{method: first test slice complex numpy [H, W]}`` with ``"target"``.
     """
     from tfmri_zoo.recon import LAM_GRIDS, select_lam
+    from tfmri_zoo.training.prior_l1 import PRIOR_WEIGHTS, choose_prior_l1, prior_l1_solver, with_prior
     lam_grids = {**{k: LAM_GRIDS[k] for k in ("sense", "l1_wavelet")}, **(lam_grids or {})}
     classical = classical_methods(iterations)
+    solve = prior_l1_solver({**CLASSICAL_ITERATIONS, **(iterations or {})}["l1_wavelet"], XLA["l1_wavelet"])
     table = {}
     for acceleration in accelerations:
         val = evaluation_batches(val_files, acceleration, batch_size, mask_type, reference)
@@ -150,6 +158,11 @@ def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None
         methods += [(name, lambda x, lam, f=model: f(x), None) for name, model in learned.items()]
         steps = calibrate_steps(calibrated or {}, val, classical["sense"], lams["sense"], calibration_metric)
         methods += [(name, calibrated_reconstruct(calibrated[name], step), None) for name, step in steps.items()]
+        pairs = {f"{name}+l1": choose_prior_l1(solve, with_prior(val, learned[name]), lam_grids["l1_wavelet"],
+                                               prior_weights or PRIOR_WEIGHTS) for name in prior_l1}
+        methods += [(label, lambda x, lam, f=learned[label[:-3]], p=pair: solve({**x, "prior": f(x)}, p["lam"],
+                                                                                 p["weight"]), None)
+                    for label, pair in pairs.items()]
         for name, reconstruct, lam in methods:
             pred, target, names, seconds = run_method(reconstruct, test, lam)
             row = {**per_volume_metrics(pred, target, names), "seconds_per_slice": seconds / len(names),
@@ -158,13 +171,18 @@ def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None
                 row["lam"] = lam
             if name in steps:
                 row["step"] = steps[name]
+            if name in pairs:
+                weight = pairs[name]["weight"]
+                row["prior_l1"] = {"lam": pairs[name]["lam"], "weight": None if np.isinf(weight) else weight}
             rows[name] = row
             examples[name], examples["target"] = pred[0], target[0]
             if log:
                 log(f"R={acceleration} {name:>12}: SSIM {row['ssim']:.4f}  PSNR {row['psnr']:.2f} dB  "
                     f"NMSE {row['nmse']:.4f}" + (f"  (λ={lam:g}, chosen on validation)" if lam is not None else "")
                     + (f"  (λ₀={row['step']['lam']:.3g}, ν={row['step']['noise_lam']}, calibrated on validation)"
-                       if "step" in row else ""))
+                       if "step" in row else "")
+                    + (f"  (λ={row['prior_l1']['lam']}, μ={row['prior_l1']['weight']}, chosen on validation)"
+                       if "prior_l1" in row else ""))
         table[f"R={acceleration}"] = {**rows, "_examples": examples}
     return table
 
