@@ -49,3 +49,18 @@ def test_the_validation_choice_keeps_a_good_prior_and_drops_a_wrong_one():
         best = chosen["scores"][chosen["weight"]]["psnr"]
         assert best >= chosen["scores"][0.0]["psnr"] and best >= chosen["scores"][math.inf]["psnr"]
     assert bad["scores"][0.0]["psnr"] > bad["scores"][math.inf]["psnr"] + 3.0
+
+
+def test_the_choice_keeps_the_pair_closest_to_the_network_among_those_the_validation_cannot_tell_apart():
+    target = zoo_contract.toy_problem(batch=2, coils=4, height=32, width=32)[1]
+    noise = np.random.default_rng(1).standard_normal(target.shape).astype(np.float32)
+    scale = {0.0: 1.0, 0.1: 1.005, 3.0: 1.03, math.inf: 1.5}      # error × 1.005: −0.04 dB; × 1.03: −0.26 dB
+
+    def solve(inputs, lam, weight):      # a stand-in whose error depends on μ only
+        return target + 0.05 * scale[weight] * noise
+
+    batches = [({"prior": target}, target, ["a", "b"])]
+    chosen = choose_prior_l1(solve, batches, [1e-3], tuple(scale))
+    assert chosen["weight"] == 0.1                          # within 0.1 dB of the best (μ = 0), the largest μ
+    assert choose_prior_l1(solve, batches, [1e-3], tuple(scale), tolerance=0)["weight"] == 0.0
+    assert choose_prior_l1(solve, batches, [1e-3], tuple(scale), tolerance=0.5)["weight"] == 3.0

@@ -140,7 +140,7 @@ def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None
     Returns:
       ``{"R=4": {method: {"ssim", "psnr", "nmse", "seconds_per_slice", "slice_psnr": [...], "lam"?}}, ...}``
       (a ``calibrated`` row also has ``"step": {"lam", "noise_lam"}``, the chosen point, a ``prior_l1`` row
-      ``"prior_l1": {"lam", "weight"}``, with ``None`` for μ = ∞) and,
+      ``"prior_l1": {"lam", "weight", "validation_psnr"}``, ``None`` for μ = ∞, the validation PSNR per μ) and,
       per acceleration, ``"_examples"``: ``{method: first test slice complex numpy [H, W]}`` with ``"target"``.
     """
     from tfmri_zoo.recon import LAM_GRIDS, select_lam
@@ -173,7 +173,8 @@ def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None
                 row["step"] = steps[name]
             if name in pairs:
                 weight = pairs[name]["weight"]
-                row["prior_l1"] = {"lam": pairs[name]["lam"], "weight": None if np.isinf(weight) else weight}
+                row["prior_l1"] = {"lam": pairs[name]["lam"], "weight": None if np.isinf(weight) else weight,
+                                   "validation_psnr": {str(w): v["psnr"] for w, v in pairs[name]["scores"].items()}}
             rows[name] = row
             examples[name], examples["target"] = pred[0], target[0]
             if log:
