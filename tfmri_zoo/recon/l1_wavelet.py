@@ -39,12 +39,13 @@ the SENSE target is 0 there). The iterate is therefore kept at 0 outside the sup
 SSIM 0.996, +2 dB on that slice). CG-SENSE is 0 there by construction; BART ``pics`` does not project.
 
 Prior image (``prior``, ``prior_weight`` μ > 0): minimises ``½‖y − E x‖² + ½μ‖x − x_p‖² + λ‖Ψ x‖₁``, a
-prior-image ("PICCS"-like) compressed sensing in which ``x_p`` is, e.g., a learned model's reconstruction. It contains
-both parts as limits: μ = 0 is the ℓ1-wavelet reconstruction above, λ = 0 the Tikhonov data-consistency step
-``(EᴴE + μI)⁻¹(Eᴴy + μ x_p)`` toward ``x_p``. The gradient gains ``μ(x − x_p)`` and ``L`` gains μ; FISTA starts at
-``x_p`` (instead of 0), which the strongly convex objective does not depend on. With λ and μ chosen on validation
-data (:func:`tfmri_zoo.training.comparison.prior_l1_method`), a learned image that is unsure on an object unlike its
-training data (piecewise-constant phantoms, empty background) gives way to the sparsity prior.
+prior-image ("PICCS"-like) compressed sensing in which ``x_p`` is, e.g., a learned model's reconstruction. Both parts
+are limits of it: μ = 0 is the ℓ1-wavelet objective above, λ = 0 the Tikhonov data-consistency step
+``(EᴴE + μI)⁻¹(Eᴴy + μ x_p)`` toward ``x_p``, μ → ∞ the prior itself. The gradient gains ``μ(x − x_p)`` and ``L``
+gains μ. FISTA starts at ``x_p`` (instead of 0): for μ > 0 the objective is strongly convex and its minimiser does not
+depend on the start; at μ = 0 with a finite ``max_iter`` the start still shapes the image. With λ and μ chosen on
+validation data (:func:`tfmri_zoo.training.prior_l1.choose_prior_l1`), a learned image that is unsure on an object
+unlike its training data (piecewise-constant phantoms, empty background) gives way to the sparsity prior.
 
 Speed: ``EᴴE`` is the operator's ``normal`` (:class:`~tfmri_zoo.physics.sense.SenseOperator`): no ``fftshift``
 copies of the coil images, and a 1D FFT pair along ``W`` when the mask is constant along ``H`` (Cartesian lines).

@@ -5,7 +5,8 @@ The reconstruction (:func:`tfmri_zoo.recon.l1_wavelet` with ``prior``) minimises
     ½‖y − E x‖² + ½μ‖x − x_net‖² + λ‖Ψ x‖₁,
 
 ``x_net`` the learned model's image for the same k-space. The family holds both methods: μ = 0 is the BART-strength
-ℓ1-wavelet reconstruction, μ = ∞ the learned image itself. :func:`choose_prior_l1` picks ``(λ, μ)`` per protocol on
+ℓ1-wavelet objective (started from ``x_net``, which at the baseline's 100 iterations still shapes the image), μ = ∞
+the learned image itself. :func:`choose_prior_l1` picks ``(λ, μ)`` per protocol on
 validation slices, as every baseline's λ is chosen, so that a learned image that is unsure on an object unlike its
 training data gives way to the sparsity prior and to the data, and a confident one is kept.
 
