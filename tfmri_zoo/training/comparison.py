@@ -66,30 +66,30 @@ def classical_methods(iterations=None, xla=None):
     faster). ``iterations`` overrides :data:`CLASSICAL_ITERATIONS` and ``xla`` (``{name: bool}``) :data:`XLA`.
     """
     from tfmri_zoo import recon
+    from tfmri_zoo.training.prior_l1 import prior_l1_solver
 
     iterations = {**CLASSICAL_ITERATIONS, **(iterations or {})}
     xla = {**XLA, **(xla or {})}
     solvers = {
         "zero_filled": lambda k, m, s, lam: recon.zero_filled(k, m, s),
         "sense": lambda k, m, s, lam: recon.sense(k, m, s, lam=lam, max_iter=iterations["sense"]),
-        "l1_wavelet": lambda k, m, s, lam: recon.l1_wavelet(k, m, s, lam=lam, max_iter=iterations["l1_wavelet"]),
     }
     compiled = {}
 
     def method(name):
         def run(inputs, lam=None):
-            kspace, factor = inputs["kspace"], 1.0
-            if name == "l1_wavelet" and lam:
-                # ℓ1 is 1-homogeneous, l1(y; λ) = λ·l1(y/λ; 1): one compiled solve serves every λ of a grid
-                kspace, factor, lam = kspace / np.float32(lam), lam, 1.0
             key = (name, lam)
             if key not in compiled:
                 compiled[key] = tf.function(lambda k, m, s: solvers[name](k, m, s, lam), autograph=False,
                                             jit_compile=xla[name])
-            return factor * compiled[key](kspace, inputs["mask"], inputs["sensitivities"]).numpy()
+            return compiled[key](inputs["kspace"], inputs["mask"], inputs["sensitivities"]).numpy()
         return run
 
-    return {name: method(name) for name in solvers}
+    # ℓ1-wavelet: the prior-image solve without a prior (one compiled λ = 1 solve per shape serves every λ > 0, by
+    # 1-homogeneity: l1(y; λ) = λ·l1(y/λ; 1))
+    l1 = prior_l1_solver(iterations["l1_wavelet"], xla["l1_wavelet"])
+    return {**{name: method(name) for name in solvers},
+            "l1_wavelet": lambda inputs, lam=None: l1({k: v for k, v in inputs.items() if k != "prior"}, lam or 0.0)}
 
 
 def slice_psnr(targets, predictions):

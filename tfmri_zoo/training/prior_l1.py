@@ -24,8 +24,10 @@ PRIOR_WEIGHTS = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, math.inf)
 
 
 def prior_l1_solver(max_iter=100, xla=True):
-    """``solve(inputs, lam, weight) → complex numpy [B, H, W]``: the ℓ1-wavelet reconstruction with
-    ``inputs["prior"]`` (complex ``[B, H, W]``) as prior image of weight μ = ``weight``; μ = ∞ returns the prior.
+    """``solve(inputs, lam, weight=0) → complex numpy [B, H, W]``: the ℓ1-wavelet reconstruction with
+    ``inputs["prior"]`` (complex ``[B, H, W]``) as prior image of weight μ = ``weight``; μ = ∞ returns the prior;
+    without ``"prior"`` in ``inputs`` (μ = 0), the plain ℓ1-wavelet reconstruction (the comparisons' baseline,
+    :func:`tfmri_zoo.training.comparison.classical_methods`).
 
     One compiled solve per μ serves every λ > 0 (ℓ1 is 1-homogeneous: ``x(y, x_p; λ) = λ·x(y/λ, x_p/λ; 1)``).
 
@@ -37,19 +39,20 @@ def prior_l1_solver(max_iter=100, xla=True):
 
     compiled = {}
 
-    def solve(inputs, lam, weight):
-        prior = np.asarray(inputs["prior"])
+    def solve(inputs, lam, weight=0.0):
+        prior = None if inputs.get("prior") is None else np.asarray(inputs["prior"])
         if math.isinf(weight):
             return prior
         unit = lam > 0
-        key = (float(weight), unit)
+        key = (float(weight), unit, prior is None)
         if key not in compiled:
             compiled[key] = tf.function(
                 lambda k, m, s, p: recon.l1_wavelet(k, m, s, lam=1.0 if unit else 0.0, max_iter=max_iter, prior=p,
                                                     prior_weight=weight),
                 autograph=False, jit_compile=xla)
         factor = np.float32(lam) if unit else np.float32(1.0)
-        image = compiled[key](inputs["kspace"] / factor, inputs["mask"], inputs["sensitivities"], prior / factor)
+        image = compiled[key](inputs["kspace"] / factor, inputs["mask"], inputs["sensitivities"],
+                              None if prior is None else prior / factor)
         return factor * image.numpy()
     return solve
 
