@@ -33,8 +33,9 @@ as the per-slice floor, scored by SSIM or ``--calibrate psnr``: :mod:`tfmri_zoo.
 ``--calibration-table 2 4 8`` adds a row ``NAME+table``: one model per domain calibrated the same way at those
 accelerations only and evaluated at every ``--accelerations`` R through its table — at other R, the power law between
 the table's entries; :func:`tfmri_zoo.training.set_calibration`); ``--prior-l1`` adds a row ``NAME+l1``: the
-ℓ1-wavelet reconstruction with the model's image as prior, ``½‖y − Ex‖² + ½μ‖x − x_net‖² + λ‖Ψx‖₁``, λ and μ
-chosen per domain and acceleration on the validation files (μ = 0: the ℓ1-wavelet, ∞: the model;
+model with its prior-image ℓ1 step (``prior_l1``, in its graph as served), the ℓ1-wavelet reconstruction with the
+network's image as prior, ``½‖y − Ex‖² + ½μ‖x − x_net‖² + λ‖Ψx‖₁``, λ (relative to ``max|Eᴴy|``) and μ chosen per
+domain and acceleration on the validation files (μ = 0: the ℓ1-wavelet, ∞: the model;
 :mod:`tfmri_zoo.training.prior_l1`).
 Every method sees the same k-space, fastMRI per-volume random masks (R=4 centre 0.08, R=8 centre 0.04, other R centre
 0.32 / R; ``--mask-type equispaced`` for ``EquispacedMaskFractionFunc``) and coil maps. A learned model below CG-SENSE
@@ -131,10 +132,10 @@ def domains(out, quick, test_subjects=1, only=None):
 
 
 def compare_domain(learned, domain, val, test, quick, reference, accelerations=(4, 8), mask_type="random",
-                   calibrated=None, calibration_metric="ssim", prior_l1=()):
+                   calibrated=None, calibration_metric="ssim", prior_l1=None):
     """One domain's comparison (:func:`tfmri_zoo.training.comparison.compare`, BART domains against their measured
     reference; small λ grids and iterations when ``quick``; ``calibrated``: ``{label: model}`` calibrated on ``val``;
-    ``prior_l1``: models of ``learned`` that also get the row ``NAME+l1``, their image as the ℓ1-wavelet's prior):
+    ``prior_l1``: ``{name: model}`` that get the row ``NAME+l1``, the model with its prior-image ℓ1 step):
     ``{"table", "margins", "seconds", "reference"}``."""
     t0 = time.time()
     reference = "measured" if domain.startswith("bart") else reference
@@ -143,7 +144,7 @@ def compare_domain(learned, domain, val, test, quick, reference, accelerations=(
     table = compare(learned, val, test, accelerations=tuple(accelerations), reference=reference, mask_type=mask_type,
                     calibrated=calibrated, calibration_metric=calibration_metric, prior_l1=prior_l1, **quick_args)
     table = {key: {n: row for n, row in rows.items() if n != "_examples"} for key, rows in table.items()}
-    names = list(learned) + list(calibrated or {}) + [f"{name}+l1" for name in prior_l1]
+    names = list(learned) + list(calibrated or {}) + [f"{name}+l1" for name in prior_l1 or {}]
     return {"table": table, "margins": {n: margins(table, n) for n in names}, "seconds": time.time() - t0,
             "reference": reference}
 
@@ -198,12 +199,14 @@ def main(argv=None):
         names = names[:1]
     if not names:
         raise SystemExit(f"no model ships '{args.weights}' weights: {models.list()}")
-    learned, calibrated = {}, {}
+    learned, calibrated, prior_l1 = {}, {}, {}
     for name in names:
         model = models.get(name, weights=args.weights)
         learned[name] = lambda x, m=model: m(x, training=False).numpy()
         if args.calibrate:
             calibrated[f"{name}+cal"] = model
+        if args.prior_l1:
+            prior_l1[name] = model
     learned.update(model_file_reconstructors(args.model_files))
     results = {}
     for domain, (val, test) in domains(args.out, args.quick, args.test_subjects, args.only).items():
@@ -211,7 +214,7 @@ def main(argv=None):
                               args.mask_type, args.calibrate or "ssim")
         results[domain] = compare_domain({**learned, **tables}, domain, val, test, args.quick, args.reference,
                                          args.accelerations, args.mask_type, calibrated, args.calibrate or "ssim",
-                                         list(learned) if args.prior_l1 else ())
+                                         prior_l1)
         reference, table = results[domain]["reference"], results[domain]["table"]
         for key, rows in table.items():
             line = "  ".join(f"{n} {row['psnr']:.2f}/{row['ssim']:.3f}" for n, row in rows.items())

@@ -104,7 +104,7 @@ def test_calibrate_saves_the_model_with_the_chosen_step_per_acceleration(saved_m
     out = str(tmp_path / "calibrated.keras")
     cli.main(["calibrate", "--model", path, "--data", os.path.dirname(files[0]), "--acceleration", "4", "2",
               "--out", out, "--json", str(tmp_path / "calibration.json")])
-    chosen = json.loads((tmp_path / "calibration.json").read_text())
+    chosen = json.loads((tmp_path / "calibration.json").read_text())["dc"]
     assert sorted(chosen) == ["2", "4"]
     for choice in chosen.values():
         assert len(choice["points"]) >= 3                                  # this preset's step: a fixed λ, no ν
@@ -120,6 +120,32 @@ def test_calibrate_saves_the_model_with_the_chosen_step_per_acceleration(saved_m
     assert calibrated_step(cli._load(path)).calibration is None            # the input file is untouched
     with pytest.raises(SystemExit, match="NAME/WEIGHTS"):
         cli.main(["calibrate", "--model", "modl", "--data", os.path.dirname(files[0]), "--out", out])
+
+
+def test_calibrate_prior_l1_saves_the_chosen_step_that_a_served_call_reads(saved_model, tmp_path):
+    import json
+
+    from tfmri_zoo.training.comparison import evaluation_batches
+
+    path, files, _ = saved_model
+    out = str(tmp_path / "prior-l1.keras")
+    cli.main(["calibrate", "--model", path, "--data", os.path.dirname(files[0]), "--acceleration", "4",
+              "--steps", "prior-l1", "--out", out, "--json", str(tmp_path / "chosen.json")])
+    chosen = json.loads((tmp_path / "chosen.json").read_text())
+    assert list(chosen) == ["prior_l1"]
+    choice = chosen["prior_l1"]["4"]
+    scores = choice["scores"]
+    assert len(scores) == 9                                               # μ from 0 (ℓ1-wavelet) to ∞ (the model)
+    best = max(v["psnr"] for v in scores.values())                        # within 0.1 dB of the best, largest μ
+    assert scores[str(float(choice["weight"]))]["psnr"] >= best - 0.1 - 1e-9
+    loaded, plain = cli._load(out), cli._load(path)
+    weight = None if choice["weight"] == float("inf") else choice["weight"]
+    lam = None if weight is None else choice["lam"]
+    assert loaded.get_config()["prior_l1"] == {"accelerations": [4.0], "lam": [lam], "weight": [weight]}
+    inputs = evaluation_batches(files, 4, 2)[0][0]
+    if weight is not None:
+        assert not np.allclose(loaded(inputs).numpy(), plain(inputs).numpy())
+    assert plain.get_config()["prior_l1"] is None                          # the input file is untouched
 
 
 def test_train_requires_a_data_source():

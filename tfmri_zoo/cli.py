@@ -9,7 +9,8 @@
                   (--adapt: ZS-SSL fine-tunes the model on each slice first, tfmri_zoo.training.zero_shot_adapt)
   tfmri-zoo calibrate --model FILE.keras|NAME/WEIGHTS --data VAL_DIR --acceleration R [R ...] --out CAL.keras
                   (the data-consistency weight chosen on your validation slices per acceleration, kept in the model
-                  as a table read at each mask's acceleration: tfmri_zoo.training.calibration)
+                  as a table read at each mask's acceleration: tfmri_zoo.training.calibration; --steps dc prior-l1
+                  also the model's image as the ℓ1-wavelet's prior: tfmri_zoo.training.prior_l1)
   tfmri-zoo export --model FILE.keras --out BASE [--name N] [--version V]   TF-Serving SavedModel from a .keras file
   tfmri-zoo package-weights --model-file runs/modl-brain/final.keras --config models/modl/brain.yaml --weights brain
   tfmri-zoo list                                               registered models and their presets
@@ -84,6 +85,7 @@ def _calibrate(args):
     from tfmri_zoo import models
     from tfmri_zoo.training import save_model_atomic
     from tfmri_zoo.training.calibration import calibrate_data_consistency, set_calibration
+    from tfmri_zoo.training.prior_l1 import calibrate_prior_l1, prior_l1_table
 
     if args.model.endswith(".keras"):
         model = _load(args.model)
@@ -93,13 +95,23 @@ def _calibrate(args):
     else:
         raise SystemExit(f"calibrate: --model: expected FILE.keras or NAME/WEIGHTS, got {args.model!r}")
     accelerations = sorted(set(args.acceleration))
-    result = calibrate_data_consistency(model, args.data, accelerations=accelerations, mask_type=args.mask_type,
-                                        reference=args.reference, metric=args.metric, log=print)
-    save_model_atomic(set_calibration(model, result), args.out)
+    options = {"accelerations": accelerations, "mask_type": args.mask_type, "reference": args.reference, "log": print}
+    report = {}
+    if "dc" in args.steps:
+        result = calibrate_data_consistency(model, args.data, metric=args.metric, **options)
+        set_calibration(model, result)
+        report["dc"] = {str(r): choice for r, choice in result.items()}
+    if "prior-l1" in args.steps:      # after the data-consistency table: its image is the prior
+        result = calibrate_prior_l1(model, args.data, **options)
+        model.set_prior_l1(prior_l1_table(result))
+        report["prior_l1"] = {str(r): {**choice, "scores": {str(w): v for w, v in choice["scores"].items()}}
+                              for r, choice in result.items()}
+    save_model_atomic(model, args.out)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({str(r): choice for r, choice in result.items()}, f, indent=2)
-    print(json.dumps({str(r): {k: v for k, v in choice.items() if k != "points"} for r, choice in result.items()}))
+            json.dump(report, f, indent=2)
+    print(json.dumps({step: {r: {k: v for k, v in choice.items() if k not in ("points", "scores")}
+                             for r, choice in chosen.items()} for step, chosen in report.items()}))
     print(args.out)
 
 
@@ -192,9 +204,14 @@ def main(argv=None):
                    help="accelerations to calibrate at (between them the weights follow a power law in R)")
     c.add_argument("--mask-type", default="random", choices=["random", "equispaced"])
     c.add_argument("--reference", default="measured", choices=["measured", "noise_free"])
-    c.add_argument("--metric", default="ssim", choices=["ssim", "psnr", "nmse"], help="validation score")
+    c.add_argument("--metric", default="ssim", choices=["ssim", "psnr", "nmse"],
+                   help="validation score of the data-consistency weights")
+    c.add_argument("--steps", nargs="+", default=["dc"], choices=["dc", "prior-l1"],
+                   help="what to calibrate: dc, the data-consistency weights (λ₀, ν); prior-l1, the (λ, μ) of a last "
+                        "step that takes the model's image as the prior of the ℓ1-wavelet reconstruction "
+                        "(tfmri_zoo.training.prior_l1; PSNR-scored)")
     c.add_argument("--out", required=True, help="the calibrated .keras file")
-    c.add_argument("--json", help="also write every scored point as JSON")
+    c.add_argument("--json", help="also write every scored point as JSON ({\"dc\": {R: ...}, \"prior_l1\": ...})")
     c.set_defaults(func=_calibrate)
     sub.add_parser("list", help="registered models").set_defaults(func=_list)
     e = sub.add_parser("export", help="export a .keras model for TF-Serving")

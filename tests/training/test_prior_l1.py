@@ -64,3 +64,21 @@ def test_the_choice_keeps_the_pair_closest_to_the_network_among_those_the_valida
     assert chosen["weight"] == 0.1                          # within 0.1 dB of the best (μ = 0), the largest μ
     assert choose_prior_l1(solve, batches, [1e-3], tuple(scale), tolerance=0)["weight"] == 0.0
     assert choose_prior_l1(solve, batches, [1e-3], tuple(scale), tolerance=0.5)["weight"] == 3.0
+
+
+def test_relative_lam_is_what_a_model_with_the_step_computes_and_the_table_is_made_from_the_choices():
+    from tfmri_zoo import models
+    from tfmri_zoo.training.prior_l1 import prior_l1_table
+
+    inputs, target = noisy_problem()
+    inputs["kspace"] = inputs["kspace"] * np.float32(37.0)    # λ relative to max|Eᴴy|: the data's scale drops out
+    model = models.get("unet", preset="small", kspace_replacement=False, initial="sense")
+    plain = model(inputs).numpy()
+    choices = {4: {"lam": 0.004, "weight": 0.3}, 8: {"lam": 0.01, "weight": math.inf}}
+    table = prior_l1_table(choices)
+    assert table == {"accelerations": [4.0, 8.0], "lam": [0.004, None], "weight": [0.3, None]}
+    model.set_prior_l1(prior_l1_table({3: choices[4]}))       # the toy masks' acceleration is near 3
+    got = model(inputs).numpy()
+    expected = prior_l1_solver(max_iter=100, relative=True)({**inputs, "prior": plain}, 0.004, 0.3)
+    assert np.linalg.norm(got - expected) <= 1e-4 * np.linalg.norm(expected)
+    assert np.linalg.norm(got - plain) > 1e-2 * np.linalg.norm(plain)

@@ -18,6 +18,7 @@ from tfmri_zoo.layers.complex_unet import ComplexUNet, FrameWise
 from tfmri_zoo.layers.data_consistency import (ADMMStep, DataConsistency, GradientDC, KSpaceReplacement,
                                                ProximalL2DC, SingleCoilProximalDC, SoftKSpaceReplacement)
 from tfmri_zoo.layers.normalization import InstanceNormalization, instance_norm, standardize
+from tfmri_zoo.layers.prior_l1 import PriorL1Step, check_prior_l1_table
 from tfmri_zoo.layers.rbf import RBFActivation
 from tfmri_zoo.layers.recompute import recompute, unroll
 from tfmri_zoo.layers.warp import Warp

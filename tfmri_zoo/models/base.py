@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from tfmri_zoo import validation
 from tfmri_zoo.layers.data_consistency import ProximalL2DC
+from tfmri_zoo.layers.prior_l1 import PriorL1Step
 from tfmri_zoo.layers.recompute import unroll
 from tfmri_zoo.physics.noise import kspace_noise_std
 from tfmri_zoo.physics.operators import OPERATOR_KINDS, make_operator, plan_sampling
@@ -81,6 +82,13 @@ class ReconModel(keras.Model):
       final_calibration: ``None``, or the final step's table of ``(λ₀, ν)`` per mask acceleration chosen on
         validation slices (:class:`~tfmri_zoo.layers.data_consistency.ProximalL2DC`'s ``calibration``; set by
         :func:`tfmri_zoo.training.calibration.set_calibration`); needs ``final_dc``.
+      prior_l1: ``None``, or a table of ``(λ, μ)`` per acceleration for a last step that takes the model's image
+        (after ``final_dc``) as the prior of the ℓ1-wavelet reconstruction, ``½‖y − Ex‖² + ½μ‖x − z‖² + λ‖Ψx‖₁``
+        (:class:`~tfmri_zoo.layers.PriorL1Step`; λ on the normalised data), chosen on validation slices by
+        :func:`tfmri_zoo.training.calibrate_prior_l1`, set by :meth:`set_prior_l1`. Where the learned image is
+        unsure (objects unlike its training data) the sparsity prior and the data take over; μ = ∞ keeps it. 2D
+        Cartesian models that support ``final_dc``.
+      prior_l1_iterations: FISTA iterations of that step.
       zero_outside_support: return 0 where every coil map is 0 (:func:`tfmri_zoo.physics.coil_support`): there the
         image lies in the null space of ``E`` and only the network's prior would speak — CG-SENSE and the
         ℓ1-wavelet return 0 there too, and so does the SENSE-combined reference. Measured on held-out brains with
@@ -96,8 +104,9 @@ class ReconModel(keras.Model):
     ``extra_dims >= 0`` and ``spatial_rank`` 2 or 3, for generic subclasses whose ``reconstruct`` handles them.
 
     Raises:
-      ValueError: ``extra_dims``, ``spatial_rank``, ``operator``, ``initial`` or ``final_dc`` outside what the model
-        supports, or ``recompute=True`` for a model without unrolled cascades.
+      ValueError: ``extra_dims``, ``spatial_rank``, ``operator``, ``initial``, ``final_dc`` or ``prior_l1`` outside
+        what the model supports (or a malformed ``prior_l1`` table), or ``recompute=True`` for a model without
+        unrolled cascades.
     """
 
     #: ``{"extra_dims": (...), "spatial_rank": (...)}``: the layouts a subclass supports; ``None`` for any.
@@ -114,7 +123,7 @@ class ReconModel(keras.Model):
     def __init__(self, normalize=True, extra_dims=None, spatial_rank=None, operator="cartesian", recompute=False,
                  initial="adjoint", initial_lam=0.01, initial_noise_lam=10.0, initial_iterations=10, final_dc=False,
                  final_lam=0.01, final_noise_lam=100.0, final_iterations=10, final_calibration=None,
-                 zero_outside_support=True, **kwargs):
+                 prior_l1=None, prior_l1_iterations=100, zero_outside_support=True, **kwargs):
         super().__init__(**kwargs)
         self.normalize = bool(normalize)
         if recompute and not self.unrolled:
@@ -148,7 +157,28 @@ class ReconModel(keras.Model):
         self.final_proximal = (ProximalL2DC(lam=self.final_lam, cg_iterations=self.final_iterations,
                                             noise_lam=self.final_noise_lam, calibration=final_calibration,
                                             spatial_rank=self.spatial_rank, name="final_dc") if self.final_dc else None)
+        self.prior_l1_iterations = _positive_int(prior_l1_iterations, "prior_l1_iterations")
+        self.prior_l1_step = PriorL1Step(None, self.prior_l1_iterations, name="prior_l1")
+        self.set_prior_l1(prior_l1)
         self.zero_outside_support = bool(zero_outside_support)
+
+    def set_prior_l1(self, table):
+        """Sets (``None``: removes) the ``prior_l1`` table of the model's last step (see the class docstring). A model
+        traced before keeps its old table in that trace (e.g. ``predict``'s: reset here); the config carries it.
+
+        Raises:
+          ValueError: a model that is not 2D Cartesian with ``initial="sense"`` support, or a malformed table.
+        """
+        if table is not None and ("sense" not in self.initials or self.operator != "cartesian"
+                                  or (self.extra_dims, self.spatial_rank) != (0, 2)):
+            raise ValueError(f"prior_l1: {type(self).__name__} (extra_dims={self.extra_dims}, spatial_rank="
+                             f"{self.spatial_rank}, operator={self.operator!r}) has no prior-image ℓ1 step; it needs a "
+                             "2D Cartesian model that returns the image of its encoding operator.")
+        self.prior_l1_step.iterations = self.prior_l1_iterations
+        self.prior_l1_step.set_table(table)
+        for name in ("predict_function", "test_function", "train_function"):   # drop traces made with the old table
+            if getattr(self, name, None) is not None:
+                setattr(self, name, None)
 
     @classmethod
     def _layout_value(cls, key, value, generic):
@@ -209,12 +239,14 @@ class ReconModel(keras.Model):
 
     def final_image(self, image, kspace, mask, sensitivities, noise_std=None):
         """The model's output from the network's image ``[B, *extra, *spatial]``: the image itself, or (``final_dc``)
-        the proximal step ``(EᴴE + λI)⁻¹(Eᴴy + λ·image)`` with ``λ = λ₀ (+ ν·σ̂²)``; ``noise_std``: σ̂ when the
-        caller has it, else it is computed here when needed."""
-        if self.final_proximal is None:
-            return image
-        noise_std = None if self.final_noise_lam is None else self.noise_level(kspace, mask, noise_std)
-        return self.final_proximal(image, kspace, mask, sensitivities, noise_std=noise_std)
+        the proximal step ``(EᴴE + λI)⁻¹(Eᴴy + λ·image)`` with ``λ = λ₀ (+ ν·σ̂²)``; then (``prior_l1``) the
+        prior-image ℓ1-wavelet step; ``noise_std``: σ̂ when the caller has it, else it is computed here when needed."""
+        if self.final_proximal is not None:
+            noise_std = None if self.final_noise_lam is None else self.noise_level(kspace, mask, noise_std)
+            image = self.final_proximal(image, kspace, mask, sensitivities, noise_std=noise_std)
+        if self.prior_l1_step.table is not None:
+            image = self.prior_l1_step(image, kspace, mask, sensitivities)
+        return image
 
     def parse_inputs(self, inputs):
         """Validates the input dict; returns ``(kspace, mask, sensitivities)`` with sensitivities possibly None.
@@ -426,6 +458,8 @@ class ReconModel(keras.Model):
                       initial_iterations=self.initial_iterations, final_dc=self.final_dc, final_lam=self.final_lam,
                       final_noise_lam=self.final_noise_lam, final_iterations=self.final_iterations,
                       final_calibration=None if self.final_proximal is None else self.final_proximal.calibration,
+                      prior_l1=self.prior_l1_step.table,
+                      prior_l1_iterations=self.prior_l1_iterations,
                       zero_outside_support=self.zero_outside_support)
         return config
 

@@ -124,7 +124,9 @@ def l1_wavelet(kspace, mask=None, sensitivities=None, *, lam, max_iter=50, wavel
       prior: ``None`` or a complex ``[B, H, W]`` prior image ``x_p`` in the returned image's units (e.g. a learned
         model's output for the same k-space); see the module docstring.
       prior_weight: μ ≥ 0, the weight of ``½μ‖x − x_p‖²`` (dimensionless: relative to ``EᴴE``, whose largest
-        eigenvalue is 1 for normalised maps and a binary mask); needs ``prior`` when positive.
+        eigenvalue is 1 for normalised maps and a binary mask); needs ``prior`` when positive. With a ``prior``, also
+        a float32 tensor ``[B]`` of one μ per example (taken as it is, e.g. from a model's table:
+        :class:`tfmri_zoo.layers.PriorL1Step`).
 
     Returns:
       complex ``[B, H, W]`` image in k-space's dtype.
@@ -138,9 +140,12 @@ def l1_wavelet(kspace, mask=None, sensitivities=None, *, lam, max_iter=50, wavel
     if not isinstance(cycle_spinning, bool):
         raise ValueError(f"cycle_spinning: expected True or False, got {cycle_spinning!r}.")
     seed = validation.as_int(seed, "seed", minimum=0)
-    prior_weight = validation.as_float(prior_weight, "prior_weight", minimum=0.0)
-    if prior_weight > 0 and prior is None:
-        raise ValueError(f"prior: a prior_weight of {prior_weight:g} needs a prior image (complex [B, H, W]).")
+    if tf.is_tensor(prior_weight) and prior is not None:        # per example, e.g. from a model's table
+        prior_weight = tf.reshape(tf.cast(prior_weight, tf.float32), [-1])
+    else:
+        prior_weight = validation.as_float(prior_weight, "prior_weight", minimum=0.0)
+        if prior_weight > 0 and prior is None:
+            raise ValueError(f"prior: a prior_weight of {prior_weight:g} needs a prior image (complex [B, H, W]).")
     operator, kspace, lam, rhs, scale = problem.prepare(kspace, mask, sensitivities, lam, max_iter, tol)
     shape = tuple(rhs.shape[-2:])
     if None in shape:
@@ -154,7 +159,8 @@ def l1_wavelet(kspace, mask=None, sensitivities=None, *, lam, max_iter=50, wavel
         prior = validation.as_complex(prior, "prior", rhs.dtype)
         prior = validation.check_shapes_compatible(prior, rhs, "prior", "the image Eᴴy", equal_axes=(0, 1, 2))
         prior = prior / problem.per_batch(scale, rhs)
-    mu = tf.constant(prior_weight, rhs.dtype)
+    prior_weight = tf.cast(prior_weight, real) * tf.ones_like(scale)        # μ per example, real [B]
+    mu = problem.per_batch(prior_weight, rhs)
     step = problem.step_from(step_size, normal, rhs, prior_weight, power_iterations)
     # ℓ1 is 1-homogeneous: on data divided by s the weight is λ/s; the threshold is α·λ/s per batch element.
     threshold = tf.reshape(step * lam / scale, [-1, 1, 1])

@@ -176,11 +176,12 @@ def max_eigenvalue(normal, like, num_iter=20):
 
 def step_from(step_size, normal, like, extra=0.0, power_iterations=20):
     """Gradient step ``1 / (L + extra)`` per batch element (real ``[B]``), ``L`` by power iteration, or the user's
-    ``step_size`` (a positive number, e.g. 1 when ``Σ|S|² ≤ 1`` and the mask is binary, so that ``‖E‖ ≤ 1``)."""
+    ``step_size`` (a positive number, e.g. 1 when ``Σ|S|² ≤ 1`` and the mask is binary, so that ``‖E‖ ≤ 1``).
+    ``extra``: a number ≥ 0 or a real tensor broadcastable to ``[B]`` (e.g. a prior weight per example)."""
     real = like.dtype.real_dtype
     step_size = validation.as_float(step_size, "step_size", minimum=0.0, exclusive=True, allow_none=True)
-    extra = validation.as_float(extra, "extra", minimum=0.0)
+    extra = tf.cast(extra, real) if tf.is_tensor(extra) else tf.constant(validation.as_float(extra, "extra", 0.0), real)
     if step_size is not None:
         return tf.fill([tf.shape(like)[0]], tf.constant(step_size, real))
-    lipschitz = max_eigenvalue(normal, like, power_iterations) + tf.constant(extra, real)
+    lipschitz = max_eigenvalue(normal, like, power_iterations) + extra
     return 1.0 / tf.maximum(lipschitz, tf.constant(1e-12, real))

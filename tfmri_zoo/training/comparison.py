@@ -116,7 +116,7 @@ def run_method(reconstruct, batches, lam=None):
 
 def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None, iterations=None, batch_size=4,
             mask_type="random", log=None, reference="measured", calibrated=None, calibration_metric="ssim",
-            prior_l1=(), prior_weights=None):
+            prior_l1=None, prior_weights=None):
     """Table of learned models against λ-tuned classical baselines on held-out files.
 
     Args:
@@ -132,9 +132,10 @@ def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None
         acceleration on the validation files, as the baselines' λ is, with CG-SENSE as the floor
         (:func:`tfmri_zoo.training.calibration.choose_step_weights`, scored by ``calibration_metric``); each model is
         left at its trained values.
-      prior_l1: names in ``learned`` that also get a row ``NAME+l1``: the ℓ1-wavelet reconstruction with the
-        model's image as prior, ``(λ, μ)`` chosen per acceleration on the validation files
-        (:mod:`tfmri_zoo.training.prior_l1`; μ = 0 is the ℓ1-wavelet, μ = ∞ the model alone).
+      prior_l1: ``{name: zoo model}``: models that get a row ``NAME+l1``, the model with its prior-image ℓ1 step
+        (``prior_l1``: its image as the prior of the ℓ1-wavelet reconstruction; :mod:`tfmri_zoo.training.prior_l1`;
+        μ = 0 is the ℓ1-wavelet, μ = ∞ the model alone), ``(λ, μ)`` chosen per acceleration on the validation
+        files and the model called with that table, as it is served; each model is left without a table.
       prior_weights: the candidate μ of those rows (default :data:`tfmri_zoo.training.prior_l1.PRIOR_WEIGHTS`).
 
     Returns:
@@ -147,7 +148,8 @@ def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None
     from tfmri_zoo.training.prior_l1 import PRIOR_WEIGHTS, choose_prior_l1, prior_l1_solver, with_prior
     lam_grids = {**{k: LAM_GRIDS[k] for k in ("sense", "l1_wavelet")}, **(lam_grids or {})}
     classical = classical_methods(iterations)
-    solve = prior_l1_solver({**CLASSICAL_ITERATIONS, **(iterations or {})}["l1_wavelet"], XLA["l1_wavelet"])
+    l1_iterations = {**CLASSICAL_ITERATIONS, **(iterations or {})}["l1_wavelet"]
+    solve = prior_l1_solver(l1_iterations, XLA["l1_wavelet"], relative=True)
     table = {}
     for acceleration in accelerations:
         val = evaluation_batches(val_files, acceleration, batch_size, mask_type, reference)
@@ -158,11 +160,11 @@ def compare(learned, val_files, test_files, accelerations=(4, 8), lam_grids=None
         methods += [(name, lambda x, lam, f=model: f(x), None) for name, model in learned.items()]
         steps = calibrate_steps(calibrated or {}, val, classical["sense"], lams["sense"], calibration_metric)
         methods += [(name, calibrated_reconstruct(calibrated[name], step), None) for name, step in steps.items()]
-        pairs = {f"{name}+l1": choose_prior_l1(solve, with_prior(val, learned[name]), lam_grids["l1_wavelet"],
-                                               prior_weights or PRIOR_WEIGHTS) for name in prior_l1}
-        methods += [(label, lambda x, lam, f=learned[label[:-3]], p=pair: solve({**x, "prior": f(x)}, p["lam"],
-                                                                                 p["weight"]), None)
-                    for label, pair in pairs.items()]
+        pairs = {f"{name}+l1": choose_prior_l1(solve, with_prior(val, lambda x, m=model: m(x, training=False)),
+                                               lam_grids["l1_wavelet"], prior_weights or PRIOR_WEIGHTS)
+                 for name, model in (prior_l1 or {}).items()}
+        methods += [(f"{name}+l1", prior_l1_reconstruct(model, acceleration, pairs[f"{name}+l1"], l1_iterations),
+                     None) for name, model in (prior_l1 or {}).items()]
         for name, reconstruct, lam in methods:
             pred, target, names, seconds = run_method(reconstruct, test, lam)
             row = {**per_volume_metrics(pred, target, names), "seconds_per_slice": seconds / len(names),
@@ -212,6 +214,23 @@ def calibrated_reconstruct(model, step):
             return model(inputs, training=False).numpy()
         finally:
             set_step_weights(model, *trained)
+    return reconstruct
+
+
+def prior_l1_reconstruct(model, acceleration, choice, iterations):
+    """``reconstruct(inputs, lam) → complex numpy``: ``model`` called with the prior-image ℓ1 step of ``choice``
+    (``{"lam", "weight"}``, relative λ) at ``acceleration`` and ``iterations`` FISTA iterations, then without it."""
+    from tfmri_zoo.training.prior_l1 import prior_l1_table
+
+    def reconstruct(inputs, lam=None):
+        saved = model.prior_l1_iterations
+        model.prior_l1_iterations = iterations
+        model.set_prior_l1(prior_l1_table({acceleration: choice}))
+        try:
+            return model(inputs, training=False).numpy()
+        finally:
+            model.prior_l1_iterations = saved
+            model.set_prior_l1(None)
     return reconstruct
 
 

@@ -23,7 +23,7 @@ import tensorflow as tf
 PRIOR_WEIGHTS = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, math.inf)
 
 
-def prior_l1_solver(max_iter=100, xla=True):
+def prior_l1_solver(max_iter=100, xla=True, relative=False):
     """``solve(inputs, lam, weight=0) → complex numpy [B, H, W]``: the ℓ1-wavelet reconstruction with
     ``inputs["prior"]`` (complex ``[B, H, W]``) as prior image of weight μ = ``weight``; μ = ∞ returns the prior;
     without ``"prior"`` in ``inputs`` (μ = 0), the plain ℓ1-wavelet reconstruction (the comparisons' baseline,
@@ -34,8 +34,11 @@ def prior_l1_solver(max_iter=100, xla=True):
     Args:
       max_iter: FISTA iterations (the ℓ1-wavelet baseline's count, 100, for a fair comparison).
       xla: ``jit_compile`` the solve (faster on CPU; ``benchmarks/xla.py``).
+      relative: λ relative to each example's ``max|Eᴴy|`` (the data a zoo model's :class:`~tfmri_zoo.layers.
+        PriorL1Step` sees: its normalised k-space) instead of absolute.
     """
     from tfmri_zoo import recon
+    from tfmri_zoo.recon.problem import data_scale, make_operator
 
     compiled = {}
 
@@ -50,8 +53,12 @@ def prior_l1_solver(max_iter=100, xla=True):
                 lambda k, m, s, p: recon.l1_wavelet(k, m, s, lam=1.0 if unit else 0.0, max_iter=max_iter, prior=p,
                                                     prior_weight=weight),
                 autograph=False, jit_compile=xla)
-        factor = np.float32(lam) if unit else np.float32(1.0)
-        image = compiled[key](inputs["kspace"] / factor, inputs["mask"], inputs["sensitivities"],
+        kspace = inputs["kspace"]
+        factor = np.full([len(kspace), 1, 1], lam if unit else 1.0, np.float32)
+        if relative and unit:
+            factor *= data_scale(make_operator(kspace, inputs["mask"], inputs["sensitivities"])[0].adjoint(
+                tf.convert_to_tensor(kspace))).numpy()[:, None, None]
+        image = compiled[key](kspace / factor[:, None], inputs["mask"], inputs["sensitivities"],
                               None if prior is None else prior / factor)
         return factor * image.numpy()
     return solve
@@ -96,3 +103,58 @@ def choose_prior_l1(solve, batches, lam_grid, weights=PRIOR_WEIGHTS, metric="psn
     top = max(sign * row[metric] for row in scores.values())
     best = max(w for w, row in scores.items() if sign * row[metric] >= top - tolerance)
     return {"lam": scores[best]["lam"], "weight": best, "scores": scores}
+
+
+def prior_l1_table(choices):
+    """The table of :class:`tfmri_zoo.layers.PriorL1Step` (``ReconModel(prior_l1=...)``, ``model.set_prior_l1``)
+    from ``{acceleration: {"lam", "weight", ...}}`` (:func:`choose_prior_l1` results with relative λ, e.g.
+    :func:`calibrate_prior_l1`'s); μ = ∞ becomes ``None``."""
+    order = sorted(choices, key=float)
+    infinite = [math.isinf(choices[r]["weight"]) for r in order]
+    return {"accelerations": [float(r) for r in order],
+            "lam": [None if inf else float(choices[r]["lam"]) for r, inf in zip(order, infinite)],
+            "weight": [None if inf else float(choices[r]["weight"]) for r, inf in zip(order, infinite)]}
+
+
+def calibrate_prior_l1(model, val_files, accelerations=(4, 8), mask_type="random", reference="measured",
+                       batch_size=4, lam_grid=None, weights=PRIOR_WEIGHTS, max_iter=None, log=None):
+    """Chooses the ``(λ, μ)`` of the model's prior-image ℓ1 step per acceleration on validation files
+    (:func:`choose_prior_l1` with λ relative to each slice's ``max|Eᴴy|``, as the model's step reads it); set the
+    result with ``model.set_prior_l1(prior_l1_table(result))``. The model is called without a table.
+
+    Args:
+      model: a 2D Cartesian zoo model (``model.set_prior_l1`` accepts a table).
+      val_files: fastMRI-schema ``.h5`` validation files with ``sensitivities`` (never the slices reported on).
+      accelerations, mask_type, reference, batch_size: see :func:`tfmri_zoo.training.comparison.evaluation_batches`.
+      lam_grid: relative λ candidates (default :data:`tfmri_zoo.recon.LAM_GRIDS` ``["l1_wavelet"]``, extended past
+        its ends by the choice).
+      weights: candidate μ.
+      max_iter: FISTA iterations (default the model's ``prior_l1_iterations``).
+      log: optional print-like callable.
+
+    Returns:
+      ``{acceleration: choose_prior_l1(...) result}``.
+
+    Raises:
+      ValueError: no validation files.
+    """
+    from tfmri_zoo.recon import LAM_GRIDS
+    from tfmri_zoo.training.comparison import XLA, evaluation_batches
+
+    if not val_files:
+        raise ValueError("val_files: expected at least one fastMRI-schema .h5 validation file.")
+    solve = prior_l1_solver(max_iter or model.prior_l1_iterations, XLA["l1_wavelet"], relative=True)
+    table, result = model.get_config()["prior_l1"], {}
+    model.set_prior_l1(None)
+    try:
+        for acceleration in accelerations:
+            batches = with_prior(evaluation_batches(val_files, acceleration, batch_size, mask_type, reference),
+                                 lambda x: model(x, training=False))
+            result[acceleration] = choose_prior_l1(solve, batches, lam_grid or LAM_GRIDS["l1_wavelet"], weights)
+            if log:
+                choice = result[acceleration]
+                log(f"R={acceleration}: λ={choice['lam']}, μ={choice['weight']} (validation PSNR "
+                    f"{choice['scores'][choice['weight']]['psnr']:.2f} dB)")
+    finally:
+        model.set_prior_l1(table)
+    return result
