@@ -23,7 +23,7 @@ CASES = {
     "pipeline.py": (["--quick"], "examples/s"),
     "memory.py": (["--size", "96", "--coils", "4", "--filters", "16", "--layers", "4", "--cg-iterations", "3",
                    "--iterations", "1", "3"], "peak(3) / peak(1)"),
-    "serving.py": (["--quick"], "SavedModel"),
+    "serving.py": (["--quick", "--prior-l1", "0.003", "0.3"], "SavedModel with the prior-ℓ1 step"),
     "cine.py": (["--quick", "--size", "16", "--frames", "4", "--coils", "2", "--train", "2", "--test", "2",
                  "--steps", "2", "--cg", "2", "--models", "cinenet"], "PSNR"),
     "zoo.py": (["--quick"], "zero_filled"),

@@ -11,7 +11,8 @@
                   (the data-consistency weight chosen on your validation slices per acceleration, kept in the model
                   as a table read at each mask's acceleration: tfmri_zoo.training.calibration; --steps dc prior-l1
                   also the model's image as the ℓ1-wavelet's prior: tfmri_zoo.training.prior_l1)
-  tfmri-zoo export --model FILE.keras --out BASE [--name N] [--version V]   TF-Serving SavedModel from a .keras file
+  tfmri-zoo export --model FILE.keras --out BASE [--name N] [--version V] [--image-shape H W]   TF-Serving
+                  SavedModel from a .keras file
   tfmri-zoo package-weights --model-file runs/modl-brain/final.keras --config models/modl/brain.yaml --weights brain
   tfmri-zoo list                                               registered models and their presets
 """
@@ -128,7 +129,8 @@ def _export(args):
 
     model = _load(args.model)
     name = args.name or getattr(model, "registry_name", None) or type(model).__name__.lower()
-    path = export_saved_model(model, args.out, model_name=name, version=args.version)
+    path = export_saved_model(model, args.out, model_name=name, version=args.version,
+                              image_shape=None if args.image_shape is None else tuple(args.image_shape))
     write_models_config(args.out, [name])
     print(path)
 
@@ -192,8 +194,9 @@ def main(argv=None):
     r.add_argument("--adapt-epochs", type=int, default=12, help="most ZS-SSL epochs of 10 steps per slice")
     r.add_argument("--prior-l1", type=float, nargs=2, metavar=("LAM", "MU"),
                    help="end with the ℓ1-wavelet reconstruction (100 FISTA iterations) that has the model's image as "
-                        "prior: ½‖y − Ex‖² + ½·MU‖x − x_net‖² + LAM‖Ψx‖₁ (choose both on validation slices: "
-                        "tfmri_zoo.training.prior_l1.choose_prior_l1)")
+                        "prior: ½‖y − Ex‖² + ½·MU‖x − x_net‖² + LAM‖Ψx‖₁, LAM absolute (in the file's units). A "
+                        "model saved by 'calibrate --steps prior-l1' carries its own table (λ relative to max|Eᴴy|) "
+                        "and needs no --prior-l1")
     r.set_defaults(func=_recon)
     c = sub.add_parser("calibrate", help="choose a model's data-consistency weight on validation slices per "
                        "acceleration and save the model with the table (each call uses its mask's acceleration)")
@@ -219,6 +222,9 @@ def main(argv=None):
     e.add_argument("--out", required=True)
     e.add_argument("--name")
     e.add_argument("--version", type=int)
+    e.add_argument("--image-shape", type=int, nargs="+", metavar="N",
+                   help="static image size H W of the signatures (default dynamic; a model with a prior-ℓ1 step: "
+                        "the size it was first called at)")
     e.set_defaults(func=_export)
     w = sub.add_parser("package-weights", help="ship a trained .keras model's weights in tfmri_zoo/weights/")
     w.add_argument("--model-file", required=True, help="the trained .keras file (e.g. runs/modl-brain/final.keras)")

@@ -83,3 +83,21 @@ def test_a_malformed_table_is_refused_naming_the_argument(table):
 def test_a_model_without_a_2d_cartesian_image_refuses_the_step():
     with pytest.raises(ValueError, match="prior_l1: CINENet"):
         models.get("cinenet", prior_l1={"accelerations": [4.0], "lam": [0.01], "weight": [1.0]})
+
+
+def test_tf_serving_export_serves_the_step_at_the_model_image_size(tmp_path):
+    import tensorflow as tf
+
+    from tfmri_zoo.export import export_saved_model, serving_inputs
+
+    inputs, target, accelerations = two_accelerations()
+    model = small_unet(prior_l1={"accelerations": accelerations, "lam": [0.003, 0.01], "weight": [1.0, 0.1]})
+    expected = model(inputs).numpy()
+    path = export_saved_model(model, str(tmp_path), model_name="unet_l1", version=1, warmup=False)
+    signature = tf.saved_model.load(path).signatures["serving_default"]
+    assert signature.structured_input_signature[1]["kspace"].shape.as_list() == [None, None, 32, 32, 2]
+    request = serving_inputs(inputs["kspace"], inputs["mask"][:, 0, 0], inputs["sensitivities"])
+    image = signature(**{k: tf.constant(v) for k, v in request.items()})["image"].numpy()
+    np.testing.assert_allclose(image[..., 0] + 1j * image[..., 1], expected, atol=1e-5 * np.abs(expected).max())
+    with pytest.raises(ValueError, match="image_shape"):
+        export_saved_model(model, str(tmp_path), model_name="unet_l1", version=2, image_shape=(32,))

@@ -4,7 +4,9 @@ Layout written by :func:`export_saved_model`::
 
     <base_dir>/<model_name>/<version>/saved_model.pb, variables/, assets.extra/tf_serving_warmup_requests
 
-Signatures (``B``, ``H``, ``W`` and the coil count ``C`` are dynamic; ``*extra`` = () for 2D models, (T,) for 2D+t):
+Signatures (``B``, ``H``, ``W`` and the coil count ``C`` are dynamic — ``H``, ``W`` static where ``image_shape`` is
+given or the model ends in a prior-image ℓ1-wavelet step, whose wavelet levels depend on the size; ``*extra`` = () for
+2D models, (T,) for 2D+t):
 
 ``serving_default`` (REST-friendly, TF-Serving's JSON has no complex type)
     kspace         float32 ``[B, C, *extra, H, W, 2]``  (real, imag)
@@ -104,9 +106,10 @@ class ServingModule(tf.Module):
 
     Every signature checks its inputs (:func:`check_serving_inputs`) before the model runs; with ``jit_compile`` the
     model call is an XLA-compiled function nested inside the uncompiled signature, so the checks stay.
+    ``image_shape``: the static spatial size of the Cartesian signatures (:func:`signature_image_shape`).
     """
 
-    def __init__(self, model, jit_compile=False):
+    def __init__(self, model, jit_compile=False, image_shape=None):
         super().__init__(name="tfmri_zoo_serving")
         self.model = model
         if getattr(model, "operator", "cartesian") == "nufft":
@@ -115,11 +118,12 @@ class ServingModule(tf.Module):
         extra, spatial = _layout(model)
         dims = extra + spatial
         self._data_rank = 2 + dims  # [B, C, *extra, *spatial]
-        real_k = tf.TensorSpec([None] * (2 + dims) + [2], tf.float32, name="kspace")
-        real_s = tf.TensorSpec([None] * (2 + dims) + [2], tf.float32, name="sensitivities")
-        cplx_k = tf.TensorSpec([None] * (2 + dims), tf.complex64, name="kspace")
-        cplx_s = tf.TensorSpec([None] * (2 + dims), tf.complex64, name="sensitivities")
-        mask = tf.TensorSpec([None] * (1 + dims), tf.float32, name="mask")
+        sizes = [None] * extra + list(signature_image_shape(model, image_shape) or [None] * spatial)
+        real_k = tf.TensorSpec([None, None, *sizes, 2], tf.float32, name="kspace")
+        real_s = tf.TensorSpec([None, None, *sizes, 2], tf.float32, name="sensitivities")
+        cplx_k = tf.TensorSpec([None, None, *sizes], tf.complex64, name="kspace")
+        cplx_s = tf.TensorSpec([None, None, *sizes], tf.complex64, name="sensitivities")
+        mask = tf.TensorSpec([None, *sizes], tf.float32, name="mask")
 
         def call_model(kspace, mask, sensitivities=None):
             inputs = {"kspace": kspace, "mask": mask}
@@ -196,6 +200,32 @@ class ServingModule(tf.Module):
         return signatures
 
 
+def signature_image_shape(model, image_shape=None):
+    """The static spatial size of a model's Cartesian signatures: ``image_shape`` (Python ints) when given, else — for
+    a model that ends in a prior-image ℓ1-wavelet step (``prior_l1``), whose wavelet levels depend on the size — the
+    spatial size of its first call; ``None`` (dynamic) otherwise.
+
+    Raises:
+      ValueError: an ``image_shape`` that is not one positive int per spatial axis, or a prior-ℓ1 model whose size
+        is unknown.
+    """
+    spatial = _layout(model)[1]
+    if image_shape is not None:
+        if (not isinstance(image_shape, (list, tuple)) or len(image_shape) != spatial
+                or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in image_shape)):
+            raise ValueError(f"image_shape: expected {spatial} positive ints (the image size), got {image_shape!r}.")
+        return tuple(image_shape)
+    step = getattr(model, "prior_l1_step", None)
+    if step is None or step.table is None:
+        return None
+    shapes = model.input_signature()
+    sizes = None if not shapes else tuple(shapes["kspace"].shape[-spatial:])
+    if sizes is None or None in sizes:
+        raise ValueError("image_shape: a model with a prior-image ℓ1 step serves one image size (its wavelet levels "
+                         "depend on it); give image_shape=(H, W).")
+    return sizes
+
+
 def example_request(model, batch=1, coils=None, shape=None):
     """Float32 numpy inputs of ``serving_default`` built from the model's first-call shapes (used for warm-up)."""
     import numpy as np
@@ -237,7 +267,8 @@ def _write_warmup(path, inputs, model_name, num_records=1):
             writer.write(log.SerializeToString())
 
 
-def export_saved_model(model, base_dir, model_name=None, version=None, warmup=True, jit_compile=False):
+def export_saved_model(model, base_dir, model_name=None, version=None, warmup=True, jit_compile=False,
+                       image_shape=None):
     """Exports ``model`` as a TF-Serving SavedModel under ``<base_dir>/<model_name>/<version>/``, atomically.
 
     The SavedModel is written to a temporary folder beside the target and renamed into place only when complete, so
@@ -250,6 +281,8 @@ def export_saved_model(model, base_dir, model_name=None, version=None, warmup=Tr
       version: positive int (default: seconds since the epoch, as TF-Serving versions are ordered integers).
       warmup: write ``assets.extra/tf_serving_warmup_requests`` (needs ``tensorflow-serving-api``).
       jit_compile: compile the signatures with XLA.
+      image_shape: ``None``, or the static spatial size ``(H, W)`` of the Cartesian signatures (default: dynamic;
+        for a model with a prior-image ℓ1 step, the size of its first call — :func:`signature_image_shape`).
 
     Returns:
       the path of the version folder.
@@ -272,11 +305,12 @@ def export_saved_model(model, base_dir, model_name=None, version=None, warmup=Tr
     os.makedirs(model_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir)
     try:
-        module = ServingModule(model, jit_compile=jit_compile)
+        module = ServingModule(model, jit_compile=jit_compile, image_shape=image_shape)
         tf.saved_model.save(module, staging, signatures=module.signatures())
         if warmup:
             os.makedirs(os.path.join(staging, "assets.extra"), exist_ok=True)
-            _write_warmup(os.path.join(staging, "assets.extra", _WARMUP_FILE), example_request(model), model_name)
+            request = example_request(model, shape=signature_image_shape(model, image_shape))
+            _write_warmup(os.path.join(staging, "assets.extra", _WARMUP_FILE), request, model_name)
         os.rename(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
