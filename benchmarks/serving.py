@@ -29,6 +29,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny sizes, few repeats (seconds)")
     parser.add_argument("--model", default="modl")
     parser.add_argument("--preset", default="small")
+    parser.add_argument("--weights", default=None, help="a shipped weight set instead of --preset (e.g. brain-r248)")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--coils", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=9)
@@ -36,7 +37,8 @@ def main(argv=None):
                         help="also time the SavedModel with the prior-image ℓ1 step at (λ, μ) (λ relative to max|Eᴴy|)")
     args = parser.parse_args(argv)
     size, coils, repeats = (32, 4, 3) if args.quick else (args.size, args.coils, args.repeats)
-    model = models.get(args.model, preset=args.preset)
+    model = (models.get(args.model, weights=args.weights) if args.weights
+             else models.get(args.model, preset=args.preset))
     model(random_multicoil(1, coils, size, mask="random"))
     device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
     rows = []
@@ -60,7 +62,7 @@ def main(argv=None):
                                  "tf.function": lambda: graph(tensors).numpy(),
                                  **{name: lambda f=f: f(request) for name, f in paths.items()}}, repeats)
             rows.append((batch, times))
-    print(f"{args.model} ({args.preset}), {coils} coils, {size}x{size}, device {device}, min / median of {repeats} "
+    print(f"{args.model} ({args.weights or args.preset}), {coils} coils, {size}x{size}, device {device}, min / median of {repeats} "
           "interleaved repeats (ms)")
     print(f"{'batch':>5} {'eager Keras':>15} {'tf.function':>15} {'SavedModel':>15} {'saved/tf.function':>18} "
           f"{'saved/eager':>12}")
