@@ -8,6 +8,7 @@ a traced graph) and SavedModel / eager (eager mode pays per-op dispatch and host
 with ``tf.saved_model.load`` (what TF-Serving runs); its float32 real/imag inputs are converted inside the graph.
 ``--prior-l1 LAM MU`` also exports the model with its prior-image ℓ1-wavelet step (``ReconModel(prior_l1=...)``, one
 table entry; 100 FISTA iterations) and times that SavedModel in the same interleaved repeats: the step's cost.
+``--jit-compile`` exports both with XLA-compiled signatures (``export_saved_model(jit_compile=True)``).
 """
 import argparse
 import os
@@ -33,6 +34,7 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--coils", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--jit-compile", action="store_true", help="export with XLA-compiled signatures")
     parser.add_argument("--prior-l1", type=float, nargs=2, metavar=("LAM", "MU"), default=None,
                         help="also time the SavedModel with the prior-image ℓ1 step at (λ, μ) (λ relative to max|Eᴴy|)")
     args = parser.parse_args(argv)
@@ -44,13 +46,15 @@ def main(argv=None):
     rows = []
     graph = tf.function(lambda inputs: model(inputs))
     with tempfile.TemporaryDirectory() as base:
-        path = export_saved_model(model, base, model_name=args.model, version=1, warmup=False)
+        path = export_saved_model(model, base, model_name=args.model, version=1, warmup=False,
+                                  jit_compile=args.jit_compile)
         signature = tf.saved_model.load(path).signatures["serving_default"]
         paths = {"SavedModel": lambda request: signature(**request)["image"].numpy()}
         if args.prior_l1:
             model.set_prior_l1({"accelerations": [4.0], "lam": [args.prior_l1[0]], "weight": [args.prior_l1[1]]})
             with_step = tf.saved_model.load(export_saved_model(model, base, model_name=args.model, version=2,
-                                                               warmup=False)).signatures["serving_default"]
+                                                               warmup=False, jit_compile=args.jit_compile)
+                                            ).signatures["serving_default"]
             paths["SavedModel+l1"] = lambda request: with_step(**request)["image"].numpy()
             model.set_prior_l1(None)
         for batch in (1, 8):
@@ -62,7 +66,8 @@ def main(argv=None):
                                  "tf.function": lambda: graph(tensors).numpy(),
                                  **{name: lambda f=f: f(request) for name, f in paths.items()}}, repeats)
             rows.append((batch, times))
-    print(f"{args.model} ({args.weights or args.preset}), {coils} coils, {size}x{size}, device {device}, min / median of {repeats} "
+    print(f"{args.model} ({args.weights or args.preset}), {coils} coils, {size}x{size}, device {device}"
+          f"{', XLA-compiled SavedModels' if args.jit_compile else ''}, min / median of {repeats} "
           "interleaved repeats (ms)")
     print(f"{'batch':>5} {'eager Keras':>15} {'tf.function':>15} {'SavedModel':>15} {'saved/tf.function':>18} "
           f"{'saved/eager':>12}")

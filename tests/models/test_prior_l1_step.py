@@ -93,11 +93,13 @@ def test_tf_serving_export_serves_the_step_at_the_model_image_size(tmp_path):
     inputs, target, accelerations = two_accelerations()
     model = small_unet(prior_l1={"accelerations": accelerations, "lam": [0.003, 0.01], "weight": [1.0, 0.1]})
     expected = model(inputs).numpy()
-    path = export_saved_model(model, str(tmp_path), model_name="unet_l1", version=1, warmup=False)
-    signature = tf.saved_model.load(path).signatures["serving_default"]
-    assert signature.structured_input_signature[1]["kspace"].shape.as_list() == [None, None, 32, 32, 2]
     request = serving_inputs(inputs["kspace"], inputs["mask"][:, 0, 0], inputs["sensitivities"])
-    image = signature(**{k: tf.constant(v) for k, v in request.items()})["image"].numpy()
-    np.testing.assert_allclose(image[..., 0] + 1j * image[..., 1], expected, atol=1e-5 * np.abs(expected).max())
+    for version, jit_compile in ((1, False), (2, True)):        # XLA-compiled signatures serve it too
+        path = export_saved_model(model, str(tmp_path), model_name="unet_l1", version=version, warmup=False,
+                                  jit_compile=jit_compile)
+        signature = tf.saved_model.load(path).signatures["serving_default"]
+        assert signature.structured_input_signature[1]["kspace"].shape.as_list() == [None, None, 32, 32, 2]
+        image = signature(**{k: tf.constant(v) for k, v in request.items()})["image"].numpy()
+        np.testing.assert_allclose(image[..., 0] + 1j * image[..., 1], expected, atol=1e-5 * np.abs(expected).max())
     with pytest.raises(ValueError, match="image_shape"):
-        export_saved_model(model, str(tmp_path), model_name="unet_l1", version=2, image_shape=(32,))
+        export_saved_model(model, str(tmp_path), model_name="unet_l1", version=3, image_shape=(32,))
