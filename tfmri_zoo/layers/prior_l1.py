@@ -81,7 +81,7 @@ class PriorL1Step(keras.layers.Layer):
         column = lambda values, fill: tf.gather(tf.constant(  # noqa: E731
             [fill if v is None else v for v in values], tf.float32), index)
         return (column(table["lam"], 1.0), column(table["weight"], 0.0),
-                column([1.0 if w is None else None for w in table["weight"]], 0.0))
+                column([float(w is None) for w in table["weight"]], 0.0))
 
     def call(self, image, kspace, mask, sensitivities=None):
         if self.table is None or all(w is None for w in self.table["weight"]):
